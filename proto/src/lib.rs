@@ -1,0 +1,71 @@
+//! Throughcare's protocol contracts, generated at build time from `proto/throughcare`.
+//!
+//! Packages map to modules: `throughcare.referrals.v1` is [`referrals::v1`], events
+//! crossing Kafka are in [`events::v1`], shared types in [`types::v1`].
+
+#![allow(clippy::large_enum_variant, clippy::derive_partial_eq_without_eq)]
+#![allow(missing_docs, unreachable_pub, missing_debug_implementations)]
+
+/// The encoded `FileDescriptorSet` of every Throughcare proto, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/throughcare_descriptor.bin"));
+
+pub mod types {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/throughcare.types.v1.rs"));
+    }
+}
+
+pub mod identity {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/throughcare.identity.v1.rs"));
+    }
+}
+
+pub mod referrals {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/throughcare.referrals.v1.rs"));
+    }
+}
+
+pub mod sharing {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/throughcare.sharing.v1.rs"));
+    }
+}
+
+pub mod indicators {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/throughcare.indicators.v1.rs"));
+    }
+}
+
+pub mod events {
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/throughcare.events.v1.rs"));
+    }
+}
+
+/// Redacted `Debug` for the messages that carry identifiers or health facts.
+mod redacted {
+    use crate::types::v1::{HealthSummary, PersonDetails, PersonIdentifiers};
+    use std::fmt;
+
+    impl fmt::Debug for PersonIdentifiers {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("PersonIdentifiers").finish_non_exhaustive()
+        }
+    }
+
+    impl fmt::Debug for PersonDetails {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("PersonDetails").finish_non_exhaustive()
+        }
+    }
+
+    impl fmt::Debug for HealthSummary {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("HealthSummary").finish_non_exhaustive()
+        }
+    }
+}
