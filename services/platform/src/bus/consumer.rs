@@ -1,0 +1,206 @@
+//! The consume loop every service uses: decode the CloudEvent, run the handler
+//! in a span that continues the producer's trace, retry failures with backoff,
+//! dead-letter what still fails (with the reason) so the partition moves on, and
+//! acknowledge only after the handler's effect has committed.
+
+use super::{
+    BusError, Event, Publisher, Received, Record, Subscriber, Subscription, dead_letter_topic,
+};
+use crate::telemetry::Metrics;
+use std::future::Future;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    pub group: String,
+    pub topics: Vec<String>,
+    /// Attempts for a transient failure before the record is dead-lettered.
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl ConsumerOptions {
+    pub fn new(group: impl Into<String>, topics: Vec<String>) -> Self {
+        Self {
+            group: group.into(),
+            topics,
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a handler could not process an event. The reason goes into logs and
+/// the dead-letter record: it must not contain identifiers or health facts.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Will never succeed (undecodable, violates an invariant): dead-letter at once.
+    #[error("{0}")]
+    Permanent(String),
+    /// May succeed later (database unavailable, lock timeout): retry, then dead-letter.
+    #[error("{0}")]
+    Transient(String),
+}
+
+/// Applies one event. Must record the event id in the inbox in the same
+/// transaction as its effect, so a redelivery is a no-op.
+pub trait Handler: Send + Sync {
+    fn handle(&self, event: &Event) -> impl Future<Output = Result<(), HandleError>> + Send;
+}
+
+/// Consumes until `shutdown` is cancelled, then commits acknowledged offsets.
+pub async fn run_consumer<B, H>(
+    bus: &B,
+    options: &ConsumerOptions,
+    handler: &H,
+    metrics: &Metrics,
+    shutdown: CancellationToken,
+) -> Result<(), BusError>
+where
+    B: Subscriber + Publisher,
+    H: Handler,
+{
+    let mut subscription = bus.subscribe(&options.group, &options.topics).await?;
+    tracing::info!(group = %options.group, topics = ?options.topics, "consumer started");
+    loop {
+        let received = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = subscription.next() => match next {
+                Ok(received) => received,
+                Err(error) => {
+                    tracing::warn!(group = %options.group, %error, "consumer receive failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(options.initial_backoff) => continue,
+                    }
+                }
+            },
+        };
+        let Some(outcome) = process(&received, options, handler, &shutdown).await else {
+            break; // shutting down mid-retry: leave it unacknowledged for the next member
+        };
+        if let Err(reason) = outcome {
+            dead_letter(bus, &received, &options.group, &reason, &shutdown).await?;
+            metrics.consumer_dead_lettered(&options.group, &received.record.topic);
+        } else {
+            metrics.consumer_processed(&options.group, &received.record.topic);
+        }
+        subscription.ack(&received)?;
+    }
+    subscription.commit().await?;
+    tracing::info!(group = %options.group, "consumer stopped");
+    Ok(())
+}
+
+/// `None` when shutdown interrupted the retries; otherwise the outcome, with
+/// the reason when the record must be dead-lettered.
+async fn process<H: Handler>(
+    received: &Received,
+    options: &ConsumerOptions,
+    handler: &H,
+    shutdown: &CancellationToken,
+) -> Option<Result<(), String>> {
+    let record = &received.record;
+    let span = tracing::info_span!(
+        "consume",
+        otel.name = %format!("{} process", record.topic),
+        otel.kind = "consumer",
+        messaging.system = "kafka",
+        messaging.destination.name = %record.topic,
+        messaging.kafka.partition = received.partition,
+        messaging.kafka.offset = received.offset,
+        messaging.consumer.group.name = %options.group,
+        messaging.message.id = tracing::field::Empty,
+        event.type = tracing::field::Empty,
+    );
+    let event = match Event::from_record(record) {
+        Ok(event) => event,
+        Err(error) => {
+            let _entered = span.enter();
+            tracing::warn!(%error, "undecodable record");
+            return Some(Err(format!("undecodable: {error}")));
+        }
+    };
+    event.trace.adopt(&span);
+    span.record("messaging.message.id", event.id.to_string());
+    span.record("event.type", event.event_type.as_str());
+    async {
+        let mut backoff = options.initial_backoff;
+        for attempt in 1..=options.max_attempts {
+            match handler.handle(&event).await {
+                Ok(()) => return Some(Ok(())),
+                Err(HandleError::Permanent(reason)) => {
+                    tracing::warn!(%reason, "event cannot be processed");
+                    return Some(Err(reason));
+                }
+                Err(HandleError::Transient(reason)) if attempt == options.max_attempts => {
+                    tracing::warn!(%reason, attempt, "event still failing after retries");
+                    return Some(Err(format!("after {attempt} attempts: {reason}")));
+                }
+                Err(HandleError::Transient(reason)) => {
+                    tracing::info!(%reason, attempt, "event failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return None,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(options.max_backoff);
+                }
+            }
+        }
+        Some(Err("no attempts configured".to_owned()))
+    }
+    .instrument(span)
+    .await
+}
+
+/// Republishes the record to its dead-letter topic with where it came from and
+/// why. Retries until the bus takes it: moving on without it would lose it.
+async fn dead_letter<B: Publisher>(
+    bus: &B,
+    received: &Received,
+    group: &str,
+    reason: &str,
+    shutdown: &CancellationToken,
+) -> Result<(), BusError> {
+    let mut record: Record = received.record.clone();
+    record.topic = dead_letter_topic(&received.record.topic);
+    record.headers.extend([
+        ("dlq_reason".to_owned(), reason.as_bytes().to_vec()),
+        ("dlq_group".to_owned(), group.as_bytes().to_vec()),
+        (
+            "dlq_topic".to_owned(),
+            received.record.topic.as_bytes().to_vec(),
+        ),
+        (
+            "dlq_partition".to_owned(),
+            received.partition.to_string().into_bytes(),
+        ),
+        (
+            "dlq_offset".to_owned(),
+            received.offset.to_string().into_bytes(),
+        ),
+    ]);
+    loop {
+        match bus.publish(std::slice::from_ref(&record)).await {
+            Ok(()) => {
+                tracing::warn!(
+                    topic = %received.record.topic,
+                    partition = received.partition,
+                    offset = received.offset,
+                    %group,
+                    "record dead-lettered"
+                );
+                return Ok(());
+            }
+            Err(error) if shutdown.is_cancelled() => return Err(error),
+            Err(error) => {
+                tracing::warn!(%error, "dead-letter publish failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}

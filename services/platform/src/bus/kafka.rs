@@ -1,0 +1,307 @@
+//! The Kafka bus: rdkafka over bundled librdkafka. Works with Apache Kafka and
+//! with any Kafka-protocol broker that has consumer groups and the idempotent
+//! producer; it uses no Kafka transactions and never relies on auto-creation.
+
+use super::{BusError, Publisher, Received, Record, Subscriber, Subscription};
+use crate::config::KafkaConfig;
+use crate::telemetry::Metrics;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::statistics::Statistics;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct KafkaBus {
+    producer: FutureProducer,
+    config: Arc<KafkaConfig>,
+    metrics: Metrics,
+}
+
+impl fmt::Debug for KafkaBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaBus")
+            .field("brokers", &self.config.brokers)
+            .finish()
+    }
+}
+
+impl KafkaBus {
+    pub fn connect(config: &KafkaConfig, metrics: Metrics) -> Result<Self, BusError> {
+        let producer: FutureProducer = client_config(config)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set(
+                "message.timeout.ms",
+                PUBLISH_TIMEOUT.as_millis().to_string(),
+            )
+            .set_all(&config.properties)
+            .create()?;
+        Ok(Self {
+            producer,
+            config: Arc::new(config.clone()),
+            metrics,
+        })
+    }
+
+    /// Creates each topic with the configured partitions and replication, unless
+    /// it already exists.
+    pub async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError> {
+        let admin: AdminClient<DefaultClientContext> = client_config(&self.config)
+            .set_all(&self.config.properties)
+            .create()?;
+        let new_topics: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|t| {
+                NewTopic::new(
+                    t,
+                    self.config.partitions,
+                    TopicReplication::Fixed(self.config.replication_factor),
+                )
+            })
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        for result in admin.create_topics(&new_topics, &options).await? {
+            match result {
+                Ok(topic) => tracing::info!(topic, "created topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(BusError::CreateTopic {
+                        topic,
+                        reason: code.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Publisher for KafkaBus {
+    async fn publish(&self, records: &[Record]) -> Result<(), BusError> {
+        // Enqueue strictly in order (retrying a full queue before moving on), then
+        // wait for every acknowledgement. The idempotent producer keeps the order
+        // within each partition across retries.
+        let mut deliveries = Vec::with_capacity(records.len());
+        for record in records {
+            let headers = record.headers.iter().fold(
+                OwnedHeaders::new_with_capacity(record.headers.len()),
+                |h, (k, v)| {
+                    h.insert(Header {
+                        key: k,
+                        value: Some(v),
+                    })
+                },
+            );
+            let mut pending = FutureRecord::to(&record.topic)
+                .key(&record.key)
+                .payload(&record.payload)
+                .headers(headers);
+            loop {
+                match self.producer.send_result(pending) {
+                    Ok(delivery) => break deliveries.push(delivery),
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        pending = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((error, _)) => return Err(error.into()),
+                }
+            }
+        }
+        for delivery in deliveries {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((
+                    KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition),
+                    message,
+                ))) => {
+                    return Err(BusError::UnknownTopic(message.topic().to_owned()));
+                }
+                Ok(Err((error, _))) => return Err(error.into()),
+                Err(_) => return Err(BusError::PublishCancelled),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Subscriber for KafkaBus {
+    type Subscription = KafkaSubscription;
+
+    async fn subscribe(
+        &self,
+        group: &str,
+        topics: &[String],
+    ) -> Result<KafkaSubscription, BusError> {
+        let context = GroupContext {
+            group: group.to_owned(),
+            metrics: self.metrics.clone(),
+        };
+        let consumer: StreamConsumer<GroupContext> = client_config(&self.config)
+            .set("group.id", group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            // Offsets are stored only by `ack`, i.e. after the effect committed.
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("statistics.interval.ms", "5000")
+            .set_all(&self.config.properties)
+            .create_with_context(context)?;
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names)?;
+        Ok(KafkaSubscription {
+            consumer,
+            acked: HashMap::new(),
+        })
+    }
+}
+
+/// A consumer group member.
+pub struct KafkaSubscription {
+    consumer: StreamConsumer<GroupContext>,
+    /// The next offset to commit per partition: one past the last acknowledged record.
+    acked: HashMap<(String, i32), i64>,
+}
+
+impl fmt::Debug for KafkaSubscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaSubscription")
+            .field("group", &self.consumer.context().group)
+            .finish()
+    }
+}
+
+impl Subscription for KafkaSubscription {
+    async fn next(&mut self) -> Result<Received, BusError> {
+        let message = self.consumer.recv().await?;
+        let headers = message
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_owned(),
+                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Received {
+            record: Record {
+                topic: message.topic().to_owned(),
+                key: message
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .unwrap_or_default(),
+                headers,
+                payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            },
+            partition: message.partition(),
+            offset: message.offset(),
+        })
+    }
+
+    fn ack(&mut self, received: &Received) -> Result<(), BusError> {
+        // librdkafka stores offset + 1: the position of the next record to read.
+        self.consumer
+            .store_offset(&received.record.topic, received.partition, received.offset)?;
+        let next = received.offset + 1;
+        let entry = self
+            .acked
+            .entry((received.record.topic.clone(), received.partition))
+            .or_insert(next);
+        *entry = (*entry).max(next);
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), BusError> {
+        if self.acked.is_empty() {
+            return Ok(());
+        }
+        let mut positions = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.acked {
+            positions.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+        }
+        match self.consumer.commit(&positions, CommitMode::Sync) {
+            // Partitions revoked since: their new owner continues from the last
+            // commit, and the inbox absorbs the redelivery.
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+            other => other.map_err(Into::into),
+        }
+    }
+}
+
+/// Logs rebalances and turns librdkafka statistics into consumer-lag metrics.
+struct GroupContext {
+    group: String,
+    metrics: Metrics,
+}
+
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics.record_consumer_lag(
+                        &self.group,
+                        topic,
+                        *partition,
+                        p.consumer_lag,
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                tracing::info!(group = %self.group, partitions = list.count(), "partitions assigned")
+            }
+            Rebalance::Revoke(list) => {
+                tracing::info!(group = %self.group, partitions = list.count(), "partitions revoked")
+            }
+            Rebalance::Error(error) => {
+                tracing::warn!(group = %self.group, %error, "rebalance failed")
+            }
+        }
+    }
+}
+
+fn client_config(config: &KafkaConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.brokers)
+        .set("client.id", "throughcare")
+        .set("log_level", "4");
+    client
+}
+
+trait SetAll {
+    fn set_all(&mut self, properties: &std::collections::BTreeMap<String, String>) -> &mut Self;
+}
+
+impl SetAll for ClientConfig {
+    fn set_all(&mut self, properties: &std::collections::BTreeMap<String, String>) -> &mut Self {
+        for (key, value) in properties {
+            self.set(key, value);
+        }
+        self
+    }
+}

@@ -1,0 +1,222 @@
+//! The bus: narrow publish / consume traits with two implementations that pass
+//! one contract suite — Kafka ([`kafka`], rdkafka with bundled librdkafka) and
+//! in-process ([`in_process`], a durable log in SQLite for the embedded mode).
+//!
+//! Semantics both keep: topics exist only once created ([`Bus::ensure_topics`]);
+//! records of one key stay in order; every consumer group sees every record;
+//! a group resumes after the last record it acknowledged, so an unacknowledged
+//! record is delivered again (consumers make that harmless with the inbox).
+
+mod consumer;
+mod event;
+pub mod in_process;
+pub mod kafka;
+
+pub use consumer::{ConsumerOptions, HandleError, Handler, run_consumer};
+pub use event::{CONTENT_TYPE, Event, EventDecodeError};
+
+use crate::config::{BusBackend, BusConfig};
+use crate::telemetry::Metrics;
+use std::fmt;
+use std::future::Future;
+
+/// One record: what is published and what is consumed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    /// The pseudonymous person key (or another aggregate key): it picks the
+    /// partition, so one key's records stay in order.
+    pub key: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub payload: Vec<u8>,
+}
+
+impl Record {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("topic", &self.topic)
+            .field("key", &self.key)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("payload_len", &self.payload.len())
+            .finish()
+    }
+}
+
+/// A consumed record and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub record: Record,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("topic {0} does not exist (topics are created at start-up, never automatically)")]
+    UnknownTopic(String),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("in-process bus storage: {0}")]
+    Storage(#[from] sqlx::Error),
+    #[error("consumer group {0} already has a member in this process")]
+    GroupBusy(String),
+    #[error("publishing timed out or was cancelled")]
+    PublishCancelled,
+    #[error("creating topic {topic}: {reason}")]
+    CreateTopic { topic: String, reason: String },
+}
+
+/// Publishes records. Returns once the bus holds every record durably
+/// (`acks=all` on Kafka); records are appended in slice order.
+pub trait Publisher: Send + Sync {
+    fn publish(&self, records: &[Record]) -> impl Future<Output = Result<(), BusError>> + Send;
+}
+
+/// Joins a consumer group on some topics.
+pub trait Subscriber: Send + Sync {
+    type Subscription: Subscription;
+
+    fn subscribe(
+        &self,
+        group: &str,
+        topics: &[String],
+    ) -> impl Future<Output = Result<Self::Subscription, BusError>> + Send;
+}
+
+/// One member of a consumer group.
+pub trait Subscription: Send {
+    /// The next record, waiting for one if need be.
+    fn next(&mut self) -> impl Future<Output = Result<Received, BusError>> + Send;
+
+    /// Marks `received` (and everything before it on its partition) as done.
+    /// Call only after the record's effect has committed. The position is
+    /// committed soon after, and always by [`Subscription::commit`].
+    fn ack(&mut self, received: &Received) -> Result<(), BusError>;
+
+    /// Commits every acknowledged position now (graceful shutdown).
+    fn commit(&mut self) -> impl Future<Output = Result<(), BusError>> + Send;
+}
+
+/// The bus a service was configured with, and its topic prefix.
+#[derive(Clone, Debug)]
+pub struct Bus {
+    backend: Backend,
+    prefix: String,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Kafka(kafka::KafkaBus),
+    InProcess(in_process::InProcessBus),
+}
+
+impl Bus {
+    pub async fn connect(config: &BusConfig, metrics: Metrics) -> Result<Self, BusError> {
+        let backend = match &config.backend {
+            BusBackend::Kafka(kafka) => Backend::Kafka(kafka::KafkaBus::connect(kafka, metrics)?),
+            BusBackend::InProcess { path } => {
+                Backend::InProcess(in_process::InProcessBus::open(path.as_deref(), metrics).await?)
+            }
+        };
+        Ok(Self {
+            backend,
+            prefix: config.topic_prefix.clone(),
+        })
+    }
+
+    /// Wraps an already open in-process bus (the embedded mode shares one).
+    pub fn in_process(bus: in_process::InProcessBus, prefix: &str) -> Self {
+        Self {
+            backend: Backend::InProcess(bus),
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The full name of a topic: the configured prefix plus `name`.
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Creates the topics (and their dead-letter topics) if they do not exist.
+    pub async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError> {
+        let mut all: Vec<String> = topics.to_vec();
+        all.extend(topics.iter().map(|t| dead_letter_topic(t)));
+        match &self.backend {
+            Backend::Kafka(bus) => bus.ensure_topics(&all).await,
+            Backend::InProcess(bus) => bus.ensure_topics(&all).await,
+        }
+    }
+}
+
+/// Where records of `topic` that cannot be processed go.
+pub fn dead_letter_topic(topic: &str) -> String {
+    format!("{topic}.dlq")
+}
+
+impl Publisher for Bus {
+    async fn publish(&self, records: &[Record]) -> Result<(), BusError> {
+        match &self.backend {
+            Backend::Kafka(bus) => bus.publish(records).await,
+            Backend::InProcess(bus) => bus.publish(records).await,
+        }
+    }
+}
+
+/// A subscription on whichever backend the [`Bus`] has.
+#[derive(Debug)]
+pub enum BusSubscription {
+    Kafka(kafka::KafkaSubscription),
+    InProcess(in_process::InProcessSubscription),
+}
+
+impl Subscriber for Bus {
+    type Subscription = BusSubscription;
+
+    async fn subscribe(&self, group: &str, topics: &[String]) -> Result<BusSubscription, BusError> {
+        Ok(match &self.backend {
+            Backend::Kafka(bus) => BusSubscription::Kafka(bus.subscribe(group, topics).await?),
+            Backend::InProcess(bus) => {
+                BusSubscription::InProcess(bus.subscribe(group, topics).await?)
+            }
+        })
+    }
+}
+
+impl Subscription for BusSubscription {
+    async fn next(&mut self) -> Result<Received, BusError> {
+        match self {
+            BusSubscription::Kafka(s) => s.next().await,
+            BusSubscription::InProcess(s) => s.next().await,
+        }
+    }
+
+    fn ack(&mut self, received: &Received) -> Result<(), BusError> {
+        match self {
+            BusSubscription::Kafka(s) => s.ack(received),
+            BusSubscription::InProcess(s) => s.ack(received),
+        }
+    }
+
+    async fn commit(&mut self) -> Result<(), BusError> {
+        match self {
+            BusSubscription::Kafka(s) => s.commit().await,
+            BusSubscription::InProcess(s) => s.commit().await,
+        }
+    }
+}

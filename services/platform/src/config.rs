@@ -1,0 +1,209 @@
+//! Configuration: defaults, then a TOML file, then `THROUGHCARE_` environment
+//! variables (nested keys split on `__`, e.g. `THROUGHCARE_DATABASE__URL`).
+//!
+//! Each service's config embeds [`PlatformConfig`] (flattened) and adds its own
+//! sections. Nothing here is global: `run` receives the loaded value.
+
+use crate::identity::AuthConfig;
+use crate::telemetry::TelemetryConfig;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A secret string (token, key, database password): never printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// What every service needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlatformConfig {
+    pub grpc: GrpcConfig,
+    pub database: DatabaseConfig,
+    pub bus: BusConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// HMAC key for pseudonymous person keys, hex, at least 32 bytes. Every
+    /// service of one deployment must share it so person keys agree.
+    pub pseudonym_key: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GrpcConfig {
+    pub listen: SocketAddr,
+    /// Mutual TLS. When absent the server speaks plaintext and only bearer
+    /// tokens authenticate (embedded mode, tests).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// PEM files for mutual TLS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The CA that signs client certificates.
+    pub client_ca: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatabaseConfig {
+    /// `postgres://...` or `sqlite://path/to/file.db`.
+    pub url: Secret,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    16
+}
+
+/// Which bus to use, plus what both share.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BusConfig {
+    /// Prepended to every topic name (isolates tests and tenants on one broker).
+    #[serde(default)]
+    pub topic_prefix: String,
+    #[serde(flatten)]
+    pub backend: BusBackend,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BusBackend {
+    Kafka(KafkaConfig),
+    /// The embedded bus: a durable log in a SQLite file (or memory when no path).
+    InProcess {
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KafkaConfig {
+    /// `host:port,host:port`.
+    pub brokers: String,
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    #[serde(default = "default_replication")]
+    pub replication_factor: i32,
+    /// Extra librdkafka properties (e.g. `security.protocol`), applied last.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+fn default_partitions() -> i32 {
+    6
+}
+
+fn default_replication() -> i32 {
+    1
+}
+
+/// Loads `T` from `defaults`, then `file` (if given), then the environment.
+pub fn load<T: Serialize + DeserializeOwned>(
+    defaults: &T,
+    file: Option<&Path>,
+) -> Result<T, Box<figment::Error>> {
+    let mut figment = Figment::from(Serialized::defaults(defaults));
+    if let Some(file) = file {
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    figment
+        .merge(Env::prefixed("THROUGHCARE_").split("__"))
+        .extract()
+        .map_err(Box::new)
+}
+
+/// The flags every service binary takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// A TOML configuration file; `THROUGHCARE_*` environment variables override it.
+    #[arg(long, env = "THROUGHCARE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> PlatformConfig {
+        PlatformConfig {
+            grpc: GrpcConfig {
+                listen: "127.0.0.1:50051".parse().unwrap(),
+                tls: None,
+            },
+            database: DatabaseConfig {
+                url: Secret::new("sqlite://x.db"),
+                max_connections: 4,
+            },
+            bus: BusConfig {
+                topic_prefix: String::new(),
+                backend: BusBackend::InProcess { path: None },
+            },
+            auth: AuthConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            pseudonym_key: Secret::new("00"),
+        }
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "svc.toml",
+                r#"
+                [bus]
+                kind = "kafka"
+                brokers = "file:9092"
+                [[auth.organisations]]
+                code = "LEI"
+                name = "HMP Leicester healthcare"
+                kind = "prison_healthcare"
+                "#,
+            )?;
+            jail.set_env("THROUGHCARE_BUS__BROKERS", "env:9092");
+            jail.set_env("THROUGHCARE_DATABASE__MAX_CONNECTIONS", "9");
+            let loaded = load(&defaults(), Some(Path::new("svc.toml"))).map_err(|e| *e)?;
+            match loaded.bus.backend {
+                BusBackend::Kafka(k) => {
+                    assert_eq!(k.brokers, "env:9092");
+                    assert_eq!(k.partitions, 6);
+                }
+                other => panic!("expected kafka, got {other:?}"),
+            }
+            assert_eq!(loaded.database.max_connections, 9);
+            assert_eq!(loaded.auth.organisations[0].code, "LEI");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = defaults();
+        assert!(!format!("{config:?}").contains("sqlite://x.db"));
+    }
+}

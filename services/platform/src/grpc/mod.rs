@@ -1,0 +1,26 @@
+//! gRPC scaffolding every service reuses: authenticated services behind the
+//! [`Authenticator`](crate::identity::Authenticator), grpc.health.v1, server
+//! reflection, the identity service, tracing and latency metrics, mutual TLS,
+//! and graceful shutdown.
+
+mod identity_service;
+mod server;
+
+pub use identity_service::IdentityServiceImpl;
+pub use server::{GrpcServer, ServeError};
+
+use tonic::Status;
+
+/// INTERNAL for an unexpected failure: the cause chain is logged, the caller
+/// learns nothing about internals.
+pub fn internal(context: &str, error: &(dyn std::error::Error + 'static)) -> Status {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!(error = %chain, "{context}");
+    Status::internal("internal error")
+}

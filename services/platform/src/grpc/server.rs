@@ -1,0 +1,137 @@
+use super::IdentityServiceImpl;
+use crate::config::TlsConfig;
+use crate::identity::Authenticator;
+use crate::telemetry::{GrpcTelemetryLayer, Metrics};
+use std::convert::Infallible;
+use std::time::Duration;
+use throughcare_proto::identity::v1::identity_service_server::IdentityServiceServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
+use tonic::codegen::InterceptedService;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("reading tls file {path}: {source}")]
+    TlsFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("grpc transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// A gRPC server under construction: add the service's authenticated services,
+/// then [`GrpcServer::serve`].
+#[derive(Debug)]
+pub struct GrpcServer {
+    authenticator: Authenticator,
+    routes: RoutesBuilder,
+    serving: Vec<&'static str>,
+}
+
+impl GrpcServer {
+    /// Starts with the identity service; health and reflection are added by `serve`.
+    pub fn new(authenticator: Authenticator) -> Self {
+        let mut server = Self {
+            authenticator,
+            routes: RoutesBuilder::default(),
+            serving: Vec::new(),
+        };
+        server.add_authenticated(IdentityServiceServer::new(IdentityServiceImpl));
+        server
+    }
+
+    /// Adds a service whose every call must be authenticated.
+    pub fn add_authenticated<S>(&mut self, service: S) -> &mut Self
+    where
+        S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.serving.push(S::NAME);
+        self.routes
+            .add_service(InterceptedService::new(service, self.authenticator.clone()));
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` is cancelled: then stops accepting,
+    /// lets calls in flight finish, and returns.
+    pub async fn serve(
+        mut self,
+        listener: TcpListener,
+        tls: Option<&TlsConfig>,
+        metrics: Metrics,
+        shutdown: CancellationToken,
+    ) -> Result<(), ServeError> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for name in &self.serving {
+            health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(throughcare_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        self.routes
+            .add_service(health_service)
+            .add_service(reflection);
+
+        let mut builder = Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .tcp_nodelay(true);
+        if let Some(tls) = tls {
+            builder = builder.tls_config(self.tls_config(tls)?)?;
+        }
+        let addr = listener.local_addr().ok();
+        tracing::info!(?addr, tls = tls.is_some(), "grpc server listening");
+        let on_shutdown = {
+            let health = health.clone();
+            let serving = self.serving.clone();
+            async move {
+                shutdown.cancelled().await;
+                for name in serving {
+                    health
+                        .set_service_status(name, ServingStatus::NotServing)
+                        .await;
+                }
+            }
+        };
+        builder
+            .layer(GrpcTelemetryLayer::new(metrics))
+            .add_routes(self.routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), on_shutdown)
+            .await?;
+        tracing::info!(?addr, "grpc server stopped");
+        Ok(())
+    }
+
+    fn tls_config(&self, tls: &TlsConfig) -> Result<ServerTlsConfig, ServeError> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|source| ServeError::TlsFile {
+                path: path.display().to_string(),
+                source,
+            })
+        };
+        let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+        // With bearer tokens configured too, a client certificate is optional;
+        // a certificate that is presented must still chain to the client CA.
+        Ok(ServerTlsConfig::new()
+            .identity(identity)
+            .client_ca_root(Certificate::from_pem(read(&tls.client_ca)?))
+            .client_auth_optional(self.authenticator.accepts_tokens()))
+    }
+}

@@ -1,0 +1,232 @@
+use super::{Crn, IdentifierError, NhsNumber, PrisonNumber};
+use crate::validation::FieldViolation;
+use ring::hmac;
+use std::fmt;
+use throughcare_proto::types::v1 as pb;
+
+/// The identifiers one person is known by; at least one is present.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PersonIds {
+    nhs_number: Option<NhsNumber>,
+    prison_number: Option<PrisonNumber>,
+    crn: Option<Crn>,
+}
+
+impl PersonIds {
+    pub fn new(
+        nhs_number: Option<NhsNumber>,
+        prison_number: Option<PrisonNumber>,
+        crn: Option<Crn>,
+    ) -> Result<Self, IdentifierError> {
+        if nhs_number.is_none() && prison_number.is_none() && crn.is_none() {
+            return Err(IdentifierError::new(
+                "person",
+                "needs at least one of nhs_number, prison_number or crn",
+            ));
+        }
+        Ok(Self {
+            nhs_number,
+            prison_number,
+            crn,
+        })
+    }
+
+    /// Validates the wire form, naming the offending field (relative to the
+    /// identifiers message) in the violation.
+    pub fn from_proto(ids: &pb::PersonIdentifiers) -> Result<Self, FieldViolation> {
+        fn optional<T>(
+            value: &str,
+            field: &str,
+            parse: impl Fn(&str) -> Result<T, IdentifierError>,
+        ) -> Result<Option<T>, FieldViolation> {
+            if value.is_empty() {
+                return Ok(None);
+            }
+            parse(value)
+                .map(Some)
+                .map_err(|e| FieldViolation::new(field, e.to_string()))
+        }
+        let nhs_number = optional(&ids.nhs_number, "nhs_number", NhsNumber::parse)?;
+        let prison_number = optional(&ids.prison_number, "prison_number", PrisonNumber::parse)?;
+        let crn = optional(&ids.crn, "crn", Crn::parse)?;
+        Self::new(nhs_number, prison_number, crn)
+            .map_err(|e| FieldViolation::new("", e.to_string()))
+    }
+
+    pub fn to_proto(&self) -> pb::PersonIdentifiers {
+        pb::PersonIdentifiers {
+            nhs_number: self
+                .nhs_number
+                .as_ref()
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default(),
+            prison_number: self
+                .prison_number
+                .as_ref()
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default(),
+            crn: self
+                .crn
+                .as_ref()
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn nhs_number(&self) -> Option<&NhsNumber> {
+        self.nhs_number.as_ref()
+    }
+
+    pub fn prison_number(&self) -> Option<&PrisonNumber> {
+        self.prison_number.as_ref()
+    }
+
+    pub fn crn(&self) -> Option<&Crn> {
+        self.crn.as_ref()
+    }
+
+    /// The strongest identifier, as a domain-separated string for keying:
+    /// NHS number, else prison number, else CRN.
+    fn strongest(&self) -> String {
+        match (&self.nhs_number, &self.prison_number, &self.crn) {
+            (Some(nhs), _, _) => format!("nhs:{}", nhs.as_str()),
+            (None, Some(prison), _) => format!("noms:{}", prison.as_str()),
+            (None, None, Some(crn)) => format!("crn:{}", crn.as_str()),
+            (None, None, None) => unreachable!("PersonIds always holds one identifier"),
+        }
+    }
+}
+
+/// The secret key for pseudonyms: HMAC-SHA256, at least 32 bytes, from config.
+#[derive(Clone)]
+pub struct PseudonymKey(hmac::Key);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PseudonymKeyError {
+    #[error("pseudonym key must be hex")]
+    NotHex,
+    #[error("pseudonym key must be at least 32 bytes (64 hex characters)")]
+    TooShort,
+}
+
+impl PseudonymKey {
+    pub fn from_hex(hex_key: &str) -> Result<Self, PseudonymKeyError> {
+        let bytes = hex::decode(hex_key.trim()).map_err(|_| PseudonymKeyError::NotHex)?;
+        if bytes.len() < 32 {
+            return Err(PseudonymKeyError::TooShort);
+        }
+        Ok(Self(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+    }
+
+    /// The pseudonymous key of a person: a keyed HMAC of their strongest
+    /// identifier. Stable for as long as the key and that identifier are.
+    pub fn person_key(&self, person: &PersonIds) -> PersonKey {
+        PersonKey(self.derive("person", &person.strongest()))
+    }
+
+    /// A pseudonym for any other value (an episode, a release) in a named domain,
+    /// so pseudonyms from different domains never collide.
+    pub fn derive(&self, domain: &str, value: &str) -> String {
+        let tag = hmac::sign(&self.0, format!("{domain}\u{1f}{value}").as_bytes());
+        hex::encode(&tag.as_ref()[..16])
+    }
+}
+
+impl fmt::Debug for PseudonymKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PseudonymKey(<secret>)")
+    }
+}
+
+/// A pseudonymous person key: 32 hex characters (128 bits of HMAC-SHA256).
+/// Used as the Kafka record key and in every aggregate-bound event.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct PersonKey(String);
+
+impl PersonKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Accepts a key read back from storage or an event.
+    pub fn parse(value: &str) -> Result<Self, IdentifierError> {
+        if value.len() == 32
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(IdentifierError::new(
+                "person key",
+                "must be 32 lowercase hex characters",
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> PseudonymKey {
+        PseudonymKey::from_hex(&hex::encode([byte; 32])).unwrap()
+    }
+
+    fn ids(nhs: Option<&str>, noms: Option<&str>, crn: Option<&str>) -> PersonIds {
+        PersonIds::new(
+            nhs.map(|n| NhsNumber::parse(n).unwrap()),
+            noms.map(|n| PrisonNumber::parse(n).unwrap()),
+            crn.map(|n| Crn::parse(n).unwrap()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_strongest_identifier_decides_the_key() {
+        let k = key(7);
+        let with_nhs = ids(Some("9434765919"), Some("A1234BC"), None);
+        let nhs_only = ids(Some("943 476 5919"), None, Some("X123456"));
+        assert_eq!(k.person_key(&with_nhs), k.person_key(&nhs_only));
+        let noms_only = ids(None, Some("A1234BC"), None);
+        assert_ne!(k.person_key(&with_nhs), k.person_key(&noms_only));
+    }
+
+    #[test]
+    fn keys_depend_on_the_secret_and_are_well_formed() {
+        let person = ids(None, None, Some("X123456"));
+        let a = key(1).person_key(&person);
+        let b = key(2).person_key(&person);
+        assert_ne!(a, b);
+        assert_eq!(PersonKey::parse(a.as_str()).unwrap(), a);
+        assert!(!a.as_str().contains("123456"));
+    }
+
+    #[test]
+    fn a_person_needs_an_identifier_and_bad_fields_are_named() {
+        assert!(PersonIds::new(None, None, None).is_err());
+        let wire = pb::PersonIdentifiers {
+            nhs_number: "9434765919".into(),
+            prison_number: "A12BC".into(),
+            crn: String::new(),
+        };
+        assert_eq!(
+            PersonIds::from_proto(&wire).unwrap_err().field,
+            "prison_number"
+        );
+        let round = ids(Some("9434765919"), None, Some("X123456"));
+        assert_eq!(PersonIds::from_proto(&round.to_proto()).unwrap(), round);
+    }
+
+    #[test]
+    fn short_or_malformed_keys_are_refused() {
+        assert!(matches!(
+            PseudonymKey::from_hex("abcd"),
+            Err(PseudonymKeyError::TooShort)
+        ));
+        assert!(matches!(
+            PseudonymKey::from_hex("zz"),
+            Err(PseudonymKeyError::NotHex)
+        ));
+    }
+}
