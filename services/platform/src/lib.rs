@@ -22,4 +22,5 @@ pub mod inbox;
 pub mod outbox;
 pub mod shutdown;
 pub mod telemetry;
+pub mod testing;
 pub mod validation;

@@ -4,7 +4,7 @@
 
 use super::Record;
 use crate::telemetry::TraceHeaders;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use uuid::Uuid;
 
 pub const CONTENT_TYPE: &str = "application/protobuf";
@@ -53,7 +53,8 @@ impl Event {
             key: key.into(),
             event_type: M::full_name(),
             source: source.into(),
-            time: Utc::now(),
+            // Microseconds: what the ce_time header and PostgreSQL keep.
+            time: Utc::now().trunc_subsecs(6),
             payload: message.encode_to_vec(),
             trace: TraceHeaders::current(),
         }

@@ -3,18 +3,19 @@
 //! front, per-topic order, consumer groups that resume after their last
 //! acknowledged record across restarts, and replay from offset zero.
 //!
-//! Each topic is one partition, so a group has one active member; a second
-//! subscription of a live group in the same process is refused.
+//! Each topic is one partition, so a group has one active member at a time: as
+//! with Kafka, an extra member idles until the active one leaves, and a leaving
+//! member's acknowledged positions are committed before the next one starts.
 
 use super::{BusError, Publisher, Received, Record, Subscriber, Subscription};
 use crate::telemetry::Metrics;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedMutexGuard};
 
 const FETCH_BATCH: i64 = 512;
 const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
@@ -29,7 +30,8 @@ struct Inner {
     pool: SqlitePool,
     appended: Notify,
     writer: tokio::sync::Mutex<()>,
-    live_groups: Mutex<HashSet<String>>,
+    /// One lock per consumer group: held by the group's active member.
+    groups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     metrics: Metrics,
 }
 
@@ -80,7 +82,7 @@ impl InProcessBus {
                 pool,
                 appended: Notify::new(),
                 writer: tokio::sync::Mutex::new(()),
-                live_groups: Mutex::new(HashSet::new()),
+                groups: Mutex::new(HashMap::new()),
                 metrics,
             }),
         })
@@ -132,7 +134,6 @@ impl Subscriber for InProcessBus {
         group: &str,
         topics: &[String],
     ) -> Result<InProcessSubscription, BusError> {
-        let mut positions = HashMap::new();
         for topic in topics {
             let exists: Option<i64> =
                 sqlx::query_scalar("SELECT 1 FROM bus_topics WHERE topic = ?")
@@ -142,32 +143,29 @@ impl Subscriber for InProcessBus {
             if exists.is_none() {
                 return Err(BusError::UnknownTopic(topic.clone()));
             }
-            let committed: Option<i64> = sqlx::query_scalar(
-                "SELECT next_offset FROM bus_group_offsets WHERE group_id = ? AND topic = ?",
-            )
-            .bind(group)
-            .bind(topic)
-            .fetch_optional(&self.inner.pool)
-            .await?;
-            positions.insert(topic.clone(), committed.unwrap_or(0));
-        }
-        if !self
-            .inner
-            .live_groups
-            .lock()
-            .expect("group set")
-            .insert(group.to_owned())
-        {
-            return Err(BusError::GroupBusy(group.to_owned()));
         }
         Ok(InProcessSubscription {
             bus: self.clone(),
             group: group.to_owned(),
-            positions,
+            topics: topics.to_vec(),
+            membership: None,
+            positions: HashMap::new(),
             acked: HashMap::new(),
             buffer: VecDeque::new(),
             last_commit: Instant::now(),
         })
+    }
+}
+
+impl InProcessBus {
+    fn group_lock(&self, group: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.inner
+            .groups
+            .lock()
+            .expect("group locks")
+            .entry(group.to_owned())
+            .or_default()
+            .clone()
     }
 }
 
@@ -176,6 +174,9 @@ impl Subscriber for InProcessBus {
 pub struct InProcessSubscription {
     bus: InProcessBus,
     group: String,
+    topics: Vec<String>,
+    /// Held while this is the group's active member.
+    membership: Option<OwnedMutexGuard<()>>,
     /// Next offset to fetch, per topic.
     positions: HashMap<String, i64>,
     /// Next offset to commit, per topic (one past the last acknowledged record).
@@ -185,6 +186,23 @@ pub struct InProcessSubscription {
 }
 
 impl InProcessSubscription {
+    /// Waits to become the group's active member, then starts from its committed positions.
+    async fn join(&mut self) -> Result<(), BusError> {
+        let guard = self.bus.group_lock(&self.group).lock_owned().await;
+        for topic in &self.topics {
+            let committed: Option<i64> = sqlx::query_scalar(
+                "SELECT next_offset FROM bus_group_offsets WHERE group_id = ? AND topic = ?",
+            )
+            .bind(&self.group)
+            .bind(topic)
+            .fetch_optional(&self.bus.inner.pool)
+            .await?;
+            self.positions.insert(topic.clone(), committed.unwrap_or(0));
+        }
+        self.membership = Some(guard);
+        Ok(())
+    }
+
     async fn fill(&mut self) -> Result<(), BusError> {
         let pool = &self.bus.inner.pool;
         for (topic, position) in self.positions.iter_mut() {
@@ -227,6 +245,9 @@ impl InProcessSubscription {
 
 impl Subscription for InProcessSubscription {
     async fn next(&mut self) -> Result<Received, BusError> {
+        if self.membership.is_none() {
+            self.join().await?;
+        }
         loop {
             if self.last_commit.elapsed() >= COMMIT_INTERVAL {
                 self.commit().await?;
@@ -267,22 +288,19 @@ impl Drop for InProcessSubscription {
     fn drop(&mut self) {
         // Like a Kafka consumer closing: acknowledged positions are committed,
         // then the group is free for its next member.
-        let inner = self.bus.inner.clone();
+        let Some(membership) = self.membership.take() else {
+            return;
+        };
+        let pool = self.bus.inner.pool.clone();
         let group = std::mem::take(&mut self.group);
         let acked = std::mem::take(&mut self.acked);
-        let release = move |inner: &Inner, group: &str| {
-            inner.live_groups.lock().expect("group set").remove(group);
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(async move {
-                    if let Err(error) = persist(&inner.pool, &group, &acked).await {
-                        tracing::warn!(%group, %error, "could not commit in-process offsets on close");
-                    }
-                    release(&inner, &group);
-                });
-            }
-            Err(_) => release(&inner, &group),
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Err(error) = persist(&pool, &group, &acked).await {
+                    tracing::warn!(%group, %error, "could not commit in-process offsets on close");
+                }
+                drop(membership);
+            });
         }
     }
 }

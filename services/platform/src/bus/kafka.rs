@@ -125,7 +125,9 @@ impl Publisher for KafkaBus {
             match delivery.await {
                 Ok(Ok(_)) => {}
                 Ok(Err((
-                    KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition),
+                    KafkaError::MessageProduction(
+                        RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic,
+                    ),
                     message,
                 ))) => {
                     return Err(BusError::UnknownTopic(message.topic().to_owned()));

@@ -74,8 +74,6 @@ pub enum BusError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("in-process bus storage: {0}")]
     Storage(#[from] sqlx::Error),
-    #[error("consumer group {0} already has a member in this process")]
-    GroupBusy(String),
     #[error("publishing timed out or was cancelled")]
     PublishCancelled,
     #[error("creating topic {topic}: {reason}")]

@@ -92,7 +92,7 @@ impl Authenticator {
             let leaf = certs
                 .first()
                 .ok_or_else(|| Status::unauthenticated("client certificate chain is empty"))?;
-            return self.from_certificate(leaf.as_ref());
+            return self.caller_from_certificate(leaf.as_ref());
         }
         let header = request
             .metadata()
@@ -111,7 +111,7 @@ impl Authenticator {
         self.caller(organisation, *role)
     }
 
-    fn from_certificate(&self, der: &[u8]) -> Result<Caller, Status> {
+    fn caller_from_certificate(&self, der: &[u8]) -> Result<Caller, Status> {
         let (_, cert) = X509Certificate::from_der(der)
             .map_err(|_| Status::unauthenticated("client certificate cannot be parsed"))?;
         let subject = cert.subject();

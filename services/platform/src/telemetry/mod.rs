@@ -39,6 +39,9 @@ pub struct TelemetryConfig {
     /// Used when `RUST_LOG` is unset.
     #[serde(default = "default_filter")]
     pub log_filter: String,
+    /// Which spans are traced (exported and propagated), independent of logging.
+    #[serde(default = "default_filter")]
+    pub trace_filter: String,
     /// OTLP/gRPC collector, e.g. `http://otel-collector:4317`; traces and
     /// metrics are exported there when set.
     #[serde(default)]
@@ -54,6 +57,7 @@ impl Default for TelemetryConfig {
         Self {
             log_format: LogFormat::Pretty,
             log_filter: default_filter(),
+            trace_filter: default_filter(),
             otlp_endpoint: None,
         }
     }
@@ -164,7 +168,7 @@ impl TelemetryBuilder {
         let tracer_provider = tracer.build();
         let meter_provider = meter.build();
 
-        let filter = match std::env::var("RUST_LOG") {
+        let log_filter = match std::env::var("RUST_LOG") {
             Ok(from_env) if !from_env.is_empty() => EnvFilter::try_new(from_env)?,
             _ => EnvFilter::try_new(&self.config.log_filter)?,
         };
@@ -176,11 +180,11 @@ impl TelemetryBuilder {
                 .with_current_span(true)
                 .boxed(),
         };
-        let otel =
-            tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer(self.service_name));
+        let otel = tracing_opentelemetry::layer()
+            .with_tracer(tracer_provider.tracer(self.service_name))
+            .with_filter(EnvFilter::try_new(&self.config.trace_filter)?);
         tracing_subscriber::registry()
-            .with(filter)
-            .with(fmt)
+            .with(fmt.with_filter(log_filter))
             .with(otel)
             .try_init()?;
         Ok(TelemetryGuard {

@@ -1,0 +1,400 @@
+//! One contract, two buses: every body below runs against Kafka and against
+//! the in-process bus.
+
+use crate::common::{TestBus, WAIT, event, publish_events, seq_of};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use throughcare_platform::bus::{
+    Bus, BusError, ConsumerOptions, Event, HandleError, Handler, Publisher, Received, Record,
+    Subscriber, Subscription, dead_letter_topic, run_consumer,
+};
+use throughcare_platform::telemetry::Metrics;
+use throughcare_platform::testing::unique;
+use tokio_util::sync::CancellationToken;
+
+async fn next_event<S: Subscription>(sub: &mut S) -> (Received, Event) {
+    let received = tokio::time::timeout(WAIT, sub.next())
+        .await
+        .expect("a record in time")
+        .expect("receive");
+    let event = Event::from_record(&received.record).expect("cloudevent");
+    (received, event)
+}
+
+async fn topic(bus: &Bus) -> String {
+    let topic = bus.topic(&unique("contract"));
+    bus.ensure_topics(std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    topic
+}
+
+pub async fn delivers_every_record_in_key_order_with_its_headers(bus: TestBus) {
+    let bus = &bus.bus;
+    let topic = topic(bus).await;
+    let keys = ["k-a", "k-b", "k-c", "k-d", "k-e"];
+    let events: Vec<Event> = (0..50)
+        .map(|i| event(&topic, keys[i % keys.len()], i))
+        .collect();
+    publish_events(bus, &events).await;
+
+    let mut sub = bus
+        .subscribe(&unique("g"), std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    let mut last_per_key: HashMap<String, usize> = HashMap::new();
+    let mut seen = BTreeSet::new();
+    for _ in 0..events.len() {
+        let (received, got) = next_event(&mut sub).await;
+        let original = &events[seq_of(&got)];
+        assert_eq!(
+            &got, original,
+            "event and its cloudevents headers survive the bus"
+        );
+        assert_eq!(received.record.key, original.key);
+        assert_eq!(
+            received.record.header_str("content-type"),
+            Some("application/protobuf")
+        );
+        if let Some(previous) = last_per_key.insert(got.key.clone(), seq_of(&got)) {
+            assert!(
+                previous < seq_of(&got),
+                "records of one key arrive in order"
+            );
+        }
+        seen.insert(seq_of(&got));
+    }
+    assert_eq!(seen.len(), events.len());
+}
+
+pub async fn a_new_member_resumes_after_the_last_acknowledged_record(bus: TestBus) {
+    let bus = &bus.bus;
+    let topic = topic(bus).await;
+    let group = unique("g");
+    let events: Vec<Event> = (0..10)
+        .map(|i| event(&topic, &format!("k{}", i % 3), i))
+        .collect();
+    publish_events(bus, &events).await;
+
+    let mut first = bus
+        .subscribe(&group, std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    let mut acked = BTreeSet::new();
+    let mut unacked = BTreeSet::new();
+    for i in 0..events.len() {
+        let (received, got) = next_event(&mut first).await;
+        if i < 4 {
+            first.ack(&received).unwrap();
+            acked.insert(seq_of(&got));
+        } else {
+            unacked.insert(seq_of(&got));
+        }
+    }
+    first.commit().await.unwrap();
+    drop(first);
+
+    let sentinel = event(&topic, "k0", 99);
+    publish_events(bus, std::slice::from_ref(&sentinel)).await;
+    let mut second = bus
+        .subscribe(&group, std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    let mut redelivered = BTreeSet::new();
+    while !(redelivered.is_superset(&unacked) && redelivered.contains(&99)) {
+        let (_, got) = next_event(&mut second).await;
+        assert!(
+            !acked.contains(&seq_of(&got)),
+            "acknowledged record {} came back",
+            seq_of(&got)
+        );
+        redelivered.insert(seq_of(&got));
+    }
+}
+
+pub async fn every_group_sees_every_record(bus: TestBus) {
+    let bus = &bus.bus;
+    let topic = topic(bus).await;
+    let events: Vec<Event> = (0..12)
+        .map(|i| event(&topic, &format!("k{i}"), i))
+        .collect();
+    publish_events(bus, &events).await;
+    for _ in 0..2 {
+        let mut sub = bus
+            .subscribe(&unique("g"), std::slice::from_ref(&topic))
+            .await
+            .unwrap();
+        let mut seen = BTreeSet::new();
+        for _ in 0..events.len() {
+            seen.insert(seq_of(&next_event(&mut sub).await.1));
+        }
+        assert_eq!(seen, (0..12).collect());
+    }
+}
+
+pub async fn topics_are_never_created_implicitly(bus: TestBus) {
+    let bus = &bus.bus;
+    let missing = bus.topic(&unique("never-created"));
+    let result = bus.publish(&[event(&missing, "k", 0).to_record()]).await;
+    assert!(
+        matches!(result, Err(BusError::UnknownTopic(ref t)) if *t == missing),
+        "publishing to a missing topic must fail, got {result:?}"
+    );
+    let existing = topic(bus).await;
+    bus.ensure_topics(std::slice::from_ref(&existing))
+        .await
+        .expect("ensure_topics is idempotent");
+    bus.publish(&[event(&existing, "k", 0).to_record()])
+        .await
+        .unwrap();
+}
+
+/// Records what it handled; fails the events whose sequence is in `poison`.
+#[derive(Default, Clone)]
+struct Recorder {
+    handled: Arc<Mutex<Vec<usize>>>,
+    attempts: Arc<Mutex<HashMap<usize, u32>>>,
+    poison: BTreeSet<usize>,
+}
+
+impl Handler for Recorder {
+    async fn handle(&self, event: &Event) -> Result<(), HandleError> {
+        let seq = seq_of(event);
+        *self.attempts.lock().unwrap().entry(seq).or_default() += 1;
+        if self.poison.contains(&seq) {
+            return Err(HandleError::Transient("downstream unavailable".into()));
+        }
+        self.handled.lock().unwrap().push(seq);
+        Ok(())
+    }
+}
+
+impl Recorder {
+    fn handled(&self) -> Vec<usize> {
+        self.handled.lock().unwrap().clone()
+    }
+}
+
+fn fast_options(topic: &str) -> ConsumerOptions {
+    ConsumerOptions {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        ..ConsumerOptions::new(unique("g"), vec![topic.to_owned()])
+    }
+}
+
+pub async fn failing_records_are_dead_lettered_and_the_partition_moves_on(bus: TestBus) {
+    let bus = Arc::new(bus);
+    let topic = topic(&bus.bus).await;
+    let foreign = Record {
+        topic: topic.clone(),
+        key: "same-key".into(),
+        headers: vec![],
+        payload: b"not a cloudevent".to_vec(),
+    };
+    bus.bus
+        .publish(&[event(&topic, "same-key", 0).to_record()])
+        .await
+        .unwrap();
+    bus.bus
+        .publish(&[event(&topic, "same-key", 1).to_record(), foreign])
+        .await
+        .unwrap();
+    bus.bus
+        .publish(&[event(&topic, "same-key", 2).to_record()])
+        .await
+        .unwrap();
+
+    let recorder = Recorder {
+        poison: [1].into(),
+        ..Default::default()
+    };
+    let options = fast_options(&topic);
+    let shutdown = CancellationToken::new();
+    let consumer = {
+        let (bus, recorder, options, shutdown) = (
+            bus.clone(),
+            recorder.clone(),
+            options.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            run_consumer(
+                &bus.bus,
+                &options,
+                &recorder,
+                &Metrics::disabled(),
+                shutdown,
+            )
+            .await
+        })
+    };
+    throughcare_platform::testing::eventually(WAIT, "records after the poison", || async {
+        (recorder.handled() == vec![0, 2]).then_some(())
+    })
+    .await;
+    assert_eq!(recorder.attempts.lock().unwrap()[&1], 3, "bounded retries");
+
+    let mut dead = bus
+        .bus
+        .subscribe(&unique("dlq-reader"), &[dead_letter_topic(&topic)])
+        .await
+        .unwrap();
+    let (first, _) = next_dead_letter(&mut dead).await;
+    let (second, _) = next_dead_letter(&mut dead).await;
+    let poisoned = Event::from_record(&first.record).expect("the poisoned event keeps its headers");
+    assert_eq!(seq_of(&poisoned), 1);
+    assert_eq!(
+        first.record.header_str("dlq_reason"),
+        Some("after 3 attempts: downstream unavailable")
+    );
+    assert_eq!(first.record.header_str("dlq_topic"), Some(topic.as_str()));
+    assert_eq!(
+        first.record.header_str("dlq_group"),
+        Some(options.group.as_str())
+    );
+    assert!(first.record.header_str("dlq_offset").is_some());
+    assert_eq!(second.record.payload, b"not a cloudevent");
+    assert!(
+        second
+            .record
+            .header_str("dlq_reason")
+            .unwrap()
+            .starts_with("undecodable")
+    );
+
+    shutdown.cancel();
+    consumer.await.unwrap().unwrap();
+}
+
+async fn next_dead_letter<S: Subscription>(sub: &mut S) -> (Received, ()) {
+    let received = tokio::time::timeout(WAIT, sub.next())
+        .await
+        .expect("dead letter")
+        .unwrap();
+    (received, ())
+}
+
+pub async fn a_restarted_consumer_continues_where_it_stopped(bus: TestBus) {
+    let bus = Arc::new(bus);
+    let topic = topic(&bus.bus).await;
+    let options = fast_options(&topic);
+    let first_half: Vec<Event> = (0..5).map(|i| event(&topic, "k", i)).collect();
+    publish_events(&bus.bus, &first_half).await;
+
+    for (round, expected) in [(0, (0..5).collect::<Vec<_>>()), (1, (5..10).collect())] {
+        if round == 1 {
+            let second_half: Vec<Event> = (5..10).map(|i| event(&topic, "k", i)).collect();
+            publish_events(&bus.bus, &second_half).await;
+        }
+        let recorder = Recorder::default();
+        let shutdown = CancellationToken::new();
+        let consumer = {
+            let (bus, recorder, options, shutdown) = (
+                bus.clone(),
+                recorder.clone(),
+                options.clone(),
+                shutdown.clone(),
+            );
+            tokio::spawn(async move {
+                run_consumer(
+                    &bus.bus,
+                    &options,
+                    &recorder,
+                    &Metrics::disabled(),
+                    shutdown,
+                )
+                .await
+            })
+        };
+        throughcare_platform::testing::eventually(WAIT, "this round's records", || async {
+            (recorder.handled().len() >= expected.len()).then_some(())
+        })
+        .await;
+        shutdown.cancel();
+        consumer.await.unwrap().unwrap();
+        assert_eq!(
+            recorder.handled(),
+            expected,
+            "round {round} handles only what is new"
+        );
+    }
+}
+
+macro_rules! contract {
+    ($($test:ident),* $(,)?) => {
+        mod kafka {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(crate::common::kafka_bus().await).await
+                }
+            )*
+        }
+        mod in_process {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(crate::common::in_process_bus().await).await
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    delivers_every_record_in_key_order_with_its_headers,
+    a_new_member_resumes_after_the_last_acknowledged_record,
+    every_group_sees_every_record,
+    topics_are_never_created_implicitly,
+    failing_records_are_dead_lettered_and_the_partition_moves_on,
+    a_restarted_consumer_continues_where_it_stopped,
+);
+
+/// The embedded bus is durable: records and group positions survive reopening.
+#[tokio::test]
+async fn in_process_log_survives_reopening() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("bus.db");
+    let open = || async {
+        let config = throughcare_platform::config::BusConfig {
+            topic_prefix: String::new(),
+            backend: throughcare_platform::config::BusBackend::InProcess {
+                path: Some(path.clone()),
+            },
+        };
+        Bus::connect(&config, Metrics::disabled()).await.unwrap()
+    };
+    let topic = "durable".to_owned();
+    {
+        let bus = open().await;
+        bus.ensure_topics(std::slice::from_ref(&topic))
+            .await
+            .unwrap();
+        publish_events(
+            &bus,
+            &(0..3).map(|i| event(&topic, "k", i)).collect::<Vec<_>>(),
+        )
+        .await;
+        let mut sub = bus
+            .subscribe("g", std::slice::from_ref(&topic))
+            .await
+            .unwrap();
+        let (received, _) = next_event(&mut sub).await;
+        sub.ack(&received).unwrap();
+        sub.commit().await.unwrap();
+    }
+    let bus = open().await;
+    let mut sub = bus
+        .subscribe("g", std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    assert_eq!(seq_of(&next_event(&mut sub).await.1), 1);
+    let mut replay = bus
+        .subscribe("from-zero", std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    assert_eq!(seq_of(&next_event(&mut replay).await.1), 0);
+}
