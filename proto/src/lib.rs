@@ -69,3 +69,18 @@ mod redacted {
         }
     }
 }
+
+/// Kafka topic names (before any deployment prefix), as documented in the
+/// event contracts.
+pub mod topics {
+    /// Pseudonymised lifecycle events from the referrals service.
+    pub const REFERRALS_EVENTS: &str = "throughcare.referrals.events";
+    /// Sealed person-level health records, read only by the sharing service.
+    pub const HEALTH_RECORDS: &str = "throughcare.referrals.health-records";
+    /// Pseudonymised, coded observations for the indicators service.
+    pub const OBSERVATIONS: &str = "throughcare.observations";
+    /// Consent and disclosure events from the sharing service.
+    pub const SHARING_EVENTS: &str = "throughcare.sharing.events";
+    /// Published indicator snapshots, already under disclosure control.
+    pub const INDICATOR_SNAPSHOTS: &str = "throughcare.indicators.snapshots";
+}

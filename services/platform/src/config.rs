@@ -28,6 +28,16 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A fresh random secret of `bytes` bytes, hex-encoded.
+    pub fn generate(bytes: usize) -> Self {
+        use ring::rand::{SecureRandom, SystemRandom};
+        let mut buffer = vec![0u8; bytes];
+        SystemRandom::new()
+            .fill(&mut buffer)
+            .expect("the system random source works");
+        Self(hex::encode(buffer))
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -75,6 +85,39 @@ pub struct DatabaseConfig {
     pub url: Secret,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+}
+
+impl PlatformConfig {
+    /// Defaults for a service deployed on its own: PostgreSQL database
+    /// `throughcare_{service}` on localhost, Kafka on localhost:9092, no TLS, no
+    /// organisations or tokens, and no pseudonym key (start-up refuses to run
+    /// without one; set `THROUGHCARE_PSEUDONYM_KEY`).
+    pub fn defaults(service: &str, port: u16) -> Self {
+        Self {
+            grpc: GrpcConfig {
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                tls: None,
+            },
+            database: DatabaseConfig {
+                url: Secret::new(format!(
+                    "postgres://postgres@127.0.0.1:5432/throughcare_{service}"
+                )),
+                max_connections: default_max_connections(),
+            },
+            bus: BusConfig {
+                topic_prefix: String::new(),
+                backend: BusBackend::Kafka(KafkaConfig {
+                    brokers: "127.0.0.1:9092".to_owned(),
+                    partitions: default_partitions(),
+                    replication_factor: default_replication(),
+                    properties: BTreeMap::new(),
+                }),
+            },
+            auth: AuthConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            pseudonym_key: Secret::new(""),
+        }
+    }
 }
 
 fn default_max_connections() -> u32 {

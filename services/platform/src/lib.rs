@@ -20,6 +20,7 @@ pub mod identifiers;
 pub mod identity;
 pub mod inbox;
 pub mod outbox;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod testing;

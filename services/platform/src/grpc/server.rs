@@ -15,6 +15,10 @@ use tonic::service::RoutesBuilder;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
+/// How long calls in flight (and open streams) may take to finish after
+/// shutdown begins before their connections are closed.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("reading tls file {path}: {source}")]
@@ -101,6 +105,7 @@ impl GrpcServer {
         let on_shutdown = {
             let health = health.clone();
             let serving = self.serving.clone();
+            let shutdown = shutdown.clone();
             async move {
                 shutdown.cancelled().await;
                 for name in serving {
@@ -110,11 +115,20 @@ impl GrpcServer {
                 }
             }
         };
-        builder
+        let serving = builder
             .layer(GrpcTelemetryLayer::new(metrics))
             .add_routes(self.routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), on_shutdown)
-            .await?;
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), on_shutdown);
+        let drain_deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        };
+        tokio::select! {
+            served = serving => served?,
+            () = drain_deadline => {
+                tracing::warn!(?addr, timeout = ?DRAIN_TIMEOUT, "calls still open after the drain timeout; closing them");
+            }
+        }
         tracing::info!(?addr, "grpc server stopped");
         Ok(())
     }

@@ -103,9 +103,11 @@ pub struct PseudonymKey(hmac::Key);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PseudonymKeyError {
-    #[error("pseudonym key must be hex")]
+    #[error("pseudonym_key (THROUGHCARE_PSEUDONYM_KEY) must be hex")]
     NotHex,
-    #[error("pseudonym key must be at least 32 bytes (64 hex characters)")]
+    #[error(
+        "pseudonym_key (THROUGHCARE_PSEUDONYM_KEY) must be at least 32 bytes (64 hex characters)"
+    )]
     TooShort,
 }
 

@@ -173,8 +173,12 @@ impl TelemetryBuilder {
             _ => EnvFilter::try_new(&self.config.log_filter)?,
         };
         let fmt = match self.config.log_format {
-            LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).boxed(),
+            LogFormat::Pretty => tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(true)
+                .boxed(),
             LogFormat::Json => tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
                 .json()
                 .flatten_event(true)
                 .with_current_span(true)

@@ -1,0 +1,232 @@
+//! Service scaffolding: what every service's `run` does before its own logic,
+//! and the supervision of its background tasks.
+//!
+//! A service's `run(config, listener, runtime)` calls [`Platform::start`]
+//! (database and migrations, bus and topics, identity, pseudonym key), spawns
+//! its relay and consumers under a [`Supervisor`], serves gRPC until shutdown,
+//! then waits for everything to drain.
+
+use crate::bus::{Bus, BusError};
+use crate::config::{self, CommonArgs, PlatformConfig, TlsConfig};
+use crate::db::{Db, DbError, Migrations};
+use crate::grpc::{GrpcServer, ServeError};
+use crate::identifiers::{PseudonymKey, PseudonymKeyError};
+use crate::identity::{AuthConfigError, Authenticator};
+use crate::outbox::{OutboxWaker, Relay};
+use crate::telemetry::{self, Metrics};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::convert::Infallible;
+use std::future::Future;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// What the caller of `run` provides: the shutdown token, the metrics, and —
+/// in the embedded mode — a bus shared by the services of one process.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub shutdown: CancellationToken,
+    pub metrics: Metrics,
+    pub shared_bus: Option<Bus>,
+}
+
+impl Runtime {
+    pub fn new(shutdown: CancellationToken, metrics: Metrics) -> Self {
+        Self {
+            shutdown,
+            metrics,
+            shared_bus: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
+    #[error("auth configuration: {0}")]
+    Auth(#[from] AuthConfigError),
+    #[error(transparent)]
+    PseudonymKey(#[from] PseudonymKeyError),
+}
+
+/// The platform parts of one running service.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    pub db: Db,
+    pub bus: Bus,
+    pub authenticator: Authenticator,
+    pub pseudonyms: PseudonymKey,
+    pub waker: OutboxWaker,
+    pub metrics: Metrics,
+}
+
+impl Platform {
+    /// Connects and migrates the database, opens the bus and creates `topics`
+    /// (with their dead-letter topics), and loads identity and keys.
+    pub async fn start(
+        config: &PlatformConfig,
+        migrations: Migrations,
+        topics: &[&str],
+        runtime: &Runtime,
+    ) -> Result<Self, StartError> {
+        let pseudonyms = PseudonymKey::from_hex(config.pseudonym_key.expose())?;
+        let authenticator = Authenticator::new(&config.auth)?;
+        let db = Db::connect(
+            config.database.url.expose(),
+            config.database.max_connections,
+            migrations,
+        )
+        .await?;
+        let bus = match &runtime.shared_bus {
+            Some(bus) => bus.clone(),
+            None => Bus::connect(&config.bus, runtime.metrics.clone()).await?,
+        };
+        let topics: Vec<String> = topics.iter().map(|t| bus.topic(t)).collect();
+        bus.ensure_topics(&topics).await?;
+        Ok(Self {
+            db,
+            bus,
+            authenticator,
+            pseudonyms,
+            waker: OutboxWaker::new(),
+            metrics: runtime.metrics.clone(),
+        })
+    }
+
+    /// The outbox relay for this service's database.
+    pub fn relay(&self) -> Relay<Bus> {
+        Relay::new(
+            self.db.clone(),
+            self.bus.clone(),
+            self.waker.clone(),
+            self.metrics.clone(),
+        )
+    }
+
+    /// Runs the outbox relay beside `tasks`, serves `server` until shutdown,
+    /// then waits for every task to drain and closes the database.
+    pub async fn serve(
+        self,
+        server: GrpcServer,
+        listener: TcpListener,
+        tls: Option<&TlsConfig>,
+        mut tasks: Supervisor,
+        runtime: &Runtime,
+    ) -> Result<(), RunError> {
+        let relay = self.relay();
+        let shutdown = runtime.shutdown.clone();
+        tasks.spawn("outbox relay", async move {
+            relay.run(shutdown).await;
+            Ok::<(), Infallible>(())
+        });
+        let served = server
+            .serve(
+                listener,
+                tls,
+                self.metrics.clone(),
+                runtime.shutdown.clone(),
+            )
+            .await;
+        // However the server stopped, stop the rest with it.
+        runtime.shutdown.cancel();
+        let drained = tasks.wait().await;
+        self.db.close().await;
+        served?;
+        drained.map_err(RunError::Task)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+/// The body of a service binary's `main`: load config (defaults, `--config`
+/// file, `THROUGHCARE_` environment), start telemetry, bind the gRPC listener,
+/// run until SIGTERM or Ctrl-C, and flush telemetry on the way out.
+pub async fn run_binary<C, F, Fut>(
+    service: &str,
+    args: &CommonArgs,
+    defaults: &C,
+    platform: fn(&C) -> &PlatformConfig,
+    run: F,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    C: Serialize + DeserializeOwned,
+    F: FnOnce(C, TcpListener, Runtime) -> Fut,
+    Fut: Future<Output = Result<(), RunError>>,
+{
+    let config = config::load(defaults, args.config.as_deref())?;
+    let telemetry = telemetry::init_telemetry(service, &platform(&config).telemetry)?;
+    let listen = platform(&config).grpc.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("binding {listen}: {e}"))?;
+    let runtime = Runtime::new(crate::shutdown::on_signals(), telemetry.metrics());
+    let outcome = run(config, listener, runtime).await;
+    if let Err(error) = &outcome {
+        tracing::error!(%error, "{service} stopped with an error");
+    }
+    drop(telemetry);
+    Ok(outcome?)
+}
+
+/// Runs a service's background tasks. If one fails, shutdown is triggered so
+/// the whole service stops (and its orchestrator restarts it) rather than
+/// running half-alive.
+#[derive(Debug)]
+pub struct Supervisor {
+    tasks: JoinSet<(&'static str, Result<(), String>)>,
+    shutdown: CancellationToken,
+}
+
+impl Supervisor {
+    pub fn new(shutdown: CancellationToken) -> Self {
+        Self {
+            tasks: JoinSet::new(),
+            shutdown,
+        }
+    }
+
+    pub fn spawn<F, E>(&mut self, name: &'static str, task: F)
+    where
+        F: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            let result = task.await.map_err(|e| e.to_string());
+            if let Err(error) = &result {
+                tracing::error!(task = name, %error, "background task failed; shutting down");
+                shutdown.cancel();
+            }
+            (name, result)
+        });
+    }
+
+    /// Waits for every task; the first failure, if any, is returned.
+    pub async fn wait(mut self) -> Result<(), String> {
+        let mut first_error = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            let outcome = match joined {
+                Ok((name, Err(error))) => Some(format!("{name}: {error}")),
+                Ok((_, Ok(()))) => None,
+                Err(panic) => Some(format!("task panicked: {panic}")),
+            };
+            if let Some(error) = outcome {
+                self.shutdown.cancel();
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}

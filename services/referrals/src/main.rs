@@ -1,0 +1,26 @@
+//! `throughcare-referrals`: the referrals service on its own.
+
+use clap::Parser;
+use throughcare_platform::config::CommonArgs;
+use throughcare_referrals::{Config, run};
+
+/// Throughcare referrals service: release notifications, continuity pathways and the referral lifecycle.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    throughcare_platform::service::run_binary(
+        "referrals",
+        &args.common,
+        &Config::defaults(),
+        |c| &c.platform,
+        run,
+    )
+    .await
+}

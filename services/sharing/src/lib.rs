@@ -1,0 +1,61 @@
+//! The sharing service: consent and lawful basis, minimised disclosure and the tamper-evident audit log.
+//!
+//! `run` is the whole service; `main.rs` only parses flags and loads config,
+//! and the embedded mode links this library beside the others.
+
+use serde::{Deserialize, Serialize};
+use throughcare_platform::config::PlatformConfig;
+use throughcare_platform::db::Migrations;
+use throughcare_platform::grpc::GrpcServer;
+use throughcare_platform::service::{Platform, RunError, Runtime, Supervisor};
+use throughcare_proto::topics;
+use tokio::net::TcpListener;
+
+/// The sharing service's configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    #[serde(flatten)]
+    pub platform: PlatformConfig,
+}
+
+impl Config {
+    /// Defaults for a standalone deployment on port 50052.
+    pub fn defaults() -> Self {
+        Self {
+            platform: PlatformConfig::defaults("sharing", 50052),
+        }
+    }
+}
+
+/// The topics this service publishes to or reads from; created at start-up.
+pub const TOPICS: &[&str] = &[
+    topics::SHARING_EVENTS,
+    topics::OBSERVATIONS,
+    topics::REFERRALS_EVENTS,
+    topics::HEALTH_RECORDS,
+];
+
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
+
+/// Migrations applied at start-up.
+pub const MIGRATIONS: Migrations = Migrations {
+    postgres: &POSTGRES,
+    sqlite: &SQLITE,
+};
+
+/// Runs the service on `listener` until `runtime.shutdown` is cancelled.
+pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Result<(), RunError> {
+    let platform = Platform::start(&config.platform, MIGRATIONS, TOPICS, &runtime).await?;
+    let server = GrpcServer::new(platform.authenticator.clone());
+    let tasks = Supervisor::new(runtime.shutdown.clone());
+    platform
+        .serve(
+            server,
+            listener,
+            config.platform.grpc.tls.as_ref(),
+            tasks,
+            &runtime,
+        )
+        .await
+}

@@ -1,0 +1,216 @@
+//! `throughcare dev`: the embedded mode. All three services in one process,
+//! each on its own SQLite file, sharing one durable in-process bus, all in a
+//! local data directory. Restarting keeps the data, the pseudonym key and the
+//! development tokens.
+
+use crate::dev_registry;
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use throughcare_platform::bus::Bus;
+use throughcare_platform::bus::in_process::InProcessBus;
+use throughcare_platform::config::{
+    BusBackend, BusConfig, DatabaseConfig, GrpcConfig, PlatformConfig, Secret,
+};
+use throughcare_platform::identity::{AuthConfig, TokenConfig};
+use throughcare_platform::service::{RunError, Runtime};
+use throughcare_platform::telemetry::{TelemetryConfig, init_telemetry};
+use tokio::net::TcpListener;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DevArgs {
+    /// Where the SQLite files, the bus log and the development secrets live.
+    #[arg(long, default_value = ".throughcare")]
+    data_dir: PathBuf,
+    /// First of three consecutive ports (referrals, sharing, indicators); 0 picks free ports.
+    #[arg(long, default_value_t = 50051)]
+    port_base: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+}
+
+/// The development secrets, kept in the data directory so restarts keep them.
+#[derive(Debug, Serialize, Deserialize)]
+struct DevSecrets {
+    pseudonym_key: Secret,
+    tokens: Vec<TokenConfig>,
+}
+
+impl DevSecrets {
+    fn load_or_create(path: &Path) -> anyhow::Result<Self> {
+        let mut secrets = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => DevSecrets {
+                pseudonym_key: Secret::generate(32),
+                tokens: Vec::new(),
+            },
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let before = secrets.tokens.len();
+        for organisation in dev_registry::organisations() {
+            for role in dev_registry::roles_for(organisation.kind) {
+                let has = secrets
+                    .tokens
+                    .iter()
+                    .any(|t| t.organisation == organisation.code && t.role == *role);
+                if !has {
+                    secrets.tokens.push(TokenConfig {
+                        token: Secret::generate(24),
+                        organisation: organisation.code.clone(),
+                        role: *role,
+                    });
+                }
+            }
+        }
+        if secrets.tokens.len() != before || !path.exists() {
+            write_private(path, &toml::to_string(&secrets)?)?;
+        }
+        Ok(secrets)
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let data_dir = std::fs::canonicalize(&args.data_dir)?;
+    let secrets = DevSecrets::load_or_create(&data_dir.join("dev-secrets.toml"))?;
+    let telemetry = init_telemetry("throughcare", &TelemetryConfig::default())?;
+    let metrics = telemetry.metrics();
+    let shutdown = throughcare_platform::shutdown::on_signals();
+
+    let bus_path = data_dir.join("bus.db");
+    let bus = InProcessBus::open(Some(&bus_path), metrics.clone()).await?;
+    let runtime = Runtime {
+        shutdown: shutdown.clone(),
+        metrics,
+        shared_bus: Some(Bus::in_process(bus, "")),
+    };
+    let auth = AuthConfig {
+        organisations: dev_registry::organisations(),
+        tokens: secrets.tokens.clone(),
+    };
+    let platform = |service: &str| PlatformConfig {
+        grpc: GrpcConfig {
+            listen: SocketAddr::new(args.host, 0),
+            tls: None,
+        },
+        database: DatabaseConfig {
+            url: Secret::new(format!(
+                "sqlite://{}",
+                data_dir.join(format!("{service}.db")).display()
+            )),
+            max_connections: 4,
+        },
+        bus: BusConfig {
+            topic_prefix: String::new(),
+            backend: BusBackend::InProcess {
+                path: Some(bus_path.clone()),
+            },
+        },
+        auth: auth.clone(),
+        telemetry: TelemetryConfig::default(),
+        pseudonym_key: secrets.pseudonym_key.clone(),
+    };
+
+    let mut listeners = Vec::new();
+    for offset in 0..3u16 {
+        let port = if args.port_base == 0 {
+            0
+        } else {
+            args.port_base + offset
+        };
+        let addr = SocketAddr::new(args.host, port);
+        listeners.push(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?,
+        );
+    }
+    let addresses: Vec<SocketAddr> = listeners
+        .iter()
+        .map(|l| l.local_addr())
+        .collect::<Result<_, _>>()?;
+    print_banner(&data_dir, &addresses, &secrets);
+
+    let [referrals_listener, sharing_listener, indicators_listener]: [TcpListener; 3] = listeners
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("expected three listeners"))?;
+    let stop_all = |result: Result<(), RunError>| {
+        // One service stopping (or failing to start) stops the others.
+        shutdown.cancel();
+        result
+    };
+    let (referrals, sharing, indicators) = tokio::join!(
+        async {
+            let config = throughcare_referrals::Config {
+                platform: platform("referrals"),
+            };
+            stop_all(throughcare_referrals::run(config, referrals_listener, runtime.clone()).await)
+        },
+        async {
+            let config = throughcare_sharing::Config {
+                platform: platform("sharing"),
+            };
+            stop_all(throughcare_sharing::run(config, sharing_listener, runtime.clone()).await)
+        },
+        async {
+            let config = throughcare_indicators::Config {
+                platform: platform("indicators"),
+            };
+            stop_all(
+                throughcare_indicators::run(config, indicators_listener, runtime.clone()).await,
+            )
+        },
+    );
+    drop(telemetry);
+    referrals.context("referrals")?;
+    sharing.context("sharing")?;
+    indicators.context("indicators")?;
+    Ok(())
+}
+
+fn print_banner(data_dir: &Path, addresses: &[SocketAddr], secrets: &DevSecrets) {
+    println!(
+        "Throughcare is running in embedded mode (SQLite and the in-process bus in {})",
+        data_dir.display()
+    );
+    println!();
+    for (name, addr) in ["referrals", "sharing", "indicators"].iter().zip(addresses) {
+        println!("  {name:<11} http://{addr}");
+    }
+    println!();
+    println!("Development tokens (send as `authorization: Bearer <token>`):");
+    let organisations = dev_registry::organisations();
+    for token in &secrets.tokens {
+        let kind = organisations
+            .iter()
+            .find(|o| o.code == token.organisation)
+            .map_or("?", |o| o.kind.as_str());
+        println!(
+            "  {:<10} {:<18} {:<13} {}",
+            token.organisation,
+            kind,
+            token.role.as_str(),
+            token.token.expose()
+        );
+    }
+    println!();
+    println!(
+        "Stop with Ctrl-C; the data stays in {} for the next start.",
+        data_dir.display()
+    );
+}
