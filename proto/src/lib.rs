@@ -84,3 +84,10 @@ pub mod topics {
     /// Published indicator snapshots, already under disclosure control.
     pub const INDICATOR_SNAPSHOTS: &str = "throughcare.indicators.snapshots";
 }
+
+/// The associated data a `SealedHealthRecord` is sealed with: binds the
+/// ciphertext to its record id and person key, so a sealed body cannot be
+/// replayed under another record. Sealer and opener must both use this.
+pub fn sealed_health_record_binding(record_id: &str, person_key: &str) -> Vec<u8> {
+    format!("throughcare.health-record\u{1f}{record_id}\u{1f}{person_key}").into_bytes()
+}

@@ -95,6 +95,98 @@ impl Db {
             Db::Sqlite(pool) => pool.close().await,
         }
     }
+
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: it takes
+    /// the write lock up front, so a transaction that reads and then writes
+    /// never fails half-way on a lock upgrade.
+    pub async fn begin(&self) -> sqlx::Result<Tx> {
+        Ok(match self {
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+        })
+    }
+}
+
+/// A write transaction on either backend. Services write their SQL once (with
+/// `$1`-style parameters, which both backends accept) and run it on whichever
+/// connection this holds, through [`on_tx!`](crate::on_tx) and
+/// [`on_db!`](crate::on_db).
+#[derive(Debug)]
+pub enum Tx {
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+impl Tx {
+    /// Adds `event` to the outbox: it is published if and only if this commits.
+    pub async fn enqueue(&mut self, event: &crate::bus::Event) -> sqlx::Result<()> {
+        match self {
+            Tx::Postgres(tx) => crate::outbox::enqueue_postgres(tx, event).await,
+            Tx::Sqlite(tx) => crate::outbox::enqueue_sqlite(tx, event).await,
+        }
+    }
+
+    /// Records a consumed event; `false` means it was already applied (skip it).
+    pub async fn record_inbox(
+        &mut self,
+        consumer: &str,
+        event_id: uuid::Uuid,
+    ) -> sqlx::Result<bool> {
+        match self {
+            Tx::Postgres(tx) => crate::inbox::record_postgres(tx, consumer, event_id).await,
+            Tx::Sqlite(tx) => crate::inbox::record_sqlite(tx, consumer, event_id).await,
+        }
+    }
+
+    /// `" FOR UPDATE"` on PostgreSQL; nothing on SQLite, whose write
+    /// transaction already holds the only write lock.
+    pub fn for_update(&self) -> &'static str {
+        match self {
+            Tx::Postgres(_) => " FOR UPDATE",
+            Tx::Sqlite(_) => "",
+        }
+    }
+
+    /// `" FOR UPDATE SKIP LOCKED"` on PostgreSQL (so several instances share
+    /// work without waiting on each other); nothing on SQLite.
+    pub fn for_update_skip_locked(&self) -> &'static str {
+        match self {
+            Tx::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+            Tx::Sqlite(_) => "",
+        }
+    }
+
+    pub async fn commit(self) -> sqlx::Result<()> {
+        match self {
+            Tx::Postgres(tx) => tx.commit().await,
+            Tx::Sqlite(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection, whichever
+/// backend it is: `on_tx!(tx, c => sqlx::query(SQL).bind(x).fetch_one(&mut **c).await)`.
+/// The body is compiled once per backend, so the same SQL text serves both;
+/// both arms must yield one type (map `execute` results to `rows_affected()`).
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Postgres($conn) => $body,
+            $crate::db::Tx::Sqlite($conn) => $body,
+        }
+    };
+}
+
+/// Like [`on_tx!`] for reads outside a transaction: `$pool` is the pool.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Sqlite($pool) => $body,
+        }
+    };
 }
 
 fn platform_migrator(base: &Migrator) -> Migrator {

@@ -51,6 +51,11 @@ pub enum StartError {
     Auth(#[from] AuthConfigError),
     #[error(transparent)]
     PseudonymKey(#[from] PseudonymKeyError),
+    #[error(transparent)]
+    Sealing(#[from] crate::sealing::SealingError),
+    /// A service's own configuration is unusable; the message says why.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// The platform parts of one running service.
