@@ -22,10 +22,16 @@ async fn each_service_runs_on_its_own_against_postgres_and_the_broker() {
     let brokers = std::env::var(KAFKA_ENV).expect("the broker address from tests/run.sh");
     let dir = tempfile::TempDir::new().unwrap();
     let config = dir.path().join("throughcare.toml");
+    let sealing = Secret::generate(32);
+    let sealing = sealing.expose();
     std::fs::write(
         &config,
         format!(
             r#"
+            [sealing]
+            current = "k1"
+            keys = {{ k1 = "{sealing}" }}
+
             [[auth.organisations]]
             code = "NHSE-HJ"
             name = "NHS England Health and Justice"

@@ -1,13 +1,33 @@
-//! The referrals service: release notifications, continuity pathways and the referral lifecycle.
+//! The referrals service: release notifications and the other transitions,
+//! continuity pathways, health assessments, and referrals into health services
+//! through their whole lifecycle.
 //!
 //! `run` is the whole service; `main.rs` only parses flags and loads config,
 //! and the embedded mode links this library beside the others.
 
+pub mod app;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod store;
+
+use app::{App, FeedNotifier};
+use domain::rules::PathwayRules;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use throughcare_platform::clock::{SharedClock, SystemClock};
 use throughcare_platform::config::PlatformConfig;
 use throughcare_platform::db::Migrations;
 use throughcare_platform::grpc::GrpcServer;
-use throughcare_platform::service::{Platform, RunError, Runtime, Supervisor};
+use throughcare_platform::sealing::{Keyring, SealingConfig};
+use throughcare_platform::service::{Platform, RunError, Runtime, StartError, Supervisor};
+use throughcare_proto::referrals::v1::assessments_service_server::AssessmentsServiceServer;
+use throughcare_proto::referrals::v1::continuity_service_server::ContinuityServiceServer;
+use throughcare_proto::referrals::v1::referrals_service_server::ReferralsServiceServer;
+use throughcare_proto::referrals::v1::transitions_service_server::TransitionsServiceServer;
 use throughcare_proto::topics;
 use tokio::net::TcpListener;
 
@@ -16,6 +36,19 @@ use tokio::net::TcpListener;
 pub struct Config {
     #[serde(flatten)]
     pub platform: PlatformConfig,
+    /// Keys that seal health records for the sharing service (it holds the same keys).
+    #[serde(default)]
+    pub sealing: SealingConfig,
+    /// Continuity pathway rules; the built-in defaults when absent.
+    #[serde(default)]
+    pub pathways_file: Option<PathBuf>,
+    /// How often open continuity tasks are checked against their deadlines.
+    #[serde(default = "default_sweep_ms")]
+    pub overdue_sweep_interval_ms: u64,
+}
+
+fn default_sweep_ms() -> u64 {
+    30_000
 }
 
 impl Config {
@@ -23,19 +56,22 @@ impl Config {
     pub fn defaults() -> Self {
         Self {
             platform: PlatformConfig::defaults("referrals", 50051),
+            sealing: SealingConfig::default(),
+            pathways_file: None,
+            overdue_sweep_interval_ms: default_sweep_ms(),
         }
     }
 }
 
-/// The topics this service publishes to or reads from; created at start-up.
+/// The topics this service publishes to; created at start-up.
 pub const TOPICS: &[&str] = &[
     topics::REFERRALS_EVENTS,
     topics::HEALTH_RECORDS,
     topics::OBSERVATIONS,
 ];
 
-static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
-static SQLITE: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// Migrations applied at start-up.
 pub const MIGRATIONS: Migrations = Migrations {
@@ -45,9 +81,66 @@ pub const MIGRATIONS: Migrations = Migrations {
 
 /// Runs the service on `listener` until `runtime.shutdown` is cancelled.
 pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Result<(), RunError> {
+    run_with_clock(config, listener, runtime, Arc::new(SystemClock)).await
+}
+
+/// [`run`] with a given clock (tests move time to make tasks overdue).
+pub async fn run_with_clock(
+    config: Config,
+    listener: TcpListener,
+    runtime: Runtime,
+    clock: SharedClock,
+) -> Result<(), RunError> {
+    let rules = PathwayRules::load(config.pathways_file.as_deref())
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let keyring = Keyring::new(&config.sealing).map_err(StartError::from)?;
     let platform = Platform::start(&config.platform, MIGRATIONS, TOPICS, &runtime).await?;
-    let server = GrpcServer::new(platform.authenticator.clone());
-    let tasks = Supervisor::new(runtime.shutdown.clone());
+    let app = Arc::new(App {
+        store: store::Store::new(platform.db.clone()),
+        registry: platform.authenticator.registry().clone(),
+        pseudonyms: platform.pseudonyms.clone(),
+        keyring,
+        rules,
+        clock,
+        topics: events::Topics::new(&platform.bus),
+        waker: platform.waker.clone(),
+        feeds: FeedNotifier::default(),
+    });
+
+    let limit = grpc::MAX_MESSAGE_BYTES;
+    let shutdown = runtime.shutdown.clone();
+    let mut server = GrpcServer::new(platform.authenticator.clone());
+    server
+        .add_authenticated(
+            TransitionsServiceServer::new(grpc::Transitions(app.clone()))
+                .max_decoding_message_size(limit),
+        )
+        .add_authenticated(
+            AssessmentsServiceServer::new(grpc::Assessments(app.clone()))
+                .max_decoding_message_size(limit),
+        )
+        .add_authenticated(
+            ReferralsServiceServer::new(grpc::Referrals {
+                app: app.clone(),
+                shutdown: shutdown.clone(),
+            })
+            .max_decoding_message_size(limit),
+        )
+        .add_authenticated(
+            ContinuityServiceServer::new(grpc::Continuity {
+                app: app.clone(),
+                shutdown: shutdown.clone(),
+            })
+            .max_decoding_message_size(limit),
+        );
+
+    let mut tasks = Supervisor::new(shutdown.clone());
+    let interval = Duration::from_millis(config.overdue_sweep_interval_ms.max(10));
+    tasks.spawn(
+        "overdue sweep",
+        sweep(app.clone(), interval, shutdown.clone()),
+    );
+    tasks.spawn("idempotency pruning", prune(platform.db.clone(), shutdown));
     platform
         .serve(
             server,
@@ -57,4 +150,39 @@ pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Res
             &runtime,
         )
         .await
+}
+
+async fn sweep(
+    app: Arc<App>,
+    every: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), std::convert::Infallible> {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = ticks.tick() => match app.sweep_overdue().await {
+                Ok(0) => {}
+                Ok(marked) => tracing::info!(marked, "continuity tasks overdue"),
+                Err(error) => tracing::warn!(%error, "overdue sweep failed; will retry"),
+            },
+        }
+    }
+}
+
+async fn prune(
+    db: throughcare_platform::db::Db,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), std::convert::Infallible> {
+    let mut ticks = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = ticks.tick() => {
+                if let Err(error) = throughcare_platform::idempotency::prune(&db, 30).await {
+                    tracing::warn!(%error, "pruning idempotency keys failed");
+                }
+            }
+        }
+    }
 }

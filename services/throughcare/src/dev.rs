@@ -14,6 +14,7 @@ use throughcare_platform::config::{
     BusBackend, BusConfig, DatabaseConfig, GrpcConfig, PlatformConfig, Secret,
 };
 use throughcare_platform::identity::{AuthConfig, TokenConfig};
+use throughcare_platform::sealing::SealingConfig;
 use throughcare_platform::service::{RunError, Runtime};
 use throughcare_platform::telemetry::{TelemetryConfig, init_telemetry};
 use tokio::net::TcpListener;
@@ -35,6 +36,9 @@ pub(crate) struct DevArgs {
 #[derive(Debug, Serialize, Deserialize)]
 struct DevSecrets {
     pseudonym_key: Secret,
+    /// Seals health records for the sharing service (both services hold it).
+    #[serde(default)]
+    sealing: SealingConfig,
     tokens: Vec<TokenConfig>,
 }
 
@@ -46,10 +50,19 @@ impl DevSecrets {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => DevSecrets {
                 pseudonym_key: Secret::generate(32),
+                sealing: SealingConfig::default(),
                 tokens: Vec::new(),
             },
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
+        let mut changed = false;
+        if secrets.sealing.keys.is_empty() {
+            secrets.sealing = SealingConfig {
+                current: "dev-1".to_owned(),
+                keys: [("dev-1".to_owned(), Secret::generate(32))].into(),
+            };
+            changed = true;
+        }
         let before = secrets.tokens.len();
         for organisation in dev_registry::organisations() {
             for role in dev_registry::roles_for(organisation.kind) {
@@ -66,7 +79,7 @@ impl DevSecrets {
                 }
             }
         }
-        if secrets.tokens.len() != before || !path.exists() {
+        if changed || secrets.tokens.len() != before || !path.exists() {
             write_private(path, &toml::to_string(&secrets)?)?;
         }
         Ok(secrets)
@@ -158,6 +171,8 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         async {
             let config = throughcare_referrals::Config {
                 platform: platform("referrals"),
+                sealing: secrets.sealing.clone(),
+                ..throughcare_referrals::Config::defaults()
             };
             stop_all(throughcare_referrals::run(config, referrals_listener, runtime.clone()).await)
         },

@@ -1,0 +1,12 @@
+//! The referrals domain: pure rules and validated commands, no I/O.
+
+pub mod area;
+pub mod fields;
+pub mod health;
+pub mod observations;
+pub mod person;
+pub mod referral;
+pub mod release;
+pub mod rules;
+pub mod task;
+pub mod transitions;

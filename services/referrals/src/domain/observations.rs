@@ -1,0 +1,256 @@
+//! What the indicators service learns: coded facts about a pseudonymous person
+//! in an area at a time. Never an identifier in clear, never free text.
+
+use super::health::Reading;
+use super::referral::ReferralState;
+use chrono::{DateTime, NaiveDate, Utc};
+use throughcare_proto::events::v1::{Observation, ObservationAreas, ObservedFact as Fact};
+use throughcare_proto::types::v1 as pb;
+
+/// Who and where an observation is about, and which episode produced it.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub person_key: String,
+    pub areas: ObservationAreas,
+    pub sex: pb::Sex,
+    pub age_band: pb::AgeBand,
+    pub ethnic_group: pb::EthnicGroup,
+    /// Pseudonymous key of the release, assessment or referral: a reversal
+    /// retracts everything carrying its episode key.
+    pub episode_key: String,
+}
+
+impl Subject {
+    pub fn observe(
+        &self,
+        fact: Fact,
+        service: pb::ServiceType,
+        value: i64,
+        at: DateTime<Utc>,
+    ) -> Observation {
+        Observation {
+            person_key: self.person_key.clone(),
+            areas: Some(self.areas.clone()),
+            sex: self.sex as i32,
+            age_band: self.age_band as i32,
+            ethnic_group: self.ethnic_group as i32,
+            fact: fact as i32,
+            service: service as i32,
+            value,
+            observed_at: Some(super::fields::timestamp_to_proto(at)),
+            episode_key: self.episode_key.clone(),
+        }
+    }
+}
+
+/// Facts in a health summary (at a release or an assessment), observed at `at`.
+pub fn from_health(
+    subject: &Subject,
+    health: &pb::HealthSummary,
+    at: DateTime<Utc>,
+) -> Vec<Observation> {
+    use pb::ServiceType as S;
+    let mut facts: Vec<(Fact, S)> = Vec::new();
+    let mut fact = |f: Fact| facts.push((f, S::Unspecified));
+    match health.gp_status() {
+        pb::RegistrationStatus::Registered => [Fact::GpRegistrationRecorded, Fact::GpRegistered]
+            .into_iter()
+            .for_each(&mut fact),
+        pb::RegistrationStatus::NotRegistered => {
+            [Fact::GpRegistrationRecorded, Fact::GpNotRegistered]
+                .into_iter()
+                .for_each(&mut fact)
+        }
+        pb::RegistrationStatus::Unspecified => {}
+    }
+    match health.dental_status() {
+        pb::RegistrationStatus::Registered => {
+            [Fact::DentalRegistrationRecorded, Fact::DentalRegistered]
+                .into_iter()
+                .for_each(&mut fact)
+        }
+        pb::RegistrationStatus::NotRegistered => {
+            [Fact::DentalRegistrationRecorded, Fact::DentalNotRegistered]
+                .into_iter()
+                .for_each(&mut fact)
+        }
+        pb::RegistrationStatus::Unspecified => {}
+    }
+    if let Some(sm) = &health.substance_misuse {
+        screened(
+            &mut fact,
+            sm.alcohol_screening(),
+            Fact::AlcoholScreened,
+            Fact::HazardousDrinking,
+        );
+        screened(
+            &mut fact,
+            sm.drug_screening(),
+            Fact::DrugScreened,
+            Fact::DrugMisuse,
+        );
+    }
+    if let Some(mh) = &health.mental_health {
+        screened(
+            &mut fact,
+            mh.screening(),
+            Fact::MentalIllnessScreened,
+            Fact::MentalIllnessIdentified,
+        );
+    }
+    match health.smoking() {
+        pb::SmokingStatus::Unspecified => {}
+        pb::SmokingStatus::CurrentSmoker => [Fact::SmokingStatusRecorded, Fact::Smoker]
+            .into_iter()
+            .for_each(&mut fact),
+        _ => fact(Fact::SmokingStatusRecorded),
+    }
+    if let Some(cd) = &health.communicable_disease {
+        screened(
+            &mut fact,
+            cd.screening(),
+            Fact::CommunicableDiseaseScreened,
+            Fact::CommunicableDiseaseFound,
+        );
+        if !cd.infections.is_empty() && cd.screening() != pb::ScreeningOutcome::NeedIdentified {
+            fact(Fact::CommunicableDiseaseFound);
+        }
+    }
+    if let Some(physical) = &health.physical_health {
+        if physical.measures_recorded {
+            fact(Fact::PhysicalHealthMeasured);
+        }
+        if physical.safe_sex_education_offered {
+            fact(Fact::SafeSexEducationOffered);
+        }
+    }
+    if health.in_mental_health_treatment() {
+        facts.push((Fact::InTreatment, S::MentalHealthTreatment));
+    }
+    if health.in_substance_misuse_treatment() || health.on_opioid_substitution() {
+        facts.push((Fact::InTreatment, S::SubstanceMisuseTreatment));
+    }
+    if health
+        .communicable_disease
+        .as_ref()
+        .is_some_and(|c| c.in_treatment)
+    {
+        facts.push((Fact::InTreatment, S::CommunicableDiseaseTreatment));
+    }
+    facts.extend(vaccination(health));
+    let mut observations: Vec<Observation> = facts
+        .into_iter()
+        .map(|(f, s)| subject.observe(f, s, 0, at))
+        .collect();
+    if let Some(incident) = health
+        .self_harm_risk
+        .as_ref()
+        .and_then(|r| r.last_incident.as_ref())
+        && let Ok(Some(day)) = super::fields::date(Some(incident), "")
+    {
+        observations.push(subject.observe(Fact::SelfHarm, S::Unspecified, 0, start_of(day)));
+    }
+    observations
+}
+
+fn screened(
+    fact: &mut impl FnMut(Fact),
+    outcome: pb::ScreeningOutcome,
+    screened: Fact,
+    found: Fact,
+) {
+    match outcome {
+        pb::ScreeningOutcome::NoNeedIdentified => fact(screened),
+        pb::ScreeningOutcome::NeedIdentified => {
+            fact(screened);
+            fact(found);
+        }
+        _ => {}
+    }
+}
+
+fn vaccination(health: &pb::HealthSummary) -> Vec<(Fact, pb::ServiceType)> {
+    use pb::VaccinationStatus as V;
+    let Some(v) = &health.vaccination else {
+        return Vec::new();
+    };
+    let any = |statuses: &[V]| v.needs.iter().any(|n| statuses.contains(&n.status()));
+    let service = pb::ServiceType::Vaccination;
+    let mut facts = Vec::new();
+    if v.need_assessed {
+        facts.push((Fact::VaccinationNeedRecorded, pb::ServiceType::Unspecified));
+    }
+    if any(&[V::Needed, V::Offered, V::Declined, V::Given]) {
+        facts.push((Fact::VaccinationNeeded, pb::ServiceType::Unspecified));
+    }
+    if any(&[V::Offered, V::Declined, V::Given]) {
+        facts.push((Fact::ReferralOffered, service));
+    }
+    if any(&[V::Given]) {
+        facts.push((Fact::ReferralAccepted, service));
+        facts.push((Fact::Vaccinated, pb::ServiceType::Unspecified));
+    }
+    if any(&[V::Declined]) {
+        facts.push((Fact::ReferralDeclined, service));
+    }
+    facts
+}
+
+/// A release: released (from the prison), in contact when supervised, the
+/// continuity-of-care cohort when there is a substance misuse need, and the
+/// summary's facts.
+pub fn for_release(
+    subject: &Subject,
+    health: &pb::HealthSummary,
+    supervised: bool,
+    at: DateTime<Utc>,
+) -> Vec<Observation> {
+    let mut observations =
+        vec![subject.observe(Fact::Released, pb::ServiceType::Unspecified, 0, at)];
+    if supervised {
+        observations.push(subject.observe(Fact::InContact, pb::ServiceType::Unspecified, 0, at));
+    }
+    if health.substance_misuse_need() {
+        observations.push(subject.observe(
+            Fact::ReleasedWithSubstanceNeed,
+            pb::ServiceType::Unspecified,
+            0,
+            at,
+        ));
+    }
+    observations.extend(from_health(subject, health, at));
+    observations
+}
+
+/// A referral moving to `to`. `since` is the release (or the request) that
+/// timeliness counts from; `first_attendance` says whether this is the first
+/// appointment attended.
+pub fn for_referral(
+    subject: &Subject,
+    service: pb::ServiceType,
+    to: ReferralState,
+    since: DateTime<Utc>,
+    release_linked: bool,
+    at: DateTime<Utc>,
+) -> Vec<Observation> {
+    let days = (at - since).num_days().max(0);
+    match to {
+        ReferralState::Requested => vec![subject.observe(Fact::ReferralOffered, service, 0, at)],
+        ReferralState::Accepted => vec![subject.observe(Fact::ReferralAccepted, service, 0, at)],
+        ReferralState::Declined => vec![subject.observe(Fact::ReferralDeclined, service, 0, at)],
+        ReferralState::DidNotAttend => vec![subject.observe(Fact::DidNotAttend, service, 0, at)],
+        ReferralState::Attended => {
+            let mut facts =
+                vec![subject.observe(Fact::FirstAppointmentAttended, service, days, at)];
+            if release_linked && service == pb::ServiceType::SubstanceMisuseTreatment {
+                facts.push(subject.observe(Fact::EngagedWithCommunityTreatment, service, days, at));
+            }
+            facts
+        }
+        _ => Vec::new(),
+    }
+}
+
+pub fn start_of(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+}

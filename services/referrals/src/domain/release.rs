@@ -1,0 +1,207 @@
+//! Release notifications: the most important transition. Validated here into a
+//! command; the application opens tasks and publishes events from it.
+
+use super::area::Destination;
+use super::fields;
+use super::health;
+use super::person::Person;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use throughcare_platform::identifiers::PrisonCode;
+use throughcare_platform::identity::{AreaType, Caller, Registry};
+use throughcare_platform::validation::{FieldViolation, Violations};
+use throughcare_proto::referrals::v1 as pb;
+use throughcare_proto::types::v1 as types;
+use tonic::Status;
+
+/// How far from today a release or transition date may be.
+pub const DATE_WINDOW_DAYS: i64 = 366;
+
+#[derive(Debug, Clone)]
+pub struct ReleaseNotification {
+    pub person: Person,
+    pub release_date: NaiveDate,
+    pub reason: pb::ReleaseReason,
+    pub releasing_prison: String,
+    pub destination: Destination,
+    pub health: types::HealthSummary,
+}
+
+impl ReleaseNotification {
+    pub fn validate(
+        request: &pb::NotifyReleaseRequest,
+        caller: &Caller,
+        registry: &Registry,
+        today: NaiveDate,
+    ) -> Result<Self, Status> {
+        let mut v = Violations::new();
+        let release_date = v.check(fields::required_date(
+            request.release_date.as_ref(),
+            "release_date",
+        ));
+        if let Some(date) = release_date {
+            v.check(near(date, today, "release_date"));
+        }
+        let on = release_date.unwrap_or(today);
+        let person = Person::validate(&mut v, request.person.as_ref(), "person", on);
+        let reason = v.check(fields::required_enum::<pb::ReleaseReason>(
+            request.reason,
+            "reason",
+        ));
+        let prison = v.check(prison_code(&request.releasing_prison, "releasing_prison"));
+        let destination = Destination::validate(
+            &mut v,
+            request.destination.as_ref(),
+            "destination",
+            registry,
+        );
+        if reason == Some(pb::ReleaseReason::OnLicence)
+            && destination
+                .as_ref()
+                .is_some_and(|d| d.probation_delivery_unit.is_none())
+        {
+            v.push(FieldViolation::new(
+                "destination.probation_delivery_unit",
+                "is required for a release on licence",
+            ));
+        }
+        let health = health::validate(&mut v, request.health.as_ref(), "health", on);
+        let command = v.finish(|| {
+            Some(Self {
+                person: person?,
+                release_date: release_date?,
+                reason: reason?,
+                releasing_prison: prison?,
+                destination: destination?,
+                health,
+            })
+        })?;
+        let command = command.ok_or_else(|| Status::internal("validated release is incomplete"))?;
+        serves_prison(caller, &command.releasing_prison)?;
+        Ok(command)
+    }
+
+    /// Whether a probation delivery unit will supervise the person.
+    pub fn supervised(&self) -> bool {
+        self.destination.probation_delivery_unit.is_some()
+    }
+
+    /// Who must act on the continuity tasks: the supervising probation delivery
+    /// unit, or the releasing prison's healthcare when nobody supervises.
+    pub fn responsible(&self) -> String {
+        self.destination
+            .probation_delivery_unit
+            .clone()
+            .unwrap_or_else(|| self.releasing_prison.clone())
+    }
+}
+
+pub fn prison_code(value: &str, field: &str) -> Result<String, FieldViolation> {
+    if value.is_empty() {
+        return Err(FieldViolation::missing(field));
+    }
+    PrisonCode::parse(value)
+        .map(|c| c.as_str().to_owned())
+        .map_err(|e| FieldViolation::new(field, e.to_string()))
+}
+
+/// A date within a year either side of today (later or earlier is a mistake).
+pub fn near(date: NaiveDate, today: NaiveDate, field: &str) -> Result<(), FieldViolation> {
+    if (date - today).num_days().abs() > DATE_WINDOW_DAYS {
+        Err(FieldViolation::new(field, "must be within a year of today"))
+    } else {
+        Ok(())
+    }
+}
+
+/// PERMISSION_DENIED unless the caller is, or serves, `prison`.
+pub fn serves_prison(caller: &Caller, prison: &str) -> Result<(), Status> {
+    let serves = caller.code() == prison
+        || caller
+            .organisation
+            .areas
+            .iter()
+            .any(|a| a.area_type == AreaType::Prison && a.code == prison);
+    if serves {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(format!(
+            "organisation {} does not provide healthcare at prison {prison}",
+            caller.code()
+        )))
+    }
+}
+
+/// Whether a release or reversal is still current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseState {
+    Notified,
+    Reversed,
+}
+
+impl ReleaseState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseState::Notified => "notified",
+            ReleaseState::Reversed => "reversed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [ReleaseState::Notified, ReleaseState::Reversed]
+            .into_iter()
+            .find(|s| s.as_str() == value)
+    }
+}
+
+/// A release as stored.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub release_id: String,
+    pub person_key: String,
+    pub release_date: NaiveDate,
+    pub reason: pb::ReleaseReason,
+    pub releasing_prison: String,
+    pub destination: Destination,
+    pub state: ReleaseState,
+    pub notified_by: String,
+    pub notified_at: DateTime<Utc>,
+    pub reversed_at: Option<DateTime<Utc>>,
+}
+
+impl Release {
+    /// Who may see it: the notifying organisation, the releasing prison and the
+    /// supervising probation delivery unit.
+    pub fn visible_to(&self, organisation: &str) -> bool {
+        organisation == self.notified_by
+            || organisation == self.releasing_prison
+            || self.destination.probation_delivery_unit.as_deref() == Some(organisation)
+    }
+
+    pub fn to_proto(&self, person: types::PersonIdentifiers) -> pb::Release {
+        pb::Release {
+            release_id: self.release_id.clone(),
+            person: Some(person),
+            release_date: Some(fields::date_to_proto(self.release_date)),
+            reason: self.reason as i32,
+            releasing_prison: self.releasing_prison.clone(),
+            destination: Some(self.destination.to_proto()),
+            state: match self.state {
+                ReleaseState::Notified => pb::ReleaseState::Notified,
+                ReleaseState::Reversed => pb::ReleaseState::Reversed,
+            } as i32,
+            notified_at: Some(fields::timestamp_to_proto(self.notified_at)),
+            reversed_at: self.reversed_at.map(fields::timestamp_to_proto),
+            notified_by: self.notified_by.clone(),
+        }
+    }
+}
+
+/// The date "today" for validation, from the service clock.
+pub fn today(now: DateTime<Utc>) -> NaiveDate {
+    now.date_naive()
+}
+
+/// Releases older than this are not matched to new referrals.
+pub fn matching_window() -> Duration {
+    Duration::days(90)
+}

@@ -1,0 +1,360 @@
+//! The gRPC surface: authenticate (the platform did), authorise by organisation
+//! kind and role, delegate to the app, map errors. No domain logic here.
+
+use crate::app::transitions::{TransitionRequest, validate};
+use crate::app::{Feed, SharedApp};
+use crate::error::Error;
+use std::pin::Pin;
+use throughcare_platform::identity::{Caller, OrganisationKind as K, Permission, Role as R};
+use throughcare_proto::referrals::v1::{self as pb, *};
+use tokio_stream::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+/// Largest request body accepted; field limits reject smaller abuse by name.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+const PRISON_SYSTEMS: Permission = Permission {
+    kinds: &[K::PrisonHealthcare],
+    roles: &[R::System, R::Practitioner],
+};
+const PROBATION_SYSTEMS: Permission = Permission {
+    kinds: &[K::Probation],
+    roles: &[R::System, R::Practitioner],
+};
+const RELEASE_READERS: Permission = Permission {
+    kinds: &[K::PrisonHealthcare, K::Probation],
+    roles: &[R::System, R::Practitioner, R::HealthLead],
+};
+const REFERRERS: Permission = Permission {
+    kinds: &[K::Probation, K::PrisonHealthcare],
+    roles: &[R::System, R::Practitioner],
+};
+const REFERRAL_PARTIES: Permission = Permission {
+    kinds: &[K::Probation, K::PrisonHealthcare, K::Provider],
+    roles: &[R::System, R::Practitioner],
+};
+
+fn authorised<'a, T>(
+    request: &'a Request<T>,
+    action: &str,
+    permission: &Permission,
+) -> Result<&'a Caller, Status> {
+    let caller = Caller::of(request)?;
+    caller.authorize(action, permission)?;
+    Ok(caller)
+}
+
+fn respond<T>(result: Result<T, Error>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+type Watch<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Streams a feed, decoding each snapshot into the response type.
+fn watch<T, M>(
+    app: &SharedApp,
+    caller: &Caller,
+    feed: Feed,
+    cursor: &str,
+    shutdown: &CancellationToken,
+    wrap: fn(String, M) -> T,
+) -> Result<Watch<T>, Status>
+where
+    T: Send + 'static,
+    M: prost::Message + Default + 'static,
+{
+    let after = crate::app::parse_cursor(cursor).map_err(Status::from)?;
+    let stream = app
+        .watch(caller.code().to_owned(), feed, after, shutdown.clone())
+        .map(move |item| {
+            let (seq, snapshot) = item?;
+            let message =
+                M::decode(snapshot.as_slice()).map_err(|_| Status::internal("internal error"))?;
+            Ok(wrap(seq.to_string(), message))
+        });
+    Ok(Box::pin(stream))
+}
+
+#[derive(Debug, Clone)]
+pub struct Transitions(pub SharedApp);
+
+#[tonic::async_trait]
+impl transitions_service_server::TransitionsService for Transitions {
+    async fn notify_release(
+        &self,
+        request: Request<NotifyReleaseRequest>,
+    ) -> Result<Response<NotifyReleaseResponse>, Status> {
+        let caller = authorised(&request, "notify releases", &PRISON_SYSTEMS)?;
+        respond(self.0.notify_release(caller, request.get_ref()).await)
+    }
+
+    async fn reverse_release(
+        &self,
+        request: Request<ReverseReleaseRequest>,
+    ) -> Result<Response<ReverseReleaseResponse>, Status> {
+        let caller = authorised(&request, "reverse releases", &PRISON_SYSTEMS)?;
+        respond(self.0.reverse_release(caller, request.get_ref()).await)
+    }
+
+    async fn get_release(
+        &self,
+        request: Request<GetReleaseRequest>,
+    ) -> Result<Response<GetReleaseResponse>, Status> {
+        let caller = authorised(&request, "read releases", &RELEASE_READERS)?;
+        respond(
+            self.0
+                .get_release(caller, &request.get_ref().release_id)
+                .await,
+        )
+    }
+
+    async fn notify_reception(
+        &self,
+        request: Request<NotifyReceptionRequest>,
+    ) -> Result<Response<NotifyReceptionResponse>, Status> {
+        let caller = authorised(&request, "notify receptions", &PRISON_SYSTEMS)?;
+        let r = request.get_ref();
+        let t = validate(caller, &self.0, TransitionRequest::Reception(r))?;
+        respond(
+            self.0
+                .record_transition(caller, "NotifyReception", &r.idempotency_key, r, t, |id| {
+                    NotifyReceptionResponse { transition_id: id }
+                })
+                .await,
+        )
+    }
+
+    async fn notify_transfer(
+        &self,
+        request: Request<NotifyTransferRequest>,
+    ) -> Result<Response<NotifyTransferResponse>, Status> {
+        let caller = authorised(&request, "notify transfers", &PRISON_SYSTEMS)?;
+        let r = request.get_ref();
+        let t = validate(caller, &self.0, TransitionRequest::Transfer(r))?;
+        respond(
+            self.0
+                .record_transition(caller, "NotifyTransfer", &r.idempotency_key, r, t, |id| {
+                    NotifyTransferResponse { transition_id: id }
+                })
+                .await,
+        )
+    }
+
+    async fn notify_community_sentence(
+        &self,
+        request: Request<NotifyCommunitySentenceRequest>,
+    ) -> Result<Response<NotifyCommunitySentenceResponse>, Status> {
+        let caller = authorised(&request, "notify community sentences", &PROBATION_SYSTEMS)?;
+        let r = request.get_ref();
+        let t = validate(caller, &self.0, TransitionRequest::CommunitySentence(r))?;
+        respond(
+            self.0
+                .record_transition(
+                    caller,
+                    "NotifyCommunitySentence",
+                    &r.idempotency_key,
+                    r,
+                    t,
+                    |id| NotifyCommunitySentenceResponse { transition_id: id },
+                )
+                .await,
+        )
+    }
+
+    async fn notify_approved_premises_move(
+        &self,
+        request: Request<NotifyApprovedPremisesMoveRequest>,
+    ) -> Result<Response<NotifyApprovedPremisesMoveResponse>, Status> {
+        let caller = authorised(
+            &request,
+            "notify approved premises moves",
+            &PROBATION_SYSTEMS,
+        )?;
+        let r = request.get_ref();
+        let t = validate(caller, &self.0, TransitionRequest::ApprovedPremisesMove(r))?;
+        respond(
+            self.0
+                .record_transition(
+                    caller,
+                    "NotifyApprovedPremisesMove",
+                    &r.idempotency_key,
+                    r,
+                    t,
+                    |id| NotifyApprovedPremisesMoveResponse { transition_id: id },
+                )
+                .await,
+        )
+    }
+
+    async fn notify_supervision_end(
+        &self,
+        request: Request<NotifySupervisionEndRequest>,
+    ) -> Result<Response<NotifySupervisionEndResponse>, Status> {
+        let caller = authorised(&request, "notify ends of supervision", &PROBATION_SYSTEMS)?;
+        let r = request.get_ref();
+        let t = validate(caller, &self.0, TransitionRequest::SupervisionEnd(r))?;
+        respond(
+            self.0
+                .record_transition(
+                    caller,
+                    "NotifySupervisionEnd",
+                    &r.idempotency_key,
+                    r,
+                    t,
+                    |id| NotifySupervisionEndResponse { transition_id: id },
+                )
+                .await,
+        )
+    }
+
+    async fn notify_death(
+        &self,
+        request: Request<NotifyDeathRequest>,
+    ) -> Result<Response<NotifyDeathResponse>, Status> {
+        let caller = authorised(&request, "notify deaths", &PROBATION_SYSTEMS)?;
+        let r = request.get_ref();
+        let t = validate(caller, &self.0, TransitionRequest::Death(r))?;
+        respond(
+            self.0
+                .record_transition(caller, "NotifyDeath", &r.idempotency_key, r, t, |id| {
+                    NotifyDeathResponse { transition_id: id }
+                })
+                .await,
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Assessments(pub SharedApp);
+
+#[tonic::async_trait]
+impl assessments_service_server::AssessmentsService for Assessments {
+    async fn record_assessment(
+        &self,
+        request: Request<RecordAssessmentRequest>,
+    ) -> Result<Response<RecordAssessmentResponse>, Status> {
+        let caller = authorised(&request, "record assessments", &PROBATION_SYSTEMS)?;
+        respond(self.0.record_assessment(caller, request.get_ref()).await)
+    }
+
+    async fn list_assessments(
+        &self,
+        request: Request<ListAssessmentsRequest>,
+    ) -> Result<Response<ListAssessmentsResponse>, Status> {
+        let caller = authorised(&request, "read assessments", &PROBATION_SYSTEMS)?;
+        respond(self.0.list_assessments(caller, request.get_ref()).await)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Referrals {
+    pub app: SharedApp,
+    pub shutdown: CancellationToken,
+}
+
+#[tonic::async_trait]
+impl referrals_service_server::ReferralsService for Referrals {
+    async fn request_referral(
+        &self,
+        request: Request<RequestReferralRequest>,
+    ) -> Result<Response<RequestReferralResponse>, Status> {
+        let caller = authorised(&request, "request referrals", &REFERRERS)?;
+        respond(self.app.request_referral(caller, request.get_ref()).await)
+    }
+
+    async fn update_referral(
+        &self,
+        request: Request<UpdateReferralRequest>,
+    ) -> Result<Response<UpdateReferralResponse>, Status> {
+        let caller = authorised(&request, "update referrals", &REFERRAL_PARTIES)?;
+        respond(self.app.update_referral(caller, request.get_ref()).await)
+    }
+
+    async fn get_referral(
+        &self,
+        request: Request<GetReferralRequest>,
+    ) -> Result<Response<GetReferralResponse>, Status> {
+        let caller = authorised(&request, "read referrals", &REFERRAL_PARTIES)?;
+        respond(
+            self.app
+                .get_referral(caller, &request.get_ref().referral_id)
+                .await,
+        )
+    }
+
+    async fn list_referrals(
+        &self,
+        request: Request<ListReferralsRequest>,
+    ) -> Result<Response<ListReferralsResponse>, Status> {
+        let caller = authorised(&request, "list referrals", &REFERRAL_PARTIES)?;
+        respond(self.app.list_referrals(caller, request.get_ref()).await)
+    }
+
+    type WatchReferralsStream = Watch<WatchReferralsResponse>;
+
+    async fn watch_referrals(
+        &self,
+        request: Request<WatchReferralsRequest>,
+    ) -> Result<Response<Self::WatchReferralsStream>, Status> {
+        let caller = authorised(&request, "watch referrals", &REFERRAL_PARTIES)?;
+        let stream = watch(
+            &self.app,
+            caller,
+            Feed::Referrals,
+            &request.get_ref().cursor,
+            &self.shutdown,
+            |cursor, referral| WatchReferralsResponse {
+                cursor,
+                referral: Some(referral),
+            },
+        )?;
+        Ok(Response::new(stream))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Continuity {
+    pub app: SharedApp,
+    pub shutdown: CancellationToken,
+}
+
+#[tonic::async_trait]
+impl continuity_service_server::ContinuityService for Continuity {
+    async fn list_continuity_tasks(
+        &self,
+        request: Request<ListContinuityTasksRequest>,
+    ) -> Result<Response<ListContinuityTasksResponse>, Status> {
+        let caller = authorised(&request, "list continuity tasks", &REFERRERS)?;
+        respond(self.app.list_tasks(caller, request.get_ref()).await)
+    }
+
+    type WatchContinuityTasksStream = Watch<WatchContinuityTasksResponse>;
+
+    async fn watch_continuity_tasks(
+        &self,
+        request: Request<WatchContinuityTasksRequest>,
+    ) -> Result<Response<Self::WatchContinuityTasksStream>, Status> {
+        let caller = authorised(&request, "watch continuity tasks", &REFERRERS)?;
+        let stream = watch(
+            &self.app,
+            caller,
+            Feed::Tasks,
+            &request.get_ref().cursor,
+            &self.shutdown,
+            |cursor, task: pb::ContinuityTask| WatchContinuityTasksResponse {
+                cursor,
+                task: Some(task),
+            },
+        )?;
+        Ok(Response::new(stream))
+    }
+
+    async fn acknowledge_alert(
+        &self,
+        request: Request<AcknowledgeAlertRequest>,
+    ) -> Result<Response<AcknowledgeAlertResponse>, Status> {
+        let caller = authorised(&request, "acknowledge alerts", &REFERRERS)?;
+        respond(self.app.acknowledge_alert(caller, request.get_ref()).await)
+    }
+}

@@ -1,0 +1,289 @@
+//! The referrals store. SQL is written once and runs on PostgreSQL or SQLite
+//! through the platform's [`Tx`](throughcare_platform::db::Tx) and
+//! [`on_db!`](throughcare_platform::on_db): rather than a repository trait with
+//! two near-identical implementations, one implementation over two
+//! connections, proven by one contract suite run against both.
+
+pub mod rows;
+pub mod write;
+
+use crate::domain::referral::ReferralState;
+use crate::domain::release::Release;
+use crate::domain::task::{Task, TaskState};
+use chrono::{DateTime, Utc};
+use rows::{CorruptRow, HistoryRow, PersonRow, ReferralRow, ReleaseRow, StoredReferral, TaskRow};
+use throughcare_platform::db::Db;
+use throughcare_platform::identifiers::PersonIds;
+use throughcare_platform::on_db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRow),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which side of referrals to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Referrer,
+    Provider,
+    Either,
+}
+
+/// A worklist query.
+#[derive(Debug, Clone)]
+pub struct ReferralFilter {
+    pub organisation: String,
+    pub side: Side,
+    pub states: Vec<ReferralState>,
+    pub services: Vec<&'static str>,
+    pub requested_after: Option<DateTime<Utc>>,
+    pub requested_before: Option<DateTime<Utc>>,
+    /// Continue after this (requested_at, referral_id).
+    pub after: Option<(DateTime<Utc>, String)>,
+    pub limit: i64,
+}
+
+/// A referral with its person's identifiers.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub referral: StoredReferral,
+    pub person: PersonIds,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct ListedRow {
+    #[sqlx(flatten)]
+    referral: ReferralRow,
+    nhs_number: Option<String>,
+    prison_number: Option<String>,
+    crn: Option<String>,
+}
+
+fn quoted(names: impl Iterator<Item = &'static str>) -> String {
+    names
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub async fn person(&self, person_key: &str) -> StoreResult<Option<PersonRow>> {
+        let sql = sqlx::AssertSqlSafe(format!("{} WHERE person_key = $1", PERSON_SELECT));
+        Ok(on_db!(&self.db, p => sqlx::query_as(sql).bind(person_key).fetch_optional(p).await)?)
+    }
+
+    /// The key of the person these identifiers name, if known.
+    pub async fn person_key_of(&self, ids: &PersonIds) -> StoreResult<Option<String>> {
+        let value = |v: Option<&str>| v.map(str::to_owned);
+        let row: Option<String> = on_db!(&self.db, p => sqlx::query_scalar(
+            "SELECT person_key FROM persons WHERE nhs_number = $1 OR prison_number = $2 OR crn = $3
+             ORDER BY CASE WHEN nhs_number = $1 THEN 0 WHEN prison_number = $2 THEN 1 ELSE 2 END LIMIT 1")
+            .bind(value(ids.nhs_number().map(|n| n.as_str())))
+            .bind(value(ids.prison_number().map(|n| n.as_str())))
+            .bind(value(ids.crn().map(|n| n.as_str())))
+            .fetch_optional(p).await)?;
+        Ok(row)
+    }
+
+    pub async fn release(&self, release_id: &str) -> StoreResult<Option<Release>> {
+        let sql = sqlx::AssertSqlSafe(format!("{} WHERE release_id = $1", write::RELEASE_SELECT));
+        let row: Option<ReleaseRow> =
+            on_db!(&self.db, p => sqlx::query_as(sql).bind(release_id).fetch_optional(p).await)?;
+        Ok(row.map(Release::try_from).transpose()?)
+    }
+
+    pub async fn tasks_of_release(&self, release_id: &str) -> StoreResult<Vec<Task>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{} WHERE release_id = $1 ORDER BY opened_at, task_id",
+            write::TASK_SELECT
+        ));
+        let rows: Vec<TaskRow> =
+            on_db!(&self.db, p => sqlx::query_as(sql).bind(release_id).fetch_all(p).await)?;
+        Ok(rows
+            .into_iter()
+            .map(Task::try_from)
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn task(&self, task_id: &str) -> StoreResult<Option<Task>> {
+        let sql = sqlx::AssertSqlSafe(format!("{} WHERE task_id = $1", write::TASK_SELECT));
+        let row: Option<TaskRow> =
+            on_db!(&self.db, p => sqlx::query_as(sql).bind(task_id).fetch_optional(p).await)?;
+        Ok(row.map(Task::try_from).transpose()?)
+    }
+
+    /// Tasks an organisation is responsible for, optionally of one release and
+    /// in some states, after the (opened_at, task_id) cursor.
+    pub async fn list_tasks(
+        &self,
+        organisation: &str,
+        release_id: Option<&str>,
+        states: &[TaskState],
+        after: Option<(DateTime<Utc>, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Task>> {
+        let state_filter = if states.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " AND state IN ({})",
+                quoted(states.iter().map(|s| s.as_str()))
+            )
+        };
+        let (after_at, after_id) = after.unzip();
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{} WHERE responsible = $1 AND ($2 IS NULL OR release_id = $2){state_filter}
+               AND ($3 IS NULL OR (opened_at, task_id) > ($3, $4))
+             ORDER BY opened_at, task_id LIMIT $5",
+            write::TASK_SELECT
+        ));
+        let rows: Vec<TaskRow> = on_db!(&self.db, p => sqlx::query_as(sql)
+            .bind(organisation).bind(release_id).bind(after_at).bind(after_id).bind(limit)
+            .fetch_all(p).await)?;
+        Ok(rows
+            .into_iter()
+            .map(Task::try_from)
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn referral(&self, referral_id: &str) -> StoreResult<Option<StoredReferral>> {
+        let sql = sqlx::AssertSqlSafe(format!("{} WHERE referral_id = $1", write::REFERRAL_SELECT));
+        let row: Option<ReferralRow> =
+            on_db!(&self.db, p => sqlx::query_as(sql).bind(referral_id).fetch_optional(p).await)?;
+        Ok(row.map(StoredReferral::try_from).transpose()?)
+    }
+
+    pub async fn history(&self, referral_id: &str) -> StoreResult<Vec<HistoryRow>> {
+        Ok(on_db!(&self.db, p => sqlx::query_as(
+            "SELECT from_state, to_state, actor, at FROM referral_history WHERE referral_id = $1 ORDER BY version")
+            .bind(referral_id).fetch_all(p).await)?)
+    }
+
+    /// A page of an organisation's worklist, oldest request first.
+    pub async fn list_referrals(&self, f: &ReferralFilter) -> StoreResult<Vec<Listed>> {
+        let side = match f.side {
+            Side::Referrer => "r.referrer = $1",
+            Side::Provider => "r.provider = $1",
+            Side::Either => "(r.referrer = $1 OR r.provider = $1)",
+        };
+        let mut filters = String::new();
+        if !f.states.is_empty() {
+            filters += &format!(
+                " AND r.state IN ({})",
+                quoted(f.states.iter().map(|s| s.as_str()))
+            );
+        }
+        if !f.services.is_empty() {
+            filters += &format!(" AND r.service IN ({})", quoted(f.services.iter().copied()));
+        }
+        let columns = write::REFERRAL_SELECT
+            .trim_start_matches("SELECT ")
+            .trim_end_matches(" FROM referrals")
+            .split(',')
+            .map(|c| format!("r.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {columns}, p.nhs_number, p.prison_number, p.crn
+             FROM referrals r JOIN persons p ON p.person_key = r.person_key
+             WHERE {side}{filters}
+               AND ($2 IS NULL OR r.requested_at >= $2) AND ($3 IS NULL OR r.requested_at < $3)
+               AND ($4 IS NULL OR (r.requested_at, r.referral_id) > ($4, $5))
+             ORDER BY r.requested_at, r.referral_id LIMIT $6"
+        ));
+        let (after_at, after_id) = f.after.clone().unzip();
+        let rows: Vec<ListedRow> = on_db!(&self.db, p => sqlx::query_as(sql)
+            .bind(&f.organisation).bind(f.requested_after).bind(f.requested_before)
+            .bind(after_at).bind(after_id).bind(f.limit)
+            .fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|row| {
+                let person = rows::person_ids(
+                    &row.referral.person_key,
+                    &row.nhs_number,
+                    &row.prison_number,
+                    &row.crn,
+                )?;
+                Ok(Listed {
+                    referral: StoredReferral::try_from(row.referral)?,
+                    person,
+                })
+            })
+            .collect()
+    }
+
+    /// Feed entries after `after_seq`, in order.
+    pub async fn feed_after(
+        &self,
+        organisation: &str,
+        feed: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(i64, Vec<u8>)>> {
+        Ok(on_db!(&self.db, p => sqlx::query_as(
+            "SELECT seq, snapshot FROM feed_entries WHERE organisation = $1 AND feed = $2 AND seq > $3
+             ORDER BY seq LIMIT $4")
+            .bind(organisation).bind(feed).bind(after_seq).bind(limit)
+            .fetch_all(p).await)?)
+    }
+
+    /// The latest sequence number of a feed (0 when empty).
+    pub async fn feed_head(&self, organisation: &str, feed: &str) -> StoreResult<i64> {
+        let seq: Option<i64> = on_db!(&self.db, p => sqlx::query_scalar(
+            "SELECT last_seq FROM feed_counters WHERE organisation = $1 AND feed = $2")
+            .bind(organisation).bind(feed).fetch_optional(p).await)?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    /// Assessments `recorded_by` made for a person: (id, assessed_on, area, sealed findings, recorded_at).
+    pub async fn assessments(
+        &self,
+        person_key: &str,
+        recorded_by: &str,
+    ) -> StoreResult<Vec<AssessmentRow>> {
+        Ok(on_db!(&self.db, p => sqlx::query_as(
+            "SELECT assessment_id, assessed_on, probation_region, probation_delivery_unit, local_authority,
+                    integrated_care_board, findings_key_id, findings_nonce, findings, recorded_at
+             FROM assessments WHERE person_key = $1 AND recorded_by = $2 ORDER BY recorded_at, assessment_id")
+            .bind(person_key).bind(recorded_by).fetch_all(p).await)?)
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AssessmentRow {
+    pub assessment_id: String,
+    pub assessed_on: chrono::NaiveDate,
+    pub probation_region: Option<String>,
+    pub probation_delivery_unit: Option<String>,
+    pub local_authority: Option<String>,
+    pub integrated_care_board: Option<String>,
+    pub findings_key_id: String,
+    pub findings_nonce: Vec<u8>,
+    pub findings: Vec<u8>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+const PERSON_SELECT: &str =
+    "SELECT person_key, nhs_number, prison_number, crn, date_of_birth, sex, ethnic_group,
+        probation_region, probation_delivery_unit, integrated_care_board, local_authority, prison
+    FROM persons";

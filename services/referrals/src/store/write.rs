@@ -1,0 +1,459 @@
+//! Writes, inside the caller's transaction. One SQL text per statement runs on
+//! PostgreSQL or SQLite ([`on_tx!`]).
+
+use super::rows::{PersonRow, ReferralRow, ReleaseRow, StoredReferral, TaskRow, enum_name};
+use super::{StoreError, StoreResult};
+use crate::domain::area::Destination;
+use crate::domain::person::Person;
+use crate::domain::referral::ReferralState;
+use crate::domain::release::Release;
+use crate::domain::task::{Task, TaskState};
+use chrono::{DateTime, Utc};
+use throughcare_platform::db::Tx;
+use throughcare_platform::identifiers::PseudonymKey;
+use throughcare_platform::on_tx;
+
+use super::PERSON_SELECT;
+
+/// Where a transition places a person (None leaves their placement alone).
+#[derive(Debug, Clone, Copy)]
+pub struct Placement<'a> {
+    pub area: &'a Destination,
+    pub prison: Option<&'a str>,
+}
+
+/// Finds the person these identifiers name (by NHS number first, then prison
+/// number, then CRN), or creates them, keyed by a pseudonym of their strongest
+/// identifier. Identifiers learnt now are added when no one else holds them, so
+/// someone first seen with a prison number keeps one key when their NHS number
+/// arrives. Demographics and placement are updated when given.
+pub async fn resolve_person(
+    tx: &mut Tx,
+    keys: &PseudonymKey,
+    person: &Person,
+    placement: Option<Placement<'_>>,
+    now: DateTime<Utc>,
+) -> StoreResult<PersonRow> {
+    let nhs = person.ids.nhs_number().map(|n| n.as_str().to_owned());
+    let noms = person.ids.prison_number().map(|n| n.as_str().to_owned());
+    let crn = person.ids.crn().map(|n| n.as_str().to_owned());
+    let mut row = find_person(tx, &nhs, &noms, &crn).await?;
+    if row.is_none() {
+        let key = keys.person_key(&person.ids);
+        on_tx!(tx, c => sqlx::query(
+            "INSERT INTO persons (person_key, nhs_number, prison_number, crn, sex, ethnic_group, updated_at)
+             VALUES ($1, $2, $3, $4, 'SEX_UNSPECIFIED', 'ETHNIC_GROUP_UNSPECIFIED', $5) ON CONFLICT DO NOTHING")
+            .bind(key.as_str()).bind(&nhs).bind(&noms).bind(&crn).bind(now)
+            .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+        row = find_person(tx, &nhs, &noms, &crn).await?;
+    }
+    let row = row.ok_or_else(|| StoreError::Conflict("person could not be created".into()))?;
+    for (column, value, held) in [
+        ("nhs_number", &nhs, &row.nhs_number),
+        ("prison_number", &noms, &row.prison_number),
+        ("crn", &crn, &row.crn),
+    ] {
+        if let (Some(value), None) = (value, held) {
+            add_identifier(tx, &row.person_key, column, value).await?;
+        }
+    }
+    let unspecified = |name: &'static str, unset: &'static str| (name != unset).then_some(name);
+    let sex = unspecified(enum_name(person.sex), "SEX_UNSPECIFIED");
+    let ethnic = unspecified(enum_name(person.ethnic_group), "ETHNIC_GROUP_UNSPECIFIED");
+    let (area, prison) = match placement {
+        Some(p) => (p.area.clone(), p.prison),
+        None => (Destination::default(), None),
+    };
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE persons SET
+            date_of_birth = COALESCE($2, date_of_birth),
+            sex = COALESCE($3, sex),
+            ethnic_group = COALESCE($4, ethnic_group),
+            probation_region = CASE WHEN $5 THEN $6 ELSE probation_region END,
+            probation_delivery_unit = CASE WHEN $5 THEN $7 ELSE probation_delivery_unit END,
+            integrated_care_board = CASE WHEN $5 THEN $8 ELSE integrated_care_board END,
+            local_authority = CASE WHEN $5 THEN $9 ELSE local_authority END,
+            prison = CASE WHEN $5 THEN $10 ELSE prison END,
+            updated_at = $11
+         WHERE person_key = $1")
+        .bind(&row.person_key).bind(person.date_of_birth).bind(sex).bind(ethnic)
+        .bind(placement.is_some())
+        .bind(&area.probation_region).bind(&area.probation_delivery_unit)
+        .bind(&area.integrated_care_board).bind(&area.local_authority).bind(prison)
+        .bind(now)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    let sql = sqlx::AssertSqlSafe(format!("{PERSON_SELECT} WHERE person_key = $1"));
+    Ok(
+        on_tx!(tx, c => sqlx::query_as::<_, PersonRow>(sql).bind(&row.person_key).fetch_one(&mut **c).await)?,
+    )
+}
+
+pub async fn person(tx: &mut Tx, person_key: &str) -> StoreResult<Option<PersonRow>> {
+    let sql = sqlx::AssertSqlSafe(format!("{PERSON_SELECT} WHERE person_key = $1"));
+    Ok(on_tx!(tx, c => sqlx::query_as(sql).bind(person_key).fetch_optional(&mut **c).await)?)
+}
+
+async fn find_person(
+    tx: &mut Tx,
+    nhs: &Option<String>,
+    noms: &Option<String>,
+    crn: &Option<String>,
+) -> StoreResult<Option<PersonRow>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{PERSON_SELECT} WHERE nhs_number = $1 OR prison_number = $2 OR crn = $3"
+    ));
+    let rows: Vec<PersonRow> = on_tx!(tx, c => sqlx::query_as(sql).bind(nhs).bind(noms).bind(crn).fetch_all(&mut **c).await)?;
+    // The strongest identifier decides when identifiers point at different people.
+    let by = |matches: fn(&PersonRow) -> bool| rows.iter().position(matches);
+    let chosen = nhs
+        .as_ref()
+        .and_then(|n| rows.iter().position(|r| r.nhs_number.as_ref() == Some(n)))
+        .or_else(|| {
+            noms.as_ref().and_then(|n| {
+                rows.iter()
+                    .position(|r| r.prison_number.as_ref() == Some(n))
+            })
+        })
+        .or_else(|| by(|_| true));
+    Ok(chosen.map(|i| rows.into_iter().nth(i).expect("index from position")))
+}
+
+async fn add_identifier(
+    tx: &mut Tx,
+    person_key: &str,
+    column: &'static str,
+    value: &str,
+) -> StoreResult<()> {
+    let held = sqlx::AssertSqlSafe(format!(
+        "SELECT person_key FROM persons WHERE {column} = $1"
+    ));
+    let holder: Option<String> =
+        on_tx!(tx, c => sqlx::query_scalar(held).bind(value).fetch_optional(&mut **c).await)?;
+    if holder.is_none() {
+        let update = sqlx::AssertSqlSafe(format!(
+            "UPDATE persons SET {column} = $2 WHERE person_key = $1 AND {column} IS NULL"
+        ));
+        on_tx!(tx, c => sqlx::query(update).bind(person_key).bind(value).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+pub async fn insert_release(tx: &mut Tx, r: &Release) -> StoreResult<()> {
+    let d = &r.destination;
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO releases (release_id, person_key, release_date, reason, releasing_prison, local_authority,
+            probation_region, probation_delivery_unit, integrated_care_board, approved_premises, state,
+            notified_by, notified_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
+        .bind(&r.release_id).bind(&r.person_key).bind(r.release_date).bind(enum_name(r.reason))
+        .bind(&r.releasing_prison).bind(&d.local_authority).bind(&d.probation_region)
+        .bind(&d.probation_delivery_unit).bind(&d.integrated_care_board).bind(&d.approved_premises)
+        .bind(r.state.as_str()).bind(&r.notified_by).bind(r.notified_at)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub(super) const RELEASE_SELECT: &str = "SELECT release_id, person_key, release_date, reason, releasing_prison, local_authority,
+        probation_region, probation_delivery_unit, integrated_care_board, approved_premises, state, notified_by,
+        notified_at, reversed_at FROM releases";
+
+/// The release, locked for the rest of the transaction.
+pub async fn lock_release(tx: &mut Tx, release_id: &str) -> StoreResult<Option<Release>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{RELEASE_SELECT} WHERE release_id = $1{}",
+        tx.for_update()
+    ));
+    let row: Option<ReleaseRow> =
+        on_tx!(tx, c => sqlx::query_as(sql).bind(release_id).fetch_optional(&mut **c).await)?;
+    Ok(row.map(Release::try_from).transpose()?)
+}
+
+pub async fn mark_release_reversed(
+    tx: &mut Tx,
+    release_id: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE releases SET state = 'reversed', reversed_at = $2, reversal_reason = $3 WHERE release_id = $1")
+        .bind(release_id).bind(at).bind(reason)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The person's latest release still standing, notified since `since`.
+pub async fn current_release(
+    tx: &mut Tx,
+    person_key: &str,
+    since: DateTime<Utc>,
+) -> StoreResult<Option<Release>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{RELEASE_SELECT} WHERE person_key = $1 AND state = 'notified' AND notified_at >= $2
+         ORDER BY notified_at DESC LIMIT 1"
+    ));
+    let row: Option<ReleaseRow> = on_tx!(tx, c => sqlx::query_as(sql).bind(person_key).bind(since).fetch_optional(&mut **c).await)?;
+    Ok(row.map(Release::try_from).transpose()?)
+}
+
+pub async fn insert_task(tx: &mut Tx, t: &Task) -> StoreResult<()> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO continuity_tasks (task_id, release_id, person_key, rule_id, kind, service, closes_on,
+            responsible, state, opened_at, due_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        .bind(&t.task_id).bind(&t.release_id).bind(&t.person_key).bind(&t.rule_id).bind(t.kind.as_str())
+        .bind(t.service.map(enum_name)).bind(t.closes_on.map(|c| c.state().as_str()))
+        .bind(&t.responsible).bind(t.state.as_str()).bind(t.opened_at).bind(t.due_at)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub(super) const TASK_SELECT: &str =
+    "SELECT task_id, release_id, person_key, rule_id, kind, service, closes_on,
+        responsible, state, opened_at, due_at, closed_at, referral_id FROM continuity_tasks";
+
+/// Tasks matching `condition` (with `$1`.. bound to `binds`), locked.
+async fn tasks_where(tx: &mut Tx, condition: &str, binds: &[&str]) -> StoreResult<Vec<Task>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{TASK_SELECT} WHERE {condition} ORDER BY opened_at, task_id{}",
+        tx.for_update()
+    ));
+    let rows: Vec<TaskRow> = on_tx!(tx, c => {
+        let mut query = sqlx::query_as(sql);
+        for value in binds {
+            query = query.bind(*value);
+        }
+        query.fetch_all(&mut **c).await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(Task::try_from)
+        .collect::<Result<_, _>>()?)
+}
+
+/// Every task of a release, locked.
+pub async fn tasks_of_release(tx: &mut Tx, release_id: &str) -> StoreResult<Vec<Task>> {
+    tasks_where(tx, "release_id = $1", &[release_id]).await
+}
+
+/// Referral tasks still waiting for this person and service, locked.
+pub async fn pending_tasks(tx: &mut Tx, person_key: &str, service: &str) -> StoreResult<Vec<Task>> {
+    tasks_where(
+        tx,
+        "person_key = $1 AND service = $2 AND state IN ('open', 'overdue')",
+        &[person_key, service],
+    )
+    .await
+}
+
+/// Open tasks past their deadline, claimed for this transaction (other
+/// instances skip them).
+pub async fn claim_due_tasks(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> StoreResult<Vec<Task>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{TASK_SELECT} WHERE state = 'open' AND due_at <= $1 ORDER BY due_at, task_id LIMIT $2{}",
+        tx.for_update_skip_locked()
+    ));
+    let rows: Vec<TaskRow> =
+        on_tx!(tx, c => sqlx::query_as(sql).bind(now).bind(limit).fetch_all(&mut **c).await)?;
+    Ok(rows
+        .into_iter()
+        .map(Task::try_from)
+        .collect::<Result<_, _>>()?)
+}
+
+pub async fn lock_task(tx: &mut Tx, task_id: &str) -> StoreResult<Option<Task>> {
+    Ok(tasks_where(tx, "task_id = $1", &[task_id]).await?.pop())
+}
+
+pub async fn set_task_state(
+    tx: &mut Tx,
+    task: &Task,
+    state: TaskState,
+    at: DateTime<Utc>,
+    referral_id: Option<&str>,
+) -> StoreResult<()> {
+    let closed_at = matches!(state, TaskState::Closed | TaskState::Revoked).then_some(at);
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE continuity_tasks SET state = $2, closed_at = COALESCE($3, closed_at), referral_id = COALESCE($4, referral_id)
+         WHERE task_id = $1")
+        .bind(&task.task_id).bind(state.as_str()).bind(closed_at).bind(referral_id)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn insert_referral(tx: &mut Tx, r: &StoredReferral) -> StoreResult<()> {
+    let result = on_tx!(tx, c => sqlx::query(
+        "INSERT INTO referrals (referral_id, person_key, service, referrer, provider, state, urgency, release_id,
+            requested_at, updated_at, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        .bind(&r.referral_id).bind(&r.person_key).bind(enum_name(r.service)).bind(&r.referrer).bind(&r.provider)
+        .bind(r.state.as_str()).bind(enum_name(r.urgency)).bind(&r.release_id)
+        .bind(r.requested_at).bind(r.updated_at).bind(r.version)
+        .execute(&mut **c).await.map(|r| r.rows_affected()));
+    match result {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+            "an active referral for this person, service and provider already exists".into(),
+        )),
+        other => other.map(drop).map_err(Into::into),
+    }
+}
+
+pub(super) const REFERRAL_SELECT: &str = "SELECT referral_id, person_key, service, referrer, provider, state, urgency,
+        release_id, appointment_at, rejection_reason, rejection_text, cancellation_reason, requested_at, updated_at,
+        version FROM referrals";
+
+pub async fn lock_referral(tx: &mut Tx, referral_id: &str) -> StoreResult<Option<StoredReferral>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{REFERRAL_SELECT} WHERE referral_id = $1{}",
+        tx.for_update()
+    ));
+    let row: Option<ReferralRow> =
+        on_tx!(tx, c => sqlx::query_as(sql).bind(referral_id).fetch_optional(&mut **c).await)?;
+    Ok(row.map(StoredReferral::try_from).transpose()?)
+}
+
+/// The active referral for this person, service and provider, if any.
+pub async fn active_referral(
+    tx: &mut Tx,
+    person_key: &str,
+    service: &str,
+    provider: &str,
+) -> StoreResult<Option<StoredReferral>> {
+    let active = ReferralState::ACTIVE
+        .map(|s| format!("'{}'", s.as_str()))
+        .join(", ");
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{REFERRAL_SELECT} WHERE person_key = $1 AND service = $2 AND provider = $3 AND state IN ({active})"
+    ));
+    let row: Option<ReferralRow> = on_tx!(tx, c => sqlx::query_as(sql).bind(person_key).bind(service).bind(provider).fetch_optional(&mut **c).await)?;
+    Ok(row.map(StoredReferral::try_from).transpose()?)
+}
+
+/// Active referrals a release started, locked.
+pub async fn active_referrals_of_release(
+    tx: &mut Tx,
+    release_id: &str,
+) -> StoreResult<Vec<StoredReferral>> {
+    let active = ReferralState::ACTIVE
+        .map(|s| format!("'{}'", s.as_str()))
+        .join(", ");
+    let sql = sqlx::AssertSqlSafe(format!(
+        "{REFERRAL_SELECT} WHERE release_id = $1 AND state IN ({active}) ORDER BY requested_at, referral_id{}",
+        tx.for_update()
+    ));
+    let rows: Vec<ReferralRow> =
+        on_tx!(tx, c => sqlx::query_as(sql).bind(release_id).fetch_all(&mut **c).await)?;
+    Ok(rows
+        .into_iter()
+        .map(StoredReferral::try_from)
+        .collect::<Result<_, _>>()?)
+}
+
+/// Saves a referral's new state and appends its history entry.
+pub async fn update_referral(
+    tx: &mut Tx,
+    r: &StoredReferral,
+    from: ReferralState,
+    actor: &str,
+) -> StoreResult<()> {
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE referrals SET state = $2, appointment_at = $3, rejection_reason = $4, rejection_text = $5,
+            cancellation_reason = $6, release_id = $7, updated_at = $8, version = $9
+         WHERE referral_id = $1")
+        .bind(&r.referral_id).bind(r.state.as_str()).bind(r.appointment_at)
+        .bind(r.rejection_reason.map(enum_name)).bind(&r.rejection_text)
+        .bind(r.cancellation_reason.map(enum_name)).bind(&r.release_id).bind(r.updated_at).bind(r.version)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    insert_history(tx, r, Some(from), actor).await
+}
+
+pub async fn history(tx: &mut Tx, referral_id: &str) -> StoreResult<Vec<super::rows::HistoryRow>> {
+    Ok(on_tx!(tx, c => sqlx::query_as(
+        "SELECT from_state, to_state, actor, at FROM referral_history WHERE referral_id = $1 ORDER BY version")
+        .bind(referral_id).fetch_all(&mut **c).await)?)
+}
+
+pub async fn insert_history(
+    tx: &mut Tx,
+    r: &StoredReferral,
+    from: Option<ReferralState>,
+    actor: &str,
+) -> StoreResult<()> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO referral_history (referral_id, version, from_state, to_state, actor, at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&r.referral_id).bind(r.version).bind(from.map(|s| s.as_str())).bind(r.state.as_str())
+        .bind(actor).bind(r.updated_at)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Appends to an organisation's change feed; returns the entry's sequence number.
+pub async fn append_feed(
+    tx: &mut Tx,
+    organisation: &str,
+    feed: &str,
+    entity_id: &str,
+    snapshot: &[u8],
+    at: DateTime<Utc>,
+) -> StoreResult<i64> {
+    let seq: i64 = on_tx!(tx, c => sqlx::query_scalar(
+        "INSERT INTO feed_counters (organisation, feed, last_seq) VALUES ($1, $2, 1)
+         ON CONFLICT (organisation, feed) DO UPDATE SET last_seq = feed_counters.last_seq + 1
+         RETURNING last_seq")
+        .bind(organisation).bind(feed)
+        .fetch_one(&mut **c).await)?;
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO feed_entries (organisation, feed, seq, entity_id, snapshot, at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(organisation).bind(feed).bind(seq).bind(entity_id).bind(snapshot).bind(at)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(seq)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_transition(
+    tx: &mut Tx,
+    transition_id: &str,
+    person_key: &str,
+    t: &crate::domain::transitions::Transition,
+    recorded_by: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO transitions (transition_id, person_key, kind, occurred_on, prison, probation_delivery_unit,
+            local_authority, approved_premises, details, recorded_by, recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        .bind(transition_id).bind(person_key).bind(crate::domain::transitions::kind_name(t.kind))
+        .bind(t.occurred_on).bind(&t.prison).bind(&t.area.probation_delivery_unit)
+        .bind(&t.area.local_authority).bind(&t.area.approved_premises).bind(t.details.to_string())
+        .bind(recorded_by).bind(at)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// An assessment, its findings sealed at rest.
+#[derive(Debug)]
+pub struct NewAssessment<'a> {
+    pub assessment_id: &'a str,
+    pub person_key: &'a str,
+    pub assessed_on: chrono::NaiveDate,
+    pub area: &'a Destination,
+    pub sealed: &'a throughcare_platform::sealing::Sealed,
+    pub recorded_by: &'a str,
+    pub recorded_at: DateTime<Utc>,
+}
+
+pub async fn insert_assessment(tx: &mut Tx, a: NewAssessment<'_>) -> StoreResult<()> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO assessments (assessment_id, person_key, assessed_on, probation_region, probation_delivery_unit,
+            local_authority, integrated_care_board, findings_key_id, findings_nonce, findings, recorded_by, recorded_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+        .bind(a.assessment_id).bind(a.person_key).bind(a.assessed_on).bind(&a.area.probation_region)
+        .bind(&a.area.probation_delivery_unit).bind(&a.area.local_authority).bind(&a.area.integrated_care_board)
+        .bind(&a.sealed.key_id).bind(&a.sealed.nonce).bind(&a.sealed.ciphertext)
+        .bind(a.recorded_by).bind(a.recorded_at)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}

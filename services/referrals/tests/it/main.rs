@@ -1,0 +1,53 @@
+//! The referrals service through gRPC, on PostgreSQL with the Kafka broker and
+//! on SQLite with the in-process bus: one suite, both backends.
+
+#![allow(unreachable_pub)]
+
+mod bad_input;
+mod continuity;
+mod fixtures;
+mod harness;
+mod lifecycle;
+mod releases;
+mod transitions;
+mod worklists;
+
+macro_rules! on_both_backends {
+    ($($module:ident :: $test:ident),* $(,)?) => {
+        mod postgres_kafka {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::$module::$test(crate::harness::TestService::postgres_kafka().await).await
+                }
+            )*
+        }
+        mod sqlite_in_process {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::$module::$test(crate::harness::TestService::sqlite_in_process().await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    releases::a_release_opens_its_pathway_and_announces_it,
+    releases::replays_return_the_first_response_and_reused_keys_are_refused,
+    releases::a_reversal_undoes_what_the_release_started,
+    releases::releases_are_visible_only_to_those_involved,
+    lifecycle::the_whole_lifecycle_closes_the_continuity_task,
+    lifecycle::every_illegal_transition_is_refused_with_the_current_state,
+    lifecycle::strangers_see_nothing_and_parties_only_their_part,
+    lifecycle::one_active_referral_per_person_service_and_provider,
+    lifecycle::replayed_updates_change_nothing,
+    worklists::worklists_filter_and_page_without_gaps_or_repeats,
+    worklists::a_watch_resumes_after_a_dropped_connection_without_gaps_or_duplicates,
+    continuity::missed_deadlines_go_overdue_and_alerts_are_acknowledged,
+    continuity::a_release_without_supervision_makes_the_prison_responsible,
+    transitions::every_transition_is_recorded_and_announced,
+    transitions::assessments_are_sealed_at_rest_and_read_back_by_their_author,
+    bad_input::bad_input_is_refused_by_field_and_nothing_is_written,
+);

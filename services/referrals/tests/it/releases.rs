@@ -1,0 +1,392 @@
+use crate::fixtures::{self, complex_needs, release};
+use crate::harness::{TestService, nhs};
+use throughcare_platform::sealing::Sealed;
+use throughcare_proto::events::v1 as events;
+use throughcare_proto::referrals::v1 as pb;
+use throughcare_proto::types::v1 as types;
+use tonic::Code;
+
+pub async fn a_release_opens_its_pathway_and_announces_it(svc: TestService) {
+    let response = svc
+        .transitions("LEI")
+        .notify_release(release("rel-1", 1, complex_needs()))
+        .await
+        .unwrap()
+        .into_inner();
+    let released = response.release.unwrap();
+    assert_eq!(released.state, pb::ReleaseState::Notified as i32);
+    assert_eq!(
+        released.destination.as_ref().unwrap().probation_region,
+        "EMR",
+        "region comes from the registry"
+    );
+    let mut rules: Vec<&str> = response
+        .tasks_opened
+        .iter()
+        .map(|t| t.rule_id.as_str())
+        .collect();
+    rules.sort();
+    assert_eq!(
+        rules,
+        [
+            "gp-registration",
+            "mental-health-continuity",
+            "opioid-substitution-continuity",
+            "self-harm-alert"
+        ]
+    );
+    assert!(
+        response
+            .tasks_opened
+            .iter()
+            .all(|t| t.responsible_organisation == "EMR-LEI")
+    );
+
+    // The supervising probation delivery unit sees the release and its tasks.
+    let seen = svc
+        .transitions("EMR-LEI")
+        .get_release(pb::GetReleaseRequest {
+            release_id: released.release_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(seen.tasks.len(), 4);
+
+    let mut log = svc.events().await;
+    let notified: events::ReleaseNotified = log
+        .wait_for("ReleaseNotified", |es| {
+            es.iter()
+                .find(|(e, _)| e.is::<events::ReleaseNotified>())
+                .map(|(e, _)| e.decode().unwrap())
+        })
+        .await;
+    assert_eq!(notified.release_id, released.release_id);
+    let person_key = notified.person_key.clone();
+    let (event, key) = log
+        .events
+        .iter()
+        .find(|(e, _)| e.is::<events::ReleaseNotified>())
+        .unwrap();
+    assert_eq!(key, &person_key, "records are keyed by the person key");
+    assert_eq!(event.source, "/throughcare/referrals");
+    let record = event.to_record();
+    for header in [
+        "ce_id",
+        "ce_type",
+        "ce_source",
+        "ce_specversion",
+        "ce_time",
+        "content-type",
+    ] {
+        assert!(record.header(header).is_some(), "{header}");
+    }
+
+    // The health summary travels sealed; the right key opens it, and it is bound to its record.
+    let sealed: events::SealedHealthRecord = log
+        .wait_for("SealedHealthRecord", |es| {
+            es.iter()
+                .find(|(e, _)| e.is::<events::SealedHealthRecord>())
+                .map(|(e, _)| e.decode().unwrap())
+        })
+        .await;
+    let binding =
+        throughcare_proto::sealed_health_record_binding(&sealed.record_id, &sealed.person_key);
+    let body = Sealed {
+        key_id: sealed.key_id.clone(),
+        nonce: sealed.nonce.clone(),
+        ciphertext: sealed.ciphertext.clone(),
+    };
+    let plain: events::HealthRecord =
+        prost::Message::decode(svc.keyring.open(&body, &binding).unwrap().as_slice()).unwrap();
+    assert!(
+        plain
+            .health
+            .unwrap()
+            .substance_misuse
+            .unwrap()
+            .on_opioid_substitution_therapy
+    );
+    assert_eq!(
+        plain.person.unwrap().identifiers.unwrap().nhs_number,
+        nhs(1)
+    );
+    assert!(svc.keyring.open(&body, b"another record").is_err());
+
+    // Observations and lifecycle events carry codes and pseudonyms only.
+    log.wait_for("observations and the alert", |es| {
+        let observations = es
+            .iter()
+            .filter(|(e, _)| e.is::<events::Observation>())
+            .count();
+        let opened = es
+            .iter()
+            .filter(|(e, _)| e.is::<events::ContinuityTaskOpened>())
+            .count();
+        (observations >= 8 && opened == 4).then_some(())
+    })
+    .await;
+    let facts: Vec<i32> = log
+        .all::<events::Observation>()
+        .iter()
+        .map(|o| o.fact)
+        .collect();
+    for fact in [
+        events::ObservedFact::Released,
+        events::ObservedFact::InContact,
+        events::ObservedFact::ReleasedWithSubstanceNeed,
+        events::ObservedFact::GpNotRegistered,
+    ] {
+        assert!(facts.contains(&(fact as i32)), "{fact:?}");
+    }
+    let prison_number = fixtures::ids(1).prison_number;
+    for (event, _) in &log.events {
+        if event.is::<events::SealedHealthRecord>() {
+            continue;
+        }
+        let bytes = String::from_utf8_lossy(&event.payload);
+        assert!(
+            !bytes.contains(&nhs(1)) && !bytes.contains(&prison_number),
+            "{} leaks an identifier",
+            event.event_type
+        );
+        assert!(
+            !bytes.contains("Methadone"),
+            "{} leaks a health fact in text",
+            event.event_type
+        );
+    }
+}
+
+pub async fn replays_return_the_first_response_and_reused_keys_are_refused(svc: TestService) {
+    let mut client = svc.transitions("LEI");
+    let first = client
+        .notify_release(release("same-key", 2, complex_needs()))
+        .await
+        .unwrap()
+        .into_inner();
+    let (releases, tasks) = (
+        svc.count("releases").await,
+        svc.count("continuity_tasks").await,
+    );
+    let again = client
+        .notify_release(release("same-key", 2, complex_needs()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        first, again,
+        "a replay answers exactly as the first call did"
+    );
+    assert_eq!(
+        (
+            svc.count("releases").await,
+            svc.count("continuity_tasks").await
+        ),
+        (releases, tasks),
+        "no second effect"
+    );
+
+    let different = client
+        .notify_release(release("same-key", 3, complex_needs()))
+        .await
+        .unwrap_err();
+    assert_eq!(different.code(), Code::AlreadyExists);
+    // Keys belong to the caller: another organisation's identical key is its own.
+    let nmi = pb::NotifyReleaseRequest {
+        releasing_prison: "NMI".into(),
+        ..release("same-key", 3, complex_needs())
+    };
+    svc.transitions("NMI").notify_release(nmi).await.unwrap();
+}
+
+pub async fn a_reversal_undoes_what_the_release_started(svc: TestService) {
+    let notified = svc
+        .transitions("LEI")
+        .notify_release(release("rel", 4, complex_needs()))
+        .await
+        .unwrap()
+        .into_inner();
+    let release_id = notified.release.unwrap().release_id;
+    let referral = svc
+        .referrals("EMR-LEI")
+        .request_referral(fixtures::referral(
+            "ref",
+            4,
+            types::ServiceType::SubstanceMisuseTreatment,
+            "TP-LEI",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    assert_eq!(
+        referral.release_id, release_id,
+        "a referral answering a continuity task joins its release"
+    );
+
+    let reverse = |key: &str| pb::ReverseReleaseRequest {
+        idempotency_key: key.into(),
+        release_id: release_id.clone(),
+        reason: pb::ReversalReason::FurtherCharges as i32,
+    };
+    let denied = svc
+        .transitions("NMI")
+        .reverse_release(reverse("rev"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        denied.code(),
+        Code::NotFound,
+        "another prison cannot see this release"
+    );
+    let reversed = svc
+        .transitions("LEI")
+        .reverse_release(reverse("rev"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        reversed.release.unwrap().state,
+        pb::ReleaseState::Reversed as i32
+    );
+    assert_eq!(
+        (reversed.tasks_revoked, reversed.referrals_cancelled),
+        (4, 1)
+    );
+
+    let cancelled = svc
+        .referrals("TP-LEI")
+        .get_referral(pb::GetReferralRequest {
+            referral_id: referral.referral_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    assert_eq!(cancelled.state, pb::ReferralState::Cancelled as i32);
+    assert_eq!(
+        cancelled.cancellation_reason,
+        pb::CancellationReason::ReleaseReversed as i32
+    );
+    let tasks = svc
+        .transitions("EMR-LEI")
+        .get_release(pb::GetReleaseRequest {
+            release_id: release_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tasks;
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.state == pb::ContinuityTaskState::Revoked as i32)
+    );
+
+    let again = svc
+        .transitions("LEI")
+        .reverse_release(reverse("rev-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+
+    let mut log = svc.events().await;
+    let (retracted, episode) = log
+        .wait_for("the retraction", |es| {
+            let retracted = es
+                .iter()
+                .find(|(e, _)| e.is::<events::ObservationsRetracted>())?;
+            let retraction: events::ObservationsRetracted = retracted.0.decode().unwrap();
+            let released = es
+                .iter()
+                .filter(|(e, _)| e.is::<events::Observation>())
+                .map(|(e, _)| e.decode::<events::Observation>().unwrap())
+                .find(|o| o.fact == events::ObservedFact::Released as i32)?;
+            Some((retraction, released.episode_key))
+        })
+        .await;
+    assert_eq!(
+        retracted.episode_key, episode,
+        "the retraction names the release's observations"
+    );
+    log.wait_for("revocations and the cancellation", |es| {
+        let revoked = es
+            .iter()
+            .filter(|(e, _)| e.is::<events::ContinuityTaskRevoked>())
+            .count();
+        let cancelled = es
+            .iter()
+            .filter(|(e, _)| e.is::<events::ReferralStateChanged>())
+            .any(|(e, _)| {
+                e.decode::<events::ReferralStateChanged>().unwrap().to_state
+                    == pb::ReferralState::Cancelled as i32
+            });
+        let reversed = es.iter().any(|(e, _)| e.is::<events::ReleaseReversed>());
+        (revoked == 4 && cancelled && reversed).then_some(())
+    })
+    .await;
+}
+
+pub async fn releases_are_visible_only_to_those_involved(svc: TestService) {
+    let release_id = svc
+        .transitions("LEI")
+        .notify_release(release("rel", 5, fixtures::gp_only()))
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap()
+        .release_id;
+    let get = pb::GetReleaseRequest { release_id };
+    svc.transitions("LEI")
+        .get_release(get.clone())
+        .await
+        .unwrap();
+    svc.transitions("EMR-LEI")
+        .get_release(get.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        svc.transitions("EMR-NOT")
+            .get_release(get.clone())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        svc.transitions("NMI")
+            .get_release(get.clone())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        svc.transitions("QK1")
+            .get_release(get)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let not_a_prison = svc
+        .transitions("EMR-LEI")
+        .notify_release(release("x", 6, fixtures::gp_only()))
+        .await
+        .unwrap_err();
+    assert_eq!(not_a_prison.code(), Code::PermissionDenied);
+    let other_prison = svc
+        .transitions("NMI")
+        .notify_release(release("x", 6, fixtures::gp_only()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        other_prison.code(),
+        Code::PermissionDenied,
+        "NMI does not serve LEI"
+    );
+}
