@@ -21,6 +21,6 @@ start_broker
 cd "$here"
 log "building the binaries the end-to-end tests run"
 cargo build --workspace --bins
-if [ "$#" -eq 0 ]; then set -- --workspace; fi
+if [ "$#" -eq 0 ]; then set -- --workspace --no-fail-fast; fi
 log "running cargo test $*"
 cargo test "$@"

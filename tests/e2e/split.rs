@@ -88,8 +88,11 @@ async fn each_service_runs_on_its_own_against_postgres_and_the_broker() {
 
 #[tokio::test]
 async fn a_service_without_a_pseudonym_key_refuses_to_start() {
+    // Everything else is configured, so the one missing setting is what stops it.
     let output = Command::new(binary("throughcare-referrals"))
         .env("THROUGHCARE_GRPC__LISTEN", "127.0.0.1:0")
+        .env("THROUGHCARE_SEALING__CURRENT", "k1")
+        .env("THROUGHCARE_SEALING__KEYS__K1", Secret::generate(32).expose())
         .env("THROUGHCARE_PSEUDONYM_KEY", "")
         .output()
         .expect("run");
