@@ -3,13 +3,15 @@
 # broker, started as for the tests) and prints its figures. Benchmarks print;
 # they never assert times. Usage:
 #   tests/bench.sh relay        # raw rdkafka produce rate vs the outbox relay
+#   tests/bench.sh ingest       # release notifications over gRPC vs durable PostgreSQL commits
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-bench=${1:?usage: tests/bench.sh <relay>}
+bench=${1:?usage: tests/bench.sh <relay|ingest>}
 shift
 case "$bench" in
     relay) package=throughcare-platform ;;
+    ingest) package=throughcare-referrals ;;
     *) log "unknown benchmark $bench"; exit 2 ;;
 esac
 

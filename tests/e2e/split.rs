@@ -92,7 +92,10 @@ async fn a_service_without_a_pseudonym_key_refuses_to_start() {
     let output = Command::new(binary("throughcare-referrals"))
         .env("THROUGHCARE_GRPC__LISTEN", "127.0.0.1:0")
         .env("THROUGHCARE_SEALING__CURRENT", "k1")
-        .env("THROUGHCARE_SEALING__KEYS__K1", Secret::generate(32).expose())
+        .env(
+            "THROUGHCARE_SEALING__KEYS__K1",
+            Secret::generate(32).expose(),
+        )
         .env("THROUGHCARE_PSEUDONYM_KEY", "")
         .output()
         .expect("run");

@@ -126,6 +126,17 @@ impl Tx {
         }
     }
 
+    /// Adds several events to the outbox in one statement per few hundred.
+    pub async fn enqueue_all(&mut self, events: &[crate::bus::Event]) -> sqlx::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Tx::Postgres(tx) => crate::outbox::enqueue_all_postgres(tx, events).await,
+            Tx::Sqlite(tx) => crate::outbox::enqueue_all_sqlite(tx, events).await,
+        }
+    }
+
     /// Records a consumed event; `false` means it was already applied (skip it).
     pub async fn record_inbox(
         &mut self,

@@ -5,7 +5,7 @@
 use throughcare_platform::bus::{Bus, Event};
 use throughcare_platform::sealing::Keyring;
 use throughcare_proto::events::v1::{
-    HealthRecord, Observation, ObservationsRetracted, SealedHealthRecord,
+    HealthRecord, Observation, ObservationsRecorded, ObservationsRetracted, SealedHealthRecord,
 };
 use throughcare_proto::topics;
 
@@ -37,13 +37,13 @@ impl Topics {
         Event::new(&self.events, person_key, SOURCE, message)
     }
 
-    pub fn observation(&self, observation: &Observation) -> Event {
-        Event::new(
-            &self.observations,
-            observation.person_key.clone(),
-            SOURCE,
-            observation,
-        )
+    /// One person's observations from one change, as one record.
+    pub fn batch(&self, person_key: &str, observations: Vec<Observation>) -> Event {
+        let batch = ObservationsRecorded {
+            person_key: person_key.to_owned(),
+            observations,
+        };
+        Event::new(&self.observations, person_key, SOURCE, &batch)
     }
 
     /// Withdraws every observation of an episode (a reversed release).

@@ -44,6 +44,58 @@ pub(crate) fn lane(key: &str) -> i16 {
     (hash % LANES) as i16
 }
 
+/// Rows per multi-row insert (10 columns each, well under both backends'
+/// parameter limits).
+const INSERT_CHUNK: usize = 500;
+
+/// Adds `events` to the outbox inside the caller's PostgreSQL transaction, in
+/// as few statements as possible.
+pub async fn enqueue_all_postgres(tx: &mut PgConnection, events: &[Event]) -> sqlx::Result<()> {
+    for chunk in events.chunks(INSERT_CHUNK) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO outbox (event_id, topic, record_key, lane, event_type, event_source, event_time, \
+             payload, traceparent, tracestate) ",
+        );
+        insert.push_values(chunk, |mut row, e| {
+            row.push_bind(e.id)
+                .push_bind(&e.topic)
+                .push_bind(&e.key)
+                .push_bind(lane(&e.key))
+                .push_bind(&e.event_type)
+                .push_bind(&e.source)
+                .push_bind(e.time)
+                .push_bind(&e.payload)
+                .push_bind(&e.trace.traceparent)
+                .push_bind(&e.trace.tracestate);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// The SQLite twin of [`enqueue_all_postgres`].
+pub async fn enqueue_all_sqlite(tx: &mut SqliteConnection, events: &[Event]) -> sqlx::Result<()> {
+    for chunk in events.chunks(INSERT_CHUNK) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO outbox (event_id, topic, record_key, event_type, event_source, event_time, \
+             payload, traceparent, tracestate) ",
+        );
+        insert.push_values(chunk, |mut row, e| {
+            row.push_bind(e.id.to_string())
+                .push_bind(&e.topic)
+                .push_bind(&e.key)
+                .push_bind(&e.event_type)
+                .push_bind(&e.source)
+                .push_bind(e.time)
+                .push_bind(&e.payload)
+                .push_bind(&e.trace.traceparent)
+                .push_bind(&e.trace.tracestate);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
 /// Adds `event` to the outbox inside the caller's PostgreSQL transaction.
 pub async fn enqueue_postgres(tx: &mut PgConnection, event: &Event) -> sqlx::Result<()> {
     sqlx::query(

@@ -20,6 +20,7 @@ use crate::error::Result;
 use crate::events::Topics;
 use crate::store::Store;
 use crate::store::rows::PersonRow;
+use crate::store::write::FeedEntry;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use throughcare_platform::bus::Event;
@@ -30,7 +31,7 @@ use throughcare_platform::identity::Registry;
 use throughcare_platform::outbox::OutboxWaker;
 use throughcare_platform::sealing::Keyring;
 use throughcare_platform::validation::FieldViolation;
-use throughcare_proto::events::v1::ObservationAreas;
+use throughcare_proto::events::v1::{Observation, ObservationAreas};
 use throughcare_proto::referrals::v1 as pb;
 
 /// Everything the use cases need, shared by the gRPC services and the
@@ -50,10 +51,13 @@ pub struct App {
 
 pub type SharedApp = Arc<App>;
 
-/// What one transaction produced, published after it commits.
+/// What one transaction announces: events for the outbox and entries for the
+/// organisations' change feeds, written together at its end.
 #[derive(Debug, Default)]
 pub(crate) struct Effects {
     events: Vec<Event>,
+    observations: Vec<Observation>,
+    feed: Vec<FeedEntry>,
 }
 
 impl Effects {
@@ -61,11 +65,38 @@ impl Effects {
         self.events.push(event);
     }
 
-    /// Writes every event to the outbox inside `tx`.
-    pub(crate) async fn enqueue(self, tx: &mut Tx) -> Result<()> {
-        for event in &self.events {
-            tx.enqueue(event).await?;
+    /// An observation, published with the transaction's others in one batch.
+    pub(crate) fn observe(&mut self, observation: Observation) {
+        self.observations.push(observation);
+    }
+
+    pub(crate) fn feed(
+        &mut self,
+        organisation: &str,
+        feed: Feed,
+        entity_id: &str,
+        snapshot: Vec<u8>,
+        at: DateTime<Utc>,
+    ) {
+        self.feed.push(FeedEntry {
+            organisation: organisation.to_owned(),
+            feed: feed.name(),
+            entity_id: entity_id.to_owned(),
+            snapshot,
+            at,
+        });
+    }
+
+    /// Writes the events to the outbox and the feed entries to their feeds.
+    /// Call it last: appending takes each feed's counter lock, held to commit.
+    pub(crate) async fn enqueue(mut self, tx: &mut Tx, topics: &Topics) -> Result<()> {
+        if let Some(first) = self.observations.first() {
+            let person_key = first.person_key.clone();
+            self.events
+                .push(topics.batch(&person_key, std::mem::take(&mut self.observations)));
         }
+        tx.enqueue_all(&self.events).await?;
+        crate::store::write::append_feeds(tx, self.feed).await?;
         Ok(())
     }
 }

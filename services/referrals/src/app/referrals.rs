@@ -143,9 +143,8 @@ impl App {
         };
         write::insert_referral(tx, &referral).await?;
         write::insert_history(tx, &referral, None, caller.code()).await?;
-        let proto = self.referral_changed(tx, &referral, &ids).await?;
-
         let mut effects = Effects::default();
+        let proto = self.referral_changed(&mut effects, &referral, &ids);
         effects.push(self.topics.lifecycle(
             &referral.person_key,
             &events::ReferralRequested {
@@ -167,9 +166,9 @@ impl App {
             false,
             now,
         ) {
-            effects.push(self.topics.observation(&observation));
+            effects.observe(observation);
         }
-        effects.enqueue(tx).await?;
+        effects.enqueue(tx, &self.topics).await?;
         let history = write::history(tx, &referral.referral_id).await?;
         Ok(pb::RequestReferralResponse {
             referral: Some(with_history(proto, history)?),
@@ -232,7 +231,7 @@ impl App {
         let mut effects = Effects::default();
         let closing = self.tasks_closed_by(tx, &mut referral).await?;
         write::update_referral(tx, &referral, from, caller.code()).await?;
-        let proto = self.referral_changed(tx, &referral, &ids).await?;
+        let proto = self.referral_changed(&mut effects, &referral, &ids);
         for task in closing {
             write::set_task_state(
                 tx,
@@ -248,7 +247,7 @@ impl App {
                 referral_id: Some(referral.referral_id.clone()),
                 ..task
             };
-            self.task_changed(tx, &closed, &ids).await?;
+            self.task_changed(&mut effects, &closed, &ids);
             effects.push(self.topics.lifecycle(
                 &closed.person_key,
                 &events::ContinuityTaskClosed {
@@ -281,9 +280,9 @@ impl App {
             referral.release_id.is_some(),
             now,
         ) {
-            effects.push(self.topics.observation(&observation));
+            effects.observe(observation);
         }
-        effects.enqueue(tx).await?;
+        effects.enqueue(tx, &self.topics).await?;
         let history = write::history(tx, &referral.referral_id).await?;
         Ok(pb::UpdateReferralResponse {
             referral: Some(with_history(proto, history)?),
@@ -320,21 +319,24 @@ impl App {
     pub(crate) async fn cancel_for_reversal(
         &self,
         tx: &mut Tx,
+        effects: &mut Effects,
         mut referral: StoredReferral,
         actor: &str,
         now: DateTime<Utc>,
         ids: &PersonIdentifiers,
-    ) -> Result<throughcare_platform::bus::Event> {
+    ) -> Result<()> {
         let from = referral.state;
         referral.state = ReferralState::Cancelled;
         referral.cancellation_reason = Some(pb::CancellationReason::ReleaseReversed);
         referral.version += 1;
         referral.updated_at = now;
         write::update_referral(tx, &referral, from, actor).await?;
-        self.referral_changed(tx, &referral, ids).await?;
-        Ok(self
-            .topics
-            .lifecycle(&referral.person_key, &state_changed(&referral, from, actor)))
+        self.referral_changed(effects, &referral, ids);
+        effects.push(
+            self.topics
+                .lifecycle(&referral.person_key, &state_changed(&referral, from, actor)),
+        );
+        Ok(())
     }
 
     fn referral_subject(
@@ -353,35 +355,31 @@ impl App {
     }
 
     /// Records a referral change in both parties' feeds.
-    async fn referral_changed(
+    fn referral_changed(
         &self,
-        tx: &mut Tx,
+        effects: &mut Effects,
         referral: &StoredReferral,
         ids: &PersonIdentifiers,
-    ) -> Result<pb::Referral> {
+    ) -> pb::Referral {
         let proto = referral_to_proto(referral, ids);
         let snapshot = prost::Message::encode_to_vec(&proto);
-        write::append_feed(
-            tx,
+        effects.feed(
             &referral.referrer,
-            Feed::Referrals.name(),
+            Feed::Referrals,
             &referral.referral_id,
-            &snapshot,
+            snapshot.clone(),
             referral.updated_at,
-        )
-        .await?;
+        );
         if referral.provider != referral.referrer {
-            write::append_feed(
-                tx,
+            effects.feed(
                 &referral.provider,
-                Feed::Referrals.name(),
+                Feed::Referrals,
                 &referral.referral_id,
-                &snapshot,
+                snapshot,
                 referral.updated_at,
-            )
-            .await?;
+            );
         }
-        Ok(proto)
+        proto
     }
 
     pub async fn get_referral(

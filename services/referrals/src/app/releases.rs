@@ -71,6 +71,7 @@ impl App {
 
         let mut effects = Effects::default();
         let mut opened = Vec::new();
+        let mut tasks = Vec::new();
         for planned in self.rules.plan(&command.health, command.release_date, now) {
             let task = Task {
                 task_id: new_id(),
@@ -87,8 +88,7 @@ impl App {
                 closed_at: None,
                 referral_id: None,
             };
-            write::insert_task(tx, &task).await?;
-            let proto = self.task_changed(tx, &task, &ids).await?;
+            let proto = self.task_changed(&mut effects, &task, &ids);
             effects.push(self.topics.lifecycle(
                 &task.person_key,
                 &events::ContinuityTaskOpened {
@@ -104,7 +104,9 @@ impl App {
                 },
             ));
             opened.push(proto);
+            tasks.push(task);
         }
+        write::insert_tasks(tx, &tasks).await?;
 
         effects.push(self.topics.lifecycle(
             &person.person_key,
@@ -145,9 +147,9 @@ impl App {
         for observation in
             observations::for_release(&subject, &command.health, command.supervised(), released_at)
         {
-            effects.push(self.topics.observation(&observation));
+            effects.observe(observation);
         }
-        effects.enqueue(tx).await?;
+        effects.enqueue(tx, &self.topics).await?;
         Ok(pb::NotifyReleaseResponse {
             release: Some(release.to_proto(ids)),
             tasks_opened: opened,
@@ -221,7 +223,7 @@ impl App {
                 closed_at: Some(now),
                 ..task
             };
-            self.task_changed(tx, &revoked, &ids).await?;
+            self.task_changed(&mut effects, &revoked, &ids);
             effects.push(self.topics.lifecycle(
                 &revoked.person_key,
                 &events::ContinuityTaskRevoked {
@@ -235,10 +237,8 @@ impl App {
         }
         let mut referrals_cancelled = 0;
         for referral in write::active_referrals_of_release(tx, release_id).await? {
-            let cancelled = self
-                .cancel_for_reversal(tx, referral, caller.code(), now, &ids)
+            self.cancel_for_reversal(tx, &mut effects, referral, caller.code(), now, &ids)
                 .await?;
-            effects.push(cancelled);
             referrals_cancelled += 1;
         }
         effects.push(self.topics.lifecycle(
@@ -255,7 +255,7 @@ impl App {
             episode_key: self.episode_key("release", release_id),
             retracted_at: Some(timestamp_to_proto(now)),
         }));
-        effects.enqueue(tx).await?;
+        effects.enqueue(tx, &self.topics).await?;
         Ok(pb::ReverseReleaseResponse {
             release: Some(release.to_proto(ids)),
             tasks_revoked,
@@ -298,24 +298,21 @@ impl App {
     }
 
     /// Records a task change in its responsible organisation's feed.
-    pub(crate) async fn task_changed(
+    pub(crate) fn task_changed(
         &self,
-        tx: &mut Tx,
+        effects: &mut Effects,
         task: &Task,
         ids: &PersonIdentifiers,
-    ) -> Result<pb::ContinuityTask> {
+    ) -> pb::ContinuityTask {
         let proto = self.task_to_proto(task, ids);
-        let snapshot = prost::Message::encode_to_vec(&proto);
-        write::append_feed(
-            tx,
+        effects.feed(
             &task.responsible,
-            Feed::Tasks.name(),
+            Feed::Tasks,
             &task.task_id,
-            &snapshot,
+            prost::Message::encode_to_vec(&proto),
             self.now(),
-        )
-        .await?;
-        Ok(proto)
+        );
+        proto
     }
 }
 

@@ -131,10 +131,8 @@ impl App {
             ..task
         };
         let person = self.store_person(tx, &closed.person_key).await?;
-        let proto = self
-            .task_changed(tx, &closed, &person.ids()?.to_proto())
-            .await?;
         let mut effects = Effects::default();
+        let proto = self.task_changed(&mut effects, &closed, &person.ids()?.to_proto());
         effects.push(self.topics.lifecycle(
             &closed.person_key,
             &events::ContinuityTaskClosed {
@@ -145,7 +143,7 @@ impl App {
                 closed_at: Some(timestamp_to_proto(now)),
             },
         ));
-        effects.enqueue(tx).await?;
+        effects.enqueue(tx, &self.topics).await?;
         Ok(pb::AcknowledgeAlertResponse { task: Some(proto) })
     }
 
@@ -166,8 +164,7 @@ impl App {
                     ..task
                 };
                 let person = self.store_person(&mut tx, &overdue.person_key).await?;
-                self.task_changed(&mut tx, &overdue, &person.ids()?.to_proto())
-                    .await?;
+                self.task_changed(&mut effects, &overdue, &person.ids()?.to_proto());
                 effects.push(self.topics.lifecycle(
                     &overdue.person_key,
                     &events::ContinuityTaskOverdue {
@@ -180,7 +177,7 @@ impl App {
                     },
                 ));
             }
-            effects.enqueue(&mut tx).await?;
+            effects.enqueue(&mut tx, &self.topics).await?;
             tx.commit().await?;
             marked += count;
             if count > 0 {

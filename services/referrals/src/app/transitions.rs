@@ -133,14 +133,9 @@ impl App {
             _ => {}
         }
         for fact in facts {
-            effects.push(self.topics.observation(&subject.observe(
-                fact,
-                types::ServiceType::Unspecified,
-                0,
-                at,
-            )));
+            effects.observe(subject.observe(fact, types::ServiceType::Unspecified, 0, at));
         }
-        effects.enqueue(tx).await?;
+        effects.enqueue(tx, &self.topics).await?;
         Ok(transition_id)
     }
 
@@ -264,16 +259,16 @@ impl App {
             assessed_on,
         )?;
         let at = observations::start_of(assessed_on);
-        effects.push(self.topics.observation(&subject.observe(
+        effects.observe(subject.observe(
             ObservedFact::InContact,
             types::ServiceType::Unspecified,
             0,
             at,
-        )));
+        ));
         for observation in observations::from_health(&subject, findings, at) {
-            effects.push(self.topics.observation(&observation));
+            effects.observe(observation);
         }
-        effects.enqueue(tx).await?;
+        effects.enqueue(tx, &self.topics).await?;
         Ok(pb::RecordAssessmentResponse {
             assessment: Some(pb::Assessment {
                 assessment_id,

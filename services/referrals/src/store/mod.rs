@@ -88,7 +88,9 @@ impl Store {
     }
 
     pub async fn person(&self, person_key: &str) -> StoreResult<Option<PersonRow>> {
-        let sql = sqlx::AssertSqlSafe(format!("{} WHERE person_key = $1", PERSON_SELECT));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {PERSON_COLUMNS} FROM persons WHERE person_key = $1"
+        ));
         Ok(on_db!(&self.db, p => sqlx::query_as(sql).bind(person_key).fetch_optional(p).await)?)
     }
 
@@ -283,7 +285,7 @@ pub struct AssessmentRow {
     pub recorded_at: DateTime<Utc>,
 }
 
-const PERSON_SELECT: &str =
-    "SELECT person_key, nhs_number, prison_number, crn, date_of_birth, sex, ethnic_group,
-        probation_region, probation_delivery_unit, integrated_care_board, local_authority, prison
-    FROM persons";
+/// The columns of a [`PersonRow`], for SELECT and RETURNING.
+const PERSON_COLUMNS: &str =
+    "person_key, nhs_number, prison_number, crn, date_of_birth, sex, ethnic_group,
+        probation_region, probation_delivery_unit, integrated_care_board, local_authority, prison";

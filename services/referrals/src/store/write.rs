@@ -13,7 +13,7 @@ use throughcare_platform::db::Tx;
 use throughcare_platform::identifiers::PseudonymKey;
 use throughcare_platform::on_tx;
 
-use super::PERSON_SELECT;
+use super::PERSON_COLUMNS;
 
 /// Where a transition places a person (None leaves their placement alone).
 #[derive(Debug, Clone, Copy)]
@@ -37,17 +37,36 @@ pub async fn resolve_person(
     let nhs = person.ids.nhs_number().map(|n| n.as_str().to_owned());
     let noms = person.ids.prison_number().map(|n| n.as_str().to_owned());
     let crn = person.ids.crn().map(|n| n.as_str().to_owned());
-    let mut row = find_person(tx, &nhs, &noms, &crn).await?;
-    if row.is_none() {
-        let key = keys.person_key(&person.ids);
-        on_tx!(tx, c => sqlx::query(
-            "INSERT INTO persons (person_key, nhs_number, prison_number, crn, sex, ethnic_group, updated_at)
-             VALUES ($1, $2, $3, $4, 'SEX_UNSPECIFIED', 'ETHNIC_GROUP_UNSPECIFIED', $5) ON CONFLICT DO NOTHING")
-            .bind(key.as_str()).bind(&nhs).bind(&noms).bind(&crn).bind(now)
-            .execute(&mut **c).await.map(|r| r.rows_affected()))?;
-        row = find_person(tx, &nhs, &noms, &crn).await?;
-    }
-    let row = row.ok_or_else(|| StoreError::Conflict("person could not be created".into()))?;
+    let (area, prison) = match placement {
+        Some(p) => (p.area.clone(), p.prison),
+        None => (Destination::default(), None),
+    };
+    let row = match find_person(tx, &nhs, &noms, &crn).await? {
+        Some(row) => row,
+        None => {
+            // Someone new: one statement, unless another transaction creates
+            // them at the same moment (then the insert does nothing and we find them).
+            let sql = sqlx::AssertSqlSafe(format!(
+                "INSERT INTO persons (person_key, nhs_number, prison_number, crn, date_of_birth, sex, ethnic_group,
+                    probation_region, probation_delivery_unit, integrated_care_board, local_authority, prison, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 ON CONFLICT DO NOTHING RETURNING {PERSON_COLUMNS}"
+            ));
+            let key = keys.person_key(&person.ids);
+            let inserted: Option<PersonRow> = on_tx!(tx, c => sqlx::query_as(sql)
+                .bind(key.as_str()).bind(&nhs).bind(&noms).bind(&crn).bind(person.date_of_birth)
+                .bind(enum_name(person.sex)).bind(enum_name(person.ethnic_group))
+                .bind(&area.probation_region).bind(&area.probation_delivery_unit)
+                .bind(&area.integrated_care_board).bind(&area.local_authority).bind(prison).bind(now)
+                .fetch_optional(&mut **c).await)?;
+            if let Some(row) = inserted {
+                return Ok(row);
+            }
+            find_person(tx, &nhs, &noms, &crn)
+                .await?
+                .ok_or_else(|| StoreError::Conflict("person could not be created".into()))?
+        }
+    };
     for (column, value, held) in [
         ("nhs_number", &nhs, &row.nhs_number),
         ("prison_number", &noms, &row.prison_number),
@@ -60,11 +79,7 @@ pub async fn resolve_person(
     let unspecified = |name: &'static str, unset: &'static str| (name != unset).then_some(name);
     let sex = unspecified(enum_name(person.sex), "SEX_UNSPECIFIED");
     let ethnic = unspecified(enum_name(person.ethnic_group), "ETHNIC_GROUP_UNSPECIFIED");
-    let (area, prison) = match placement {
-        Some(p) => (p.area.clone(), p.prison),
-        None => (Destination::default(), None),
-    };
-    on_tx!(tx, c => sqlx::query(
+    let sql = sqlx::AssertSqlSafe(format!(
         "UPDATE persons SET
             date_of_birth = COALESCE($2, date_of_birth),
             sex = COALESCE($3, sex),
@@ -75,21 +90,21 @@ pub async fn resolve_person(
             local_authority = CASE WHEN $5 THEN $9 ELSE local_authority END,
             prison = CASE WHEN $5 THEN $10 ELSE prison END,
             updated_at = $11
-         WHERE person_key = $1")
+         WHERE person_key = $1 RETURNING {PERSON_COLUMNS}"
+    ));
+    Ok(on_tx!(tx, c => sqlx::query_as(sql)
         .bind(&row.person_key).bind(person.date_of_birth).bind(sex).bind(ethnic)
         .bind(placement.is_some())
         .bind(&area.probation_region).bind(&area.probation_delivery_unit)
         .bind(&area.integrated_care_board).bind(&area.local_authority).bind(prison)
         .bind(now)
-        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
-    let sql = sqlx::AssertSqlSafe(format!("{PERSON_SELECT} WHERE person_key = $1"));
-    Ok(
-        on_tx!(tx, c => sqlx::query_as::<_, PersonRow>(sql).bind(&row.person_key).fetch_one(&mut **c).await)?,
-    )
+        .fetch_one(&mut **c).await)?)
 }
 
 pub async fn person(tx: &mut Tx, person_key: &str) -> StoreResult<Option<PersonRow>> {
-    let sql = sqlx::AssertSqlSafe(format!("{PERSON_SELECT} WHERE person_key = $1"));
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {PERSON_COLUMNS} FROM persons WHERE person_key = $1"
+    ));
     Ok(on_tx!(tx, c => sqlx::query_as(sql).bind(person_key).fetch_optional(&mut **c).await)?)
 }
 
@@ -100,7 +115,7 @@ async fn find_person(
     crn: &Option<String>,
 ) -> StoreResult<Option<PersonRow>> {
     let sql = sqlx::AssertSqlSafe(format!(
-        "{PERSON_SELECT} WHERE nhs_number = $1 OR prison_number = $2 OR crn = $3"
+        "SELECT {PERSON_COLUMNS} FROM persons WHERE nhs_number = $1 OR prison_number = $2 OR crn = $3"
     ));
     let rows: Vec<PersonRow> = on_tx!(tx, c => sqlx::query_as(sql).bind(nhs).bind(noms).bind(crn).fetch_all(&mut **c).await)?;
     // The strongest identifier decides when identifiers point at different people.
@@ -195,15 +210,24 @@ pub async fn current_release(
     Ok(row.map(Release::try_from).transpose()?)
 }
 
-pub async fn insert_task(tx: &mut Tx, t: &Task) -> StoreResult<()> {
-    on_tx!(tx, c => sqlx::query(
-        "INSERT INTO continuity_tasks (task_id, release_id, person_key, rule_id, kind, service, closes_on,
-            responsible, state, opened_at, due_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-        .bind(&t.task_id).bind(&t.release_id).bind(&t.person_key).bind(&t.rule_id).bind(t.kind.as_str())
-        .bind(t.service.map(enum_name)).bind(t.closes_on.map(|c| c.state().as_str()))
-        .bind(&t.responsible).bind(t.state.as_str()).bind(t.opened_at).bind(t.due_at)
-        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+/// Inserts a release's tasks in one statement.
+pub async fn insert_tasks(tx: &mut Tx, tasks: &[Task]) -> StoreResult<()> {
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    on_tx!(tx, c => {
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO continuity_tasks (task_id, release_id, person_key, rule_id, kind, service, closes_on,
+                responsible, state, opened_at, due_at) ",
+        );
+        insert.push_values(tasks, |mut row, t| {
+            row.push_bind(&t.task_id).push_bind(&t.release_id).push_bind(&t.person_key).push_bind(&t.rule_id)
+                .push_bind(t.kind.as_str()).push_bind(t.service.map(enum_name))
+                .push_bind(t.closes_on.map(|c| c.state().as_str())).push_bind(&t.responsible)
+                .push_bind(t.state.as_str()).push_bind(t.opened_at).push_bind(t.due_at);
+        });
+        insert.build().execute(&mut **c).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -390,26 +414,48 @@ pub async fn insert_history(
     Ok(())
 }
 
-/// Appends to an organisation's change feed; returns the entry's sequence number.
-pub async fn append_feed(
-    tx: &mut Tx,
-    organisation: &str,
-    feed: &str,
-    entity_id: &str,
-    snapshot: &[u8],
-    at: DateTime<Utc>,
-) -> StoreResult<i64> {
-    let seq: i64 = on_tx!(tx, c => sqlx::query_scalar(
-        "INSERT INTO feed_counters (organisation, feed, last_seq) VALUES ($1, $2, 1)
-         ON CONFLICT (organisation, feed) DO UPDATE SET last_seq = feed_counters.last_seq + 1
-         RETURNING last_seq")
-        .bind(organisation).bind(feed)
-        .fetch_one(&mut **c).await)?;
-    on_tx!(tx, c => sqlx::query(
-        "INSERT INTO feed_entries (organisation, feed, seq, entity_id, snapshot, at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(organisation).bind(feed).bind(seq).bind(entity_id).bind(snapshot).bind(at)
-        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
-    Ok(seq)
+/// One change for an organisation's feed.
+#[derive(Debug, Clone)]
+pub struct FeedEntry {
+    pub organisation: String,
+    pub feed: &'static str,
+    pub entity_id: String,
+    pub snapshot: Vec<u8>,
+    pub at: DateTime<Utc>,
+}
+
+/// Appends entries to their organisations' feeds, in the order given within
+/// each feed. Each feed's counter row is bumped once (which locks it until
+/// commit, so an organisation's entries commit in sequence order), taking the
+/// locks in a fixed order so two transactions never deadlock on them.
+pub async fn append_feeds(tx: &mut Tx, entries: Vec<FeedEntry>) -> StoreResult<()> {
+    let mut groups: std::collections::BTreeMap<(String, &'static str), Vec<FeedEntry>> =
+        Default::default();
+    for entry in entries {
+        groups
+            .entry((entry.organisation.clone(), entry.feed))
+            .or_default()
+            .push(entry);
+    }
+    for ((organisation, feed), entries) in groups {
+        let count = entries.len() as i64;
+        let last: i64 = on_tx!(tx, c => sqlx::query_scalar(
+            "INSERT INTO feed_counters (organisation, feed, last_seq) VALUES ($1, $2, $3)
+             ON CONFLICT (organisation, feed) DO UPDATE SET last_seq = feed_counters.last_seq + $3
+             RETURNING last_seq")
+            .bind(&organisation).bind(feed).bind(count)
+            .fetch_one(&mut **c).await)?;
+        let first = last - count + 1;
+        on_tx!(tx, c => {
+            let mut insert = sqlx::QueryBuilder::new("INSERT INTO feed_entries (organisation, feed, seq, entity_id, snapshot, at) ");
+            insert.push_values(entries.iter().enumerate(), |mut row, (i, e)| {
+                row.push_bind(&e.organisation).push_bind(e.feed).push_bind(first + i as i64)
+                    .push_bind(&e.entity_id).push_bind(&e.snapshot).push_bind(e.at);
+            });
+            insert.build().execute(&mut **c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

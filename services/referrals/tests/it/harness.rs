@@ -386,3 +386,16 @@ impl EventLog {
             .collect()
     }
 }
+
+/// Every observation in these events, out of their batches.
+pub fn observations(events: &[(Event, String)]) -> Vec<throughcare_proto::events::v1::Observation> {
+    events
+        .iter()
+        .filter(|(e, _)| e.is::<throughcare_proto::events::v1::ObservationsRecorded>())
+        .flat_map(|(e, _)| {
+            e.decode::<throughcare_proto::events::v1::ObservationsRecorded>()
+                .unwrap()
+                .observations
+        })
+        .collect()
+}

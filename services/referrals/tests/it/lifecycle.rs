@@ -137,13 +137,9 @@ pub async fn the_whole_lifecycle_closes_the_continuity_task(svc: TestService) {
         let closed = es
             .iter()
             .any(|(e, _)| e.is::<events::ContinuityTaskClosed>());
-        let engaged = es
+        let engaged = crate::harness::observations(es)
             .iter()
-            .filter(|(e, _)| e.is::<events::Observation>())
-            .any(|(e, _)| {
-                e.decode::<events::Observation>().unwrap().fact
-                    == events::ObservedFact::EngagedWithCommunityTreatment as i32
-            });
+            .any(|o| o.fact == events::ObservedFact::EngagedWithCommunityTreatment as i32);
         (changes == 5 && closed && engaged).then_some(())
     })
     .await;

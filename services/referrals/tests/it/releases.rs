@@ -115,10 +115,7 @@ pub async fn a_release_opens_its_pathway_and_announces_it(svc: TestService) {
 
     // Observations and lifecycle events carry codes and pseudonyms only.
     log.wait_for("observations and the alert", |es| {
-        let observations = es
-            .iter()
-            .filter(|(e, _)| e.is::<events::Observation>())
-            .count();
+        let observations = crate::harness::observations(es).len();
         let opened = es
             .iter()
             .filter(|(e, _)| e.is::<events::ContinuityTaskOpened>())
@@ -126,8 +123,7 @@ pub async fn a_release_opens_its_pathway_and_announces_it(svc: TestService) {
         (observations >= 8 && opened == 4).then_some(())
     })
     .await;
-    let facts: Vec<i32> = log
-        .all::<events::Observation>()
+    let facts: Vec<i32> = crate::harness::observations(&log.events)
         .iter()
         .map(|o| o.fact)
         .collect();
@@ -300,10 +296,8 @@ pub async fn a_reversal_undoes_what_the_release_started(svc: TestService) {
                 .iter()
                 .find(|(e, _)| e.is::<events::ObservationsRetracted>())?;
             let retraction: events::ObservationsRetracted = retracted.0.decode().unwrap();
-            let released = es
-                .iter()
-                .filter(|(e, _)| e.is::<events::Observation>())
-                .map(|(e, _)| e.decode::<events::Observation>().unwrap())
+            let released = crate::harness::observations(es)
+                .into_iter()
                 .find(|o| o.fact == events::ObservedFact::Released as i32)?;
             Some((retraction, released.episode_key))
         })

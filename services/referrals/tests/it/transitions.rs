@@ -112,10 +112,9 @@ pub async fn every_transition_is_recorded_and_announced(svc: TestService) {
             .iter()
             .filter(|(e, _)| e.is::<events::TransitionRecorded>())
             .count();
-        let facts: Vec<i32> = es
+        let facts: Vec<i32> = crate::harness::observations(es)
             .iter()
-            .filter(|(e, _)| e.is::<events::Observation>())
-            .map(|(e, _)| e.decode::<events::Observation>().unwrap().fact)
+            .map(|o| o.fact)
             .collect();
         let died = facts.contains(&(events::ObservedFact::DiedSelfInflicted as i32))
             && facts.contains(&(events::ObservedFact::Died as i32));
@@ -188,13 +187,9 @@ pub async fn assessments_are_sealed_at_rest_and_read_back_by_their_author(svc: T
             .iter()
             .filter(|(e, _)| e.is::<events::SealedHealthRecord>())
             .count();
-        let screened = es
+        let screened = crate::harness::observations(es)
             .iter()
-            .filter(|(e, _)| e.is::<events::Observation>())
-            .any(|(e, _)| {
-                e.decode::<events::Observation>().unwrap().fact
-                    == events::ObservedFact::MentalIllnessIdentified as i32
-            });
+            .any(|o| o.fact == events::ObservedFact::MentalIllnessIdentified as i32);
         (sealed == 1 && screened).then_some(())
     })
     .await;
