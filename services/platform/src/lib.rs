@@ -19,6 +19,7 @@ pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod feed;
 pub mod grpc;
 pub mod idempotency;
 pub mod identifiers;

@@ -64,7 +64,7 @@ where
     T: Send + 'static,
     M: prost::Message + Default + 'static,
 {
-    let after = crate::app::parse_cursor(cursor).map_err(Status::from)?;
+    let after = throughcare_platform::feed::parse_cursor(cursor).map_err(Status::from)?;
     let stream = app
         .watch(caller.code().to_owned(), feed, after, shutdown.clone())
         .map(move |item| {

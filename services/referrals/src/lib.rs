@@ -12,7 +12,7 @@ pub mod events;
 pub mod grpc;
 pub mod store;
 
-use app::{App, FeedNotifier};
+use app::App;
 use domain::rules::PathwayRules;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -104,7 +104,7 @@ pub async fn run_with_clock(
         clock,
         topics: events::Topics::new(&platform.bus),
         waker: platform.waker.clone(),
-        feeds: FeedNotifier::default(),
+        feeds: throughcare_platform::feed::Feeds::new(platform.db.clone()),
     });
 
     let limit = grpc::MAX_MESSAGE_BYTES;

@@ -124,23 +124,3 @@ CREATE TABLE assessments (
     recorded_at             TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX assessments_by_person ON assessments (person_key, recorded_by);
-
--- Per-organisation change feeds behind the watch streams. The counter row is
--- locked by each writer, so an organisation's entries commit in sequence order
--- and a watcher resuming after seq N never skips one.
-CREATE TABLE feed_counters (
-    organisation TEXT   NOT NULL,
-    feed         TEXT   NOT NULL,
-    last_seq     BIGINT NOT NULL,
-    PRIMARY KEY (organisation, feed)
-);
-
-CREATE TABLE feed_entries (
-    organisation TEXT   NOT NULL,
-    feed         TEXT   NOT NULL,
-    seq          BIGINT NOT NULL,
-    entity_id    TEXT   NOT NULL,
-    snapshot     BYTEA  NOT NULL,
-    at           TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (organisation, feed, seq)
-);

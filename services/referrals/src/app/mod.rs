@@ -8,8 +8,7 @@ mod releases;
 mod tasks;
 pub mod transitions;
 
-pub(crate) use feeds::parse_cursor;
-pub use feeds::{Feed, FeedNotifier};
+pub use feeds::Feed;
 
 use crate::domain::fields::timestamp_to_proto;
 use crate::domain::observations::Subject;
@@ -20,12 +19,12 @@ use crate::error::Result;
 use crate::events::Topics;
 use crate::store::Store;
 use crate::store::rows::PersonRow;
-use crate::store::write::FeedEntry;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use throughcare_platform::bus::Event;
 use throughcare_platform::clock::SharedClock;
 use throughcare_platform::db::Tx;
+use throughcare_platform::feed::{FeedEntry, Feeds};
 use throughcare_platform::identifiers::PseudonymKey;
 use throughcare_platform::identity::Registry;
 use throughcare_platform::outbox::OutboxWaker;
@@ -46,7 +45,7 @@ pub struct App {
     pub clock: SharedClock,
     pub topics: Topics,
     pub waker: OutboxWaker,
-    pub feeds: FeedNotifier,
+    pub feeds: Feeds,
 }
 
 pub type SharedApp = Arc<App>;
@@ -96,7 +95,7 @@ impl Effects {
                 .push(topics.batch(&person_key, std::mem::take(&mut self.observations)));
         }
         tx.enqueue_all(&self.events).await?;
-        crate::store::write::append_feeds(tx, self.feed).await?;
+        throughcare_platform::feed::append(tx, self.feed).await?;
         Ok(())
     }
 }

@@ -463,8 +463,8 @@ impl App {
         // The watch cursor is read first: a watcher starting there may see a
         // change the listing already shows, but never misses one.
         let watch_cursor = self
-            .store
-            .feed_head(caller.code(), Feed::Referrals.name())
+            .feeds
+            .head(caller.code(), Feed::Referrals.name())
             .await?;
         let listed = self
             .store

@@ -234,29 +234,6 @@ impl Store {
             .collect()
     }
 
-    /// Feed entries after `after_seq`, in order.
-    pub async fn feed_after(
-        &self,
-        organisation: &str,
-        feed: &str,
-        after_seq: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<(i64, Vec<u8>)>> {
-        Ok(on_db!(&self.db, p => sqlx::query_as(
-            "SELECT seq, snapshot FROM feed_entries WHERE organisation = $1 AND feed = $2 AND seq > $3
-             ORDER BY seq LIMIT $4")
-            .bind(organisation).bind(feed).bind(after_seq).bind(limit)
-            .fetch_all(p).await)?)
-    }
-
-    /// The latest sequence number of a feed (0 when empty).
-    pub async fn feed_head(&self, organisation: &str, feed: &str) -> StoreResult<i64> {
-        let seq: Option<i64> = on_db!(&self.db, p => sqlx::query_scalar(
-            "SELECT last_seq FROM feed_counters WHERE organisation = $1 AND feed = $2")
-            .bind(organisation).bind(feed).fetch_optional(p).await)?;
-        Ok(seq.unwrap_or(0))
-    }
-
     /// Assessments `recorded_by` made for a person: (id, assessed_on, area, sealed findings, recorded_at).
     pub async fn assessments(
         &self,

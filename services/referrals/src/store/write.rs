@@ -414,50 +414,6 @@ pub async fn insert_history(
     Ok(())
 }
 
-/// One change for an organisation's feed.
-#[derive(Debug, Clone)]
-pub struct FeedEntry {
-    pub organisation: String,
-    pub feed: &'static str,
-    pub entity_id: String,
-    pub snapshot: Vec<u8>,
-    pub at: DateTime<Utc>,
-}
-
-/// Appends entries to their organisations' feeds, in the order given within
-/// each feed. Each feed's counter row is bumped once (which locks it until
-/// commit, so an organisation's entries commit in sequence order), taking the
-/// locks in a fixed order so two transactions never deadlock on them.
-pub async fn append_feeds(tx: &mut Tx, entries: Vec<FeedEntry>) -> StoreResult<()> {
-    let mut groups: std::collections::BTreeMap<(String, &'static str), Vec<FeedEntry>> =
-        Default::default();
-    for entry in entries {
-        groups
-            .entry((entry.organisation.clone(), entry.feed))
-            .or_default()
-            .push(entry);
-    }
-    for ((organisation, feed), entries) in groups {
-        let count = entries.len() as i64;
-        let last: i64 = on_tx!(tx, c => sqlx::query_scalar(
-            "INSERT INTO feed_counters (organisation, feed, last_seq) VALUES ($1, $2, $3)
-             ON CONFLICT (organisation, feed) DO UPDATE SET last_seq = feed_counters.last_seq + $3
-             RETURNING last_seq")
-            .bind(&organisation).bind(feed).bind(count)
-            .fetch_one(&mut **c).await)?;
-        let first = last - count + 1;
-        on_tx!(tx, c => {
-            let mut insert = sqlx::QueryBuilder::new("INSERT INTO feed_entries (organisation, feed, seq, entity_id, snapshot, at) ");
-            insert.push_values(entries.iter().enumerate(), |mut row, (i, e)| {
-                row.push_bind(&e.organisation).push_bind(e.feed).push_bind(first + i as i64)
-                    .push_bind(&e.entity_id).push_bind(&e.snapshot).push_bind(e.at);
-            });
-            insert.build().execute(&mut **c).await.map(|r| r.rows_affected())
-        })?;
-    }
-    Ok(())
-}
-
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_transition(
     tx: &mut Tx,
