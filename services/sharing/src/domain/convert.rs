@@ -1,0 +1,278 @@
+//! Wire to domain, once, at the edge: consents and agreements validated with
+//! every violation named.
+
+use super::decision::{Effect, Period, Provision, Recipient, Scope};
+use throughcare_platform::identity::{OrganisationKind, Registry};
+use throughcare_platform::validation::{FieldViolation, Violations};
+use throughcare_proto::sharing::v1 as pb;
+use throughcare_proto::types::v1::{DataCategory, TimeRange};
+
+/// Deepest nesting of exceptions, and most provisions in one consent.
+const MAX_DEPTH: usize = 5;
+const MAX_PROVISIONS: usize = 100;
+const MAX_ITEMS: usize = 50;
+
+fn join(parent: &str, field: &str) -> String {
+    format!("{parent}.{field}")
+}
+
+pub fn timestamp(
+    t: &prost_types::Timestamp,
+    field: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, FieldViolation> {
+    chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(u32::MAX))
+        .map(|t| chrono::SubsecRound::trunc_subsecs(t, 6))
+        .ok_or_else(|| FieldViolation::new(field, "is not a valid timestamp"))
+}
+
+pub fn period(range: Option<&TimeRange>, field: &str) -> Result<Option<Period>, FieldViolation> {
+    let Some(range) = range else { return Ok(None) };
+    let start = range
+        .start
+        .as_ref()
+        .map(|t| timestamp(t, &join(field, "start")))
+        .transpose()?;
+    let end = range
+        .end
+        .as_ref()
+        .map(|t| timestamp(t, &join(field, "end")))
+        .transpose()?;
+    if let (Some(start), Some(end)) = (start, end)
+        && end <= start
+    {
+        return Err(FieldViolation::new(
+            join(field, "end"),
+            "is not after start",
+        ));
+    }
+    Ok(Some(Period { start, end }))
+}
+
+pub fn purpose(value: i32, field: &str) -> Result<pb::Purpose, FieldViolation> {
+    match pb::Purpose::try_from(value) {
+        Ok(pb::Purpose::Unspecified) => Err(FieldViolation::missing(field)),
+        Ok(pb::Purpose::Commissioning) => Err(FieldViolation::new(
+            field,
+            "commissioning is served only in aggregate, never person-level",
+        )),
+        Ok(p) => Ok(p),
+        Err(_) => Err(FieldViolation::new(field, "is not a known purpose")),
+    }
+}
+
+pub fn category(value: i32, field: &str) -> Result<DataCategory, FieldViolation> {
+    match DataCategory::try_from(value) {
+        Ok(DataCategory::Unspecified) => Err(FieldViolation::missing(field)),
+        Ok(c) => Ok(c),
+        Err(_) => Err(FieldViolation::new(field, "is not a known data category")),
+    }
+}
+
+pub fn categories(values: &[i32], field: &str, v: &mut Violations) -> Vec<DataCategory> {
+    if values.len() > MAX_ITEMS {
+        v.push(FieldViolation::new(
+            field,
+            format!("must have at most {MAX_ITEMS} items"),
+        ));
+        return Vec::new();
+    }
+    values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| v.check(category(*c, &format!("{field}[{i}]"))))
+        .collect()
+}
+
+pub fn recipient(
+    r: &pb::Recipient,
+    field: &str,
+    registry: &Registry,
+) -> Result<Recipient, FieldViolation> {
+    use pb::recipient::Recipient as R;
+    match &r.recipient {
+        None => Err(FieldViolation::missing(field)),
+        Some(R::Organisation(code)) if registry.get(code).is_some() => {
+            Ok(Recipient::Organisation(code.clone()))
+        }
+        Some(R::Organisation(_)) => Err(FieldViolation::new(
+            join(field, "organisation"),
+            "is not a known organisation",
+        )),
+        Some(R::OrganisationKind(kind)) => {
+            throughcare_proto::types::v1::OrganisationKind::try_from(*kind)
+                .ok()
+                .and_then(OrganisationKind::from_proto)
+                .map(Recipient::Kind)
+                .ok_or_else(|| {
+                    FieldViolation::new(
+                        join(field, "organisation_kind"),
+                        "is not a known organisation kind",
+                    )
+                })
+        }
+    }
+}
+
+/// Validates a scope's lists and period, collecting violations.
+pub fn scope(
+    v: &mut Violations,
+    field: &str,
+    recipients: &[pb::Recipient],
+    purposes: &[i32],
+    category_list: &[i32],
+    range: Option<&TimeRange>,
+    registry: &Registry,
+) -> Scope {
+    let at = |name: &str| {
+        if field.is_empty() {
+            name.to_owned()
+        } else {
+            join(field, name)
+        }
+    };
+    if recipients.len() > MAX_ITEMS {
+        v.push(FieldViolation::new(
+            at("recipients"),
+            format!("must have at most {MAX_ITEMS} items"),
+        ));
+    }
+    Scope {
+        recipients: recipients
+            .iter()
+            .take(MAX_ITEMS)
+            .enumerate()
+            .filter_map(|(i, r)| {
+                v.check(recipient(
+                    r,
+                    &format!("{}[{i}]", at("recipients")),
+                    registry,
+                ))
+            })
+            .collect(),
+        purposes: purposes
+            .iter()
+            .take(MAX_ITEMS)
+            .enumerate()
+            .filter_map(|(i, p)| v.check(purpose(*p, &format!("{}[{i}]", at("purposes")))))
+            .collect(),
+        categories: categories(category_list, &at("categories"), v),
+        period: v.check(period(range, &at("period"))).flatten(),
+    }
+}
+
+/// Validates a provision tree.
+pub fn provision(
+    v: &mut Violations,
+    p: Option<&pb::Provision>,
+    field: &str,
+    registry: &Registry,
+) -> Option<Provision> {
+    let mut count = 0;
+    provision_at(v, p, field, registry, 0, &mut count)
+}
+
+fn provision_at(
+    v: &mut Violations,
+    p: Option<&pb::Provision>,
+    field: &str,
+    registry: &Registry,
+    depth: usize,
+    count: &mut usize,
+) -> Option<Provision> {
+    let Some(p) = p else {
+        v.push(FieldViolation::missing(field));
+        return None;
+    };
+    *count += 1;
+    if depth > MAX_DEPTH || *count > MAX_PROVISIONS {
+        v.push(FieldViolation::new(
+            field,
+            format!("nests deeper than {MAX_DEPTH} or holds more than {MAX_PROVISIONS} provisions"),
+        ));
+        return None;
+    }
+    let effect = match pb::ProvisionType::try_from(p.r#type) {
+        Ok(pb::ProvisionType::Permit) => Some(Effect::Permit),
+        Ok(pb::ProvisionType::Deny) => Some(Effect::Deny),
+        _ => {
+            v.push(FieldViolation::new(
+                join(field, "type"),
+                "must be PERMIT or DENY",
+            ));
+            None
+        }
+    };
+    let scope = scope(
+        v,
+        field,
+        &p.recipients,
+        &p.purposes,
+        &p.categories,
+        p.period.as_ref(),
+        registry,
+    );
+    let exceptions: Vec<Option<Provision>> = p
+        .exceptions
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            provision_at(
+                v,
+                Some(e),
+                &format!("{field}.exceptions[{i}]"),
+                registry,
+                depth + 1,
+                count,
+            )
+        })
+        .collect();
+    Some(Provision {
+        effect: effect?,
+        scope,
+        exceptions: exceptions.into_iter().collect::<Option<_>>()?,
+    })
+}
+
+/// A provision as stored (validated when recorded): read back leniently, so
+/// that a later change to the registry cannot break a decision.
+pub fn stored_provision(p: &pb::Provision) -> Provision {
+    use pb::recipient::Recipient as R;
+    Provision {
+        effect: if p.r#type == pb::ProvisionType::Deny as i32 {
+            Effect::Deny
+        } else {
+            Effect::Permit
+        },
+        scope: Scope {
+            recipients: p
+                .recipients
+                .iter()
+                .filter_map(|r| match &r.recipient {
+                    Some(R::Organisation(code)) => Some(Recipient::Organisation(code.clone())),
+                    Some(R::OrganisationKind(kind)) => {
+                        throughcare_proto::types::v1::OrganisationKind::try_from(*kind)
+                            .ok()
+                            .and_then(OrganisationKind::from_proto)
+                            .map(Recipient::Kind)
+                    }
+                    None => None,
+                })
+                .collect(),
+            purposes: p
+                .purposes
+                .iter()
+                .filter_map(|x| pb::Purpose::try_from(*x).ok())
+                .collect(),
+            categories: p
+                .categories
+                .iter()
+                .filter_map(|x| DataCategory::try_from(*x).ok())
+                .collect(),
+            period: p
+                .period
+                .as_ref()
+                .and_then(|r| period(Some(r), "").ok().flatten()),
+        },
+        exceptions: p.exceptions.iter().map(stored_provision).collect(),
+    }
+}
