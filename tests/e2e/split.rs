@@ -24,6 +24,8 @@ async fn each_service_runs_on_its_own_against_postgres_and_the_broker() {
     let config = dir.path().join("throughcare.toml");
     let sealing = Secret::generate(32);
     let sealing = sealing.expose();
+    let at_rest = Secret::generate(32);
+    let at_rest = at_rest.expose();
     std::fs::write(
         &config,
         format!(
@@ -31,6 +33,10 @@ async fn each_service_runs_on_its_own_against_postgres_and_the_broker() {
             [sealing]
             current = "k1"
             keys = {{ k1 = "{sealing}" }}
+
+            [at_rest]
+            current = "r1"
+            keys = {{ r1 = "{at_rest}" }}
 
             [[auth.organisations]]
             code = "NHSE-HJ"

@@ -1,13 +1,31 @@
-//! The sharing service: consent and lawful basis, minimised disclosure and the tamper-evident audit log.
+//! The sharing service: consent and lawful bases, disclosure of exactly the
+//! permitted categories (on request, and pushed at transition points), and a
+//! tamper-evident audit log of every decision.
 //!
 //! `run` is the whole service; `main.rs` only parses flags and loads config,
 //! and the embedded mode links this library beside the others.
 
+pub mod app;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod store;
+
+use app::{App, Consumer};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use throughcare_platform::bus::{ConsumerOptions, run_consumer};
+use throughcare_platform::clock::{SharedClock, SystemClock};
 use throughcare_platform::config::PlatformConfig;
 use throughcare_platform::db::Migrations;
+use throughcare_platform::feed::Feeds;
 use throughcare_platform::grpc::GrpcServer;
-use throughcare_platform::service::{Platform, RunError, Runtime, Supervisor};
+use throughcare_platform::sealing::{Keyring, SealingConfig};
+use throughcare_platform::service::{Platform, RunError, Runtime, StartError, Supervisor};
+use throughcare_proto::sharing::v1::agreements_service_server::AgreementsServiceServer;
+use throughcare_proto::sharing::v1::audit_service_server::AuditServiceServer;
+use throughcare_proto::sharing::v1::consent_service_server::ConsentServiceServer;
+use throughcare_proto::sharing::v1::disclosure_service_server::DisclosureServiceServer;
 use throughcare_proto::topics;
 use tokio::net::TcpListener;
 
@@ -16,6 +34,13 @@ use tokio::net::TcpListener;
 pub struct Config {
     #[serde(flatten)]
     pub platform: PlatformConfig,
+    /// Opens health records sealed by the referrals service (the same keys).
+    #[serde(default)]
+    pub sealing: SealingConfig,
+    /// Seals health records at rest in this service's database; held by no
+    /// other service.
+    #[serde(default)]
+    pub at_rest: SealingConfig,
 }
 
 impl Config {
@@ -23,6 +48,8 @@ impl Config {
     pub fn defaults() -> Self {
         Self {
             platform: PlatformConfig::defaults("sharing", 50052),
+            sealing: SealingConfig::default(),
+            at_rest: SealingConfig::default(),
         }
     }
 }
@@ -30,13 +57,12 @@ impl Config {
 /// The topics this service publishes to or reads from; created at start-up.
 pub const TOPICS: &[&str] = &[
     topics::SHARING_EVENTS,
-    topics::OBSERVATIONS,
-    topics::REFERRALS_EVENTS,
     topics::HEALTH_RECORDS,
+    topics::REFERRALS_EVENTS,
 ];
 
-static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
-static SQLITE: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// Migrations applied at start-up.
 pub const MIGRATIONS: Migrations = Migrations {
@@ -46,9 +72,67 @@ pub const MIGRATIONS: Migrations = Migrations {
 
 /// Runs the service on `listener` until `runtime.shutdown` is cancelled.
 pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Result<(), RunError> {
+    run_with_clock(config, listener, runtime, Arc::new(SystemClock)).await
+}
+
+/// [`run`] with a given clock.
+pub async fn run_with_clock(
+    config: Config,
+    listener: TcpListener,
+    runtime: Runtime,
+    clock: SharedClock,
+) -> Result<(), RunError> {
+    let transport = Keyring::new(&config.sealing).map_err(StartError::from)?;
+    let at_rest =
+        Keyring::new(&config.at_rest).map_err(|e| StartError::Config(format!("at_rest: {e}")))?;
     let platform = Platform::start(&config.platform, MIGRATIONS, TOPICS, &runtime).await?;
-    let server = GrpcServer::new(platform.authenticator.clone());
-    let tasks = Supervisor::new(runtime.shutdown.clone());
+    let app = Arc::new(App {
+        db: platform.db.clone(),
+        registry: platform.authenticator.registry().clone(),
+        pseudonyms: platform.pseudonyms.clone(),
+        transport,
+        at_rest,
+        clock,
+        events_topic: platform.bus.topic(topics::SHARING_EVENTS),
+        waker: platform.waker.clone(),
+        feeds: Feeds::new(platform.db.clone()),
+    });
+
+    let limit = grpc::MAX_MESSAGE_BYTES;
+    let shutdown = runtime.shutdown.clone();
+    let mut server = GrpcServer::new(platform.authenticator.clone());
+    server
+        .add_authenticated(
+            ConsentServiceServer::new(grpc::Consents(app.clone())).max_decoding_message_size(limit),
+        )
+        .add_authenticated(
+            AgreementsServiceServer::new(grpc::Agreements(app.clone()))
+                .max_decoding_message_size(limit),
+        )
+        .add_authenticated(
+            DisclosureServiceServer::new(grpc::Disclosures {
+                app: app.clone(),
+                shutdown: shutdown.clone(),
+            })
+            .max_decoding_message_size(limit),
+        )
+        .add_authenticated(
+            AuditServiceServer::new(grpc::Audit(app.clone())).max_decoding_message_size(limit),
+        );
+
+    let mut tasks = Supervisor::new(shutdown.clone());
+    let bus = platform.bus.clone();
+    let options = ConsumerOptions::new(
+        bus.topic("throughcare-sharing"),
+        vec![
+            bus.topic(topics::HEALTH_RECORDS),
+            bus.topic(topics::REFERRALS_EVENTS),
+        ],
+    );
+    let (metrics, consumer) = (platform.metrics.clone(), Consumer(app.clone()));
+    tasks.spawn("referrals consumer", async move {
+        run_consumer(&bus, &options, &consumer, &metrics, shutdown).await
+    });
     platform
         .serve(
             server,

@@ -1,8 +1,9 @@
-//! `throughcare-sharing`: the sharing service on its own.
+//! `throughcare-sharing`: the sharing service on its own, and `verify-audit`,
+//! which checks the audit chain straight in the database.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use throughcare_platform::config::CommonArgs;
-use throughcare_sharing::{Config, run};
+use throughcare_sharing::{Config, MIGRATIONS, run};
 
 /// Throughcare sharing service: consent and lawful basis, minimised disclosure and the tamper-evident audit log.
 #[derive(Debug, Parser)]
@@ -10,17 +11,55 @@ use throughcare_sharing::{Config, run};
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify the audit chain in the configured database. Exits 0 when intact,
+    /// 1 naming the first broken entry otherwise.
+    VerifyAudit,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    throughcare_platform::service::run_binary(
-        "sharing",
-        &args.common,
-        &Config::defaults(),
-        |c| &c.platform,
-        run,
-    )
-    .await
+    match args.command {
+        None => {
+            throughcare_platform::service::run_binary(
+                "sharing",
+                &args.common,
+                &Config::defaults(),
+                |c| &c.platform,
+                run,
+            )
+            .await
+        }
+        Some(Command::VerifyAudit) => {
+            let config: Config = throughcare_platform::config::load(
+                &Config::defaults(),
+                args.common.config.as_deref(),
+            )?;
+            let db = throughcare_platform::db::Db::connect(
+                config.platform.database.url.expose(),
+                2,
+                MIGRATIONS,
+            )
+            .await?;
+            match throughcare_sharing::store::audit::verify(&db).await? {
+                Ok(entries) => {
+                    println!("audit chain intact: {entries} entries verified");
+                    Ok(())
+                }
+                Err(broken) => {
+                    println!(
+                        "audit chain broken at entry {}: {}",
+                        broken.seq, broken.reason
+                    );
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
 }

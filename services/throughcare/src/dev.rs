@@ -39,6 +39,9 @@ struct DevSecrets {
     /// Seals health records for the sharing service (both services hold it).
     #[serde(default)]
     sealing: SealingConfig,
+    /// Seals health records at rest in the sharing service's database.
+    #[serde(default)]
+    at_rest: SealingConfig,
     tokens: Vec<TokenConfig>,
 }
 
@@ -51,16 +54,22 @@ impl DevSecrets {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => DevSecrets {
                 pseudonym_key: Secret::generate(32),
                 sealing: SealingConfig::default(),
+                at_rest: SealingConfig::default(),
                 tokens: Vec::new(),
             },
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
         let mut changed = false;
+        let fresh = || SealingConfig {
+            current: "dev-1".to_owned(),
+            keys: [("dev-1".to_owned(), Secret::generate(32))].into(),
+        };
         if secrets.sealing.keys.is_empty() {
-            secrets.sealing = SealingConfig {
-                current: "dev-1".to_owned(),
-                keys: [("dev-1".to_owned(), Secret::generate(32))].into(),
-            };
+            secrets.sealing = fresh();
+            changed = true;
+        }
+        if secrets.at_rest.keys.is_empty() {
+            secrets.at_rest = fresh();
             changed = true;
         }
         let before = secrets.tokens.len();
@@ -179,6 +188,8 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         async {
             let config = throughcare_sharing::Config {
                 platform: platform("sharing"),
+                sealing: secrets.sealing.clone(),
+                at_rest: secrets.at_rest.clone(),
             };
             stop_all(throughcare_sharing::run(config, sharing_listener, runtime.clone()).await)
         },

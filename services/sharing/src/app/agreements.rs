@@ -1,0 +1,176 @@
+//! Lawful bases other than consent, registered by information governance.
+
+use super::{App, new_id, timestamp};
+use crate::domain::convert;
+use crate::domain::decision::Agreement;
+use crate::error::{Error, Result};
+use crate::store::{self, AgreementRow};
+use throughcare_platform::idempotency::{IdempotencyKey, idempotent};
+use throughcare_platform::identity::Caller;
+use throughcare_platform::validation::{FieldViolation, Violations};
+use throughcare_proto::sharing::v1 as pb;
+
+const MAX_TEXT: usize = 500;
+
+/// A stored agreement: as the decision sees it, and as the wire shows it.
+pub(crate) fn stored_agreement(row: &AgreementRow) -> Result<(Agreement, pb::Agreement)> {
+    let mut wire: pb::Agreement = prost::Message::decode(row.body.as_slice())
+        .map_err(|_| Error::Internal("a stored agreement does not decode".into()))?;
+    wire.state = if row.revoked_at.is_some() {
+        pb::AgreementState::Revoked
+    } else {
+        pb::AgreementState::Active
+    } as i32;
+    let provision = convert::stored_provision(&pb::Provision {
+        r#type: pb::ProvisionType::Permit as i32,
+        recipients: wire.recipients.clone(),
+        purposes: wire.purposes.clone(),
+        categories: wire.categories.clone(),
+        period: wire.period,
+        exceptions: Vec::new(),
+    });
+    let domain = Agreement {
+        id: row.agreement_id.clone(),
+        basis: wire.basis_type(),
+        scope: provision.scope,
+        revoked_at: row.revoked_at,
+    };
+    Ok((domain, wire))
+}
+
+fn text(v: &mut Violations, value: &str, field: &str, required: bool) {
+    if required && value.trim().is_empty() {
+        v.push(FieldViolation::missing(field));
+    } else if value.chars().count() > MAX_TEXT {
+        v.push(FieldViolation::new(
+            field,
+            format!("must be at most {MAX_TEXT} characters"),
+        ));
+    }
+}
+
+impl App {
+    pub async fn register_agreement(
+        &self,
+        caller: &Caller,
+        r: &pb::RegisterAgreementRequest,
+    ) -> Result<pb::RegisterAgreementResponse> {
+        let now = self.now();
+        let mut v = Violations::new();
+        let basis = match pb::LawfulBasisType::try_from(r.basis_type) {
+            Ok(pb::LawfulBasisType::Unspecified) => {
+                v.check(Err(FieldViolation::missing("basis_type")))
+            }
+            Ok(pb::LawfulBasisType::Consent) => v.check(Err(FieldViolation::new(
+                "basis_type",
+                "consent is recorded with ConsentService",
+            ))),
+            Ok(b) => Some(b),
+            Err(_) => v.check(Err(FieldViolation::new(
+                "basis_type",
+                "is not a known lawful basis",
+            ))),
+        };
+        text(&mut v, &r.title, "title", true);
+        text(&mut v, &r.legal_reference, "legal_reference", true);
+        // Validated for its violations; stored as sent, read back with the decision's scope.
+        convert::scope(
+            &mut v,
+            "",
+            &r.recipients,
+            &r.purposes,
+            &r.categories,
+            r.period.as_ref(),
+            &self.registry,
+        );
+        if r.recipients.is_empty() {
+            v.push(FieldViolation::new(
+                "recipients",
+                "must name who the basis lets receive information",
+            ));
+        }
+        let basis = v
+            .finish(|| basis)?
+            .ok_or_else(|| Error::Internal("incomplete agreement".into()))?;
+        let key = IdempotencyKey::new(caller.code(), "RegisterAgreement", &r.idempotency_key, r)?;
+        let response = idempotent(&self.db, &key, |mut tx| async move {
+            let wire = pb::Agreement {
+                agreement_id: new_id(),
+                basis_type: basis as i32,
+                title: r.title.trim().to_owned(),
+                legal_reference: r.legal_reference.trim().to_owned(),
+                recipients: r.recipients.clone(),
+                purposes: r.purposes.clone(),
+                categories: r.categories.clone(),
+                period: r.period,
+                state: pb::AgreementState::Active as i32,
+                registered_by: caller.code().to_owned(),
+                registered_at: Some(timestamp(now)),
+            };
+            store::insert_agreement(
+                &mut tx,
+                &AgreementRow {
+                    agreement_id: wire.agreement_id.clone(),
+                    basis_type: basis.as_str_name().to_owned(),
+                    body: prost::Message::encode_to_vec(&wire),
+                    registered_by: caller.code().to_owned(),
+                    registered_at: now,
+                    revoked_at: None,
+                },
+            )
+            .await?;
+            Ok::<_, Error>((
+                tx,
+                pb::RegisterAgreementResponse {
+                    agreement: Some(wire),
+                },
+            ))
+        })
+        .await?;
+        Ok(response)
+    }
+
+    pub async fn revoke_agreement(
+        &self,
+        caller: &Caller,
+        r: &pb::RevokeAgreementRequest,
+    ) -> Result<pb::RevokeAgreementResponse> {
+        if r.agreement_id.is_empty() {
+            return Err(FieldViolation::missing("agreement_id").into());
+        }
+        let now = self.now();
+        let key = IdempotencyKey::new(caller.code(), "RevokeAgreement", &r.idempotency_key, r)?;
+        let response = idempotent(&self.db, &key, |mut tx| async move {
+            let mut row = store::lock_agreement(&mut tx, &r.agreement_id)
+                .await?
+                .ok_or(Error::NotFound("agreement"))?;
+            if row.revoked_at.is_some() {
+                return Err(Error::Precondition("agreement is already revoked".into()));
+            }
+            store::revoke_agreement(&mut tx, &row.agreement_id, now).await?;
+            row.revoked_at = Some(now);
+            let (_, wire) = stored_agreement(&row)?;
+            Ok::<_, Error>((
+                tx,
+                pb::RevokeAgreementResponse {
+                    agreement: Some(wire),
+                },
+            ))
+        })
+        .await?;
+        Ok(response)
+    }
+
+    pub async fn list_agreements(
+        &self,
+        r: &pb::ListAgreementsRequest,
+    ) -> Result<pb::ListAgreementsResponse> {
+        let agreements = store::agreements_of(&self.db)
+            .await?
+            .iter()
+            .filter(|row| r.include_revoked || row.revoked_at.is_none())
+            .map(|row| stored_agreement(row).map(|(_, wire)| wire))
+            .collect::<Result<_>>()?;
+        Ok(pb::ListAgreementsResponse { agreements })
+    }
+}

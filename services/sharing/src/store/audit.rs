@@ -1,0 +1,154 @@
+//! The audit log's storage: append under the head's lock, verify by streaming.
+
+use super::{StoreError, StoreResult, join_names, split_names};
+use crate::domain::audit::{Broken, Entry, Verifier};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use throughcare_platform::db::{Db, Tx};
+use throughcare_platform::{on_db, on_tx};
+use throughcare_proto::sharing::v1 as pb;
+use throughcare_proto::types::v1::{DataCategory, OrganisationKind};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor_organisation: String,
+    pub actor_kind: String,
+    pub actor_role: String,
+    pub person_key: String,
+    pub purpose: String,
+    pub decision: String,
+    pub bases: String,
+    pub categories: String,
+    pub justification: String,
+    pub flagged: bool,
+    pub previous_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+const COLUMNS: &str =
+    "seq, at, actor_organisation, actor_kind, actor_role, person_key, purpose, decision, bases,
+    categories, justification, flagged, previous_hash, hash";
+
+pub fn bases_text(bases: &[pb::LawfulBasis]) -> String {
+    bases
+        .iter()
+        .map(|b| {
+            let kind = pb::LawfulBasisType::try_from(b.r#type)
+                .unwrap_or_default()
+                .as_str_name();
+            format!("{kind}:{}", b.basis_id)
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn parse_bases(text: &str) -> Option<Vec<pb::LawfulBasis>> {
+    split_names(text)
+        .map(|item| {
+            let (kind, id) = item.split_once(':')?;
+            Some(pb::LawfulBasis {
+                r#type: pb::LawfulBasisType::from_str_name(kind)? as i32,
+                basis_id: id.to_owned(),
+            })
+        })
+        .collect()
+}
+
+impl AuditRow {
+    /// The entry this row holds; `None` if a column no longer parses (tampering).
+    pub fn entry(&self) -> Option<Entry> {
+        Some(Entry {
+            seq: self.seq,
+            at: self.at,
+            actor_organisation: self.actor_organisation.clone(),
+            actor_kind: OrganisationKind::from_str_name(&self.actor_kind)?,
+            actor_role: self.actor_role.clone(),
+            person_key: self.person_key.clone(),
+            purpose: pb::Purpose::from_str_name(&self.purpose)?,
+            decision: pb::Decision::from_str_name(&self.decision)?,
+            bases: parse_bases(&self.bases)?,
+            categories: split_names(&self.categories)
+                .map(DataCategory::from_str_name)
+                .collect::<Option<_>>()?,
+            justification: self.justification.clone(),
+            flagged: self.flagged,
+        })
+    }
+}
+
+/// Appends `entry` (its `seq` is assigned here) and returns it with its hash.
+/// Locks the head until commit: call it last in the transaction.
+pub async fn append(tx: &mut Tx, mut entry: Entry) -> StoreResult<(Entry, Vec<u8>)> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT last_seq, last_hash FROM audit_head WHERE id = 1{}",
+        tx.for_update()
+    ));
+    let (last_seq, last_hash): (i64, Vec<u8>) =
+        on_tx!(tx, c => sqlx::query_as(sql).fetch_one(&mut **c).await)?;
+    entry.seq = last_seq + 1;
+    let hash = entry.hash(&last_hash).to_vec();
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor_organisation, actor_kind, actor_role, person_key, purpose, decision,
+            bases, categories, justification, flagged, previous_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
+        .bind(entry.seq).bind(entry.at).bind(&entry.actor_organisation).bind(entry.actor_kind.as_str_name())
+        .bind(&entry.actor_role).bind(&entry.person_key).bind(entry.purpose.as_str_name())
+        .bind(entry.decision.as_str_name()).bind(bases_text(&entry.bases))
+        .bind(join_names(entry.categories.iter().map(|c| c.as_str_name())))
+        .bind(&entry.justification).bind(entry.flagged).bind(&last_hash).bind(&hash)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, c => sqlx::query("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
+        .bind(entry.seq).bind(&hash).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok((entry, hash))
+}
+
+/// Verifies the whole chain, streaming it: the number of entries checked, or
+/// the first broken one.
+pub async fn verify(db: &Db) -> StoreResult<Result<i64, Broken>> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"));
+    let outcome: Result<Verifier, Broken> = on_db!(db, p => {
+        let mut rows = sqlx::query_as::<_, AuditRow>(sql).fetch(p);
+        let mut verifier = Verifier::default();
+        let mut outcome = Ok(());
+        while let Some(row) = rows.try_next().await? {
+            let checked = match row.entry() {
+                Some(entry) => verifier.check(&entry, &row.previous_hash, &row.hash),
+                None => Err(Broken { seq: row.seq, reason: "entry was altered: a field no longer parses" }),
+            };
+            if let Err(broken) = checked {
+                outcome = Err(broken);
+                break;
+            }
+        }
+        outcome.map(|()| verifier)
+    });
+    let verifier = match outcome {
+        Ok(verifier) => verifier,
+        Err(broken) => return Ok(Err(broken)),
+    };
+    let (seq, hash): (i64, Vec<u8>) = on_db!(db, p => sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(p).await)?;
+    Ok(verifier.finish(seq, &hash))
+}
+
+/// A page of the log (optionally only flagged entries) after `after_seq`.
+pub async fn entries(
+    db: &Db,
+    flagged_only: bool,
+    after_seq: i64,
+    limit: i64,
+) -> StoreResult<Vec<pb::AuditEntry>> {
+    let filter = if flagged_only { " AND flagged" } else { "" };
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM audit_log WHERE seq > $1{filter} ORDER BY seq LIMIT $2"
+    ));
+    let rows: Vec<AuditRow> =
+        on_db!(db, p => sqlx::query_as(sql).bind(after_seq).bind(limit).fetch_all(p).await)?;
+    rows.into_iter()
+        .map(|row| {
+            let entry = row.entry().ok_or(StoreError::Corrupt("audit entry"))?;
+            Ok(entry.to_proto(row.previous_hash, row.hash))
+        })
+        .collect()
+}

@@ -1,0 +1,46 @@
+//! The sharing service through gRPC — beside the real referrals service, whose
+//! events it consumes — on PostgreSQL with the Kafka broker and on SQLite with
+//! the in-process bus; and its decision against a separately written reference.
+
+#![allow(unreachable_pub)]
+
+mod decisions;
+mod fixtures;
+mod harness;
+mod pushes;
+mod reference;
+
+macro_rules! on_both_backends {
+    ($($module:ident :: $test:ident),* $(,)?) => {
+        mod postgres_kafka {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::$module::$test(crate::harness::Rig::postgres_kafka().await).await
+                }
+            )*
+        }
+        mod sqlite_in_process {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::$module::$test(crate::harness::Rig::sqlite_in_process().await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    decisions::consent_permits_exactly_the_permitted_categories,
+    decisions::deny_overrides_permit,
+    decisions::agreements_need_a_justification_and_are_flagged,
+    decisions::a_consent_covers_only_its_period,
+    decisions::bad_input_is_refused_by_field_and_nothing_is_written,
+    decisions::each_rpc_needs_the_right_role,
+    pushes::the_permitted_part_is_pushed_at_release_and_at_referral,
+    pushes::withdrawing_consent_cuts_off_deliveries_not_yet_made,
+    pushes::a_reversal_withdraws_what_the_release_caused,
+    pushes::a_tampered_audit_row_is_found_at_that_row,
+    pushes::subject_access_lists_every_disclosure,
+);

@@ -1,0 +1,341 @@
+use crate::fixtures::*;
+use crate::harness::{Rig, WAIT, nhs};
+use throughcare_proto::referrals::v1 as referrals;
+use throughcare_proto::sharing::v1::{self as pb, Purpose};
+use throughcare_proto::types::v1::{DataCategory as C, OrganisationKind, ServiceType};
+use tokio_stream::StreamExt;
+
+type Deliveries = tonic::Streaming<pb::WatchDeliveriesResponse>;
+
+async fn watch(rig: &Rig, org: &str) -> Deliveries {
+    rig.disclosures(org)
+        .watch_deliveries(pb::WatchDeliveriesRequest {
+            cursor: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn next(stream: &mut Deliveries) -> pb::Delivery {
+    tokio::time::timeout(WAIT, stream.next())
+        .await
+        .expect("a delivery in time")
+        .unwrap()
+        .unwrap()
+        .delivery
+        .unwrap()
+}
+
+fn for_probation_and_the_provider() -> pb::Provision {
+    provision(
+        pb::ProvisionType::Permit,
+        vec![to_kind(OrganisationKind::Probation)],
+        &[Purpose::DirectCare],
+        &[C::MentalHealth, C::SubstanceMisuse, C::SelfHarmRisk],
+        vec![],
+    )
+}
+
+async fn consent_to_both(rig: &Rig, n: u32) {
+    rig.consents("EMR-LEI")
+        .record_consent(consent(
+            &format!("probation-{n}"),
+            n,
+            for_probation_and_the_provider(),
+        ))
+        .await
+        .unwrap();
+    let provider = provision(
+        pb::ProvisionType::Permit,
+        vec![to_org("TP-LEI")],
+        &[Purpose::DirectCare],
+        &[C::SubstanceMisuse],
+        vec![],
+    );
+    rig.consents("EMR-LEI")
+        .record_consent(consent(&format!("provider-{n}"), n, provider))
+        .await
+        .unwrap();
+}
+
+pub async fn the_permitted_part_is_pushed_at_release_and_at_referral(rig: Rig) {
+    consent_to_both(&rig, 10).await;
+    let mut probation = watch(&rig, "EMR-LEI").await;
+    let mut provider = watch(&rig, "TP-LEI").await;
+    let release_id = rig
+        .transitions("LEI")
+        .notify_release(release(10))
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap()
+        .release_id;
+
+    let at_release = next(&mut probation).await;
+    assert_eq!(
+        (at_release.trigger, at_release.trigger_id.as_str()),
+        (pb::DeliveryTrigger::Release as i32, release_id.as_str())
+    );
+    assert_eq!(at_release.person.unwrap().nhs_number, nhs(10));
+    assert_eq!(
+        categories(&at_release.categories),
+        [C::MentalHealth, C::SubstanceMisuse, C::SelfHarmRisk]
+    );
+    assert_eq!(
+        present(&at_release.health),
+        [C::MentalHealth, C::SubstanceMisuse, C::SelfHarmRisk]
+    );
+
+    let mut referral = referrals::RequestReferralRequest {
+        idempotency_key: "ref-10".into(),
+        person: release(10).person,
+        service: ServiceType::SubstanceMisuseTreatment as i32,
+        provider: "TP-LEI".into(),
+        urgency: 0,
+        release_id: String::new(),
+    };
+    referral.urgency = referrals::Urgency::Urgent as i32;
+    let referral_id = rig
+        .referrals("EMR-LEI")
+        .request_referral(referral)
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap()
+        .referral_id;
+    let at_referral = next(&mut provider).await;
+    assert_eq!(
+        (at_referral.trigger, at_referral.trigger_id.as_str()),
+        (pb::DeliveryTrigger::Referral as i32, referral_id.as_str())
+    );
+    assert_eq!(
+        present(&at_referral.health),
+        [C::SubstanceMisuse],
+        "the provider sees only what it may"
+    );
+}
+
+/// Releases person `n` and waits until sharing owes the probation unit a push.
+async fn owed(rig: &Rig, n: u32, deliveries: i64) -> String {
+    let release_id = rig
+        .transitions("LEI")
+        .notify_release(release(n))
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap()
+        .release_id;
+    rig.wait_count(
+        "the push to be owed",
+        "SELECT count(*) FROM deliveries",
+        deliveries,
+    )
+    .await;
+    release_id
+}
+
+pub async fn withdrawing_consent_cuts_off_deliveries_not_yet_made(rig: Rig) {
+    consent_to_both(&rig, 20).await;
+    consent_to_both(&rig, 21).await;
+    let consent_id = rig
+        .consents("EMR-LEI")
+        .list_consents(pb::ListConsentsRequest {
+            person: Some(ids(20)),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .consents[0]
+        .consent_id
+        .clone();
+    owed(&rig, 20, 1).await;
+    owed(&rig, 21, 2).await;
+    rig.wait_count(
+        "both records",
+        "SELECT count(DISTINCT record_id) FROM health_records",
+        2,
+    )
+    .await;
+
+    // The probation unit's system is offline; the person withdraws consent.
+    let withdrawn = rig
+        .consents("EMR-LEI")
+        .withdraw_consent(pb::WithdrawConsentRequest {
+            idempotency_key: "w".into(),
+            consent_id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(withdrawn.deliveries_withdrawn, 1);
+    assert_eq!(
+        withdrawn.consent.unwrap().state,
+        pb::ConsentState::Withdrawn as i32
+    );
+
+    // When it reconnects, only the other person's delivery comes; a later one
+    // after it proves nothing for person 20 was waiting in between.
+    let mut probation = watch(&rig, "EMR-LEI").await;
+    assert_eq!(
+        next(&mut probation).await.person.unwrap().nhs_number,
+        nhs(21)
+    );
+    consent_to_both(&rig, 22).await;
+    owed(&rig, 22, 3).await;
+    assert_eq!(
+        next(&mut probation).await.person.unwrap().nhs_number,
+        nhs(22)
+    );
+    let ask_again = rig
+        .disclosures("EMR-LEI")
+        .request_disclosure(ask(20, Purpose::DirectCare, &[], ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        ask_again.decision,
+        pb::Decision::Deny as i32,
+        "nor is it disclosed on request"
+    );
+}
+
+pub async fn a_reversal_withdraws_what_the_release_caused(rig: Rig) {
+    consent_to_both(&rig, 30).await;
+    consent_to_both(&rig, 31).await;
+    let release_id = owed(&rig, 30, 1).await;
+    rig.transitions("LEI")
+        .reverse_release(referrals::ReverseReleaseRequest {
+            idempotency_key: "reverse".into(),
+            release_id,
+            reason: referrals::ReversalReason::NotifiedInError as i32,
+        })
+        .await
+        .unwrap();
+    rig.wait_count(
+        "the delivery to be withdrawn",
+        "SELECT count(*) FROM deliveries WHERE state = 'withdrawn'",
+        1,
+    )
+    .await;
+    owed(&rig, 31, 2).await;
+    let mut probation = watch(&rig, "EMR-LEI").await;
+    assert_eq!(
+        next(&mut probation).await.person.unwrap().nhs_number,
+        nhs(31),
+        "the reversed release's push never comes"
+    );
+}
+
+pub async fn a_tampered_audit_row_is_found_at_that_row(rig: Rig) {
+    for n in 40..45 {
+        rig.disclosures("EMR-LEI")
+            .request_disclosure(ask(n, Purpose::DirectCare, &[], ""))
+            .await
+            .unwrap();
+    }
+    let verified = rig
+        .audit("NHSE-HJ")
+        .verify_audit_chain(pb::VerifyAuditChainRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.intact);
+    assert_eq!(verified.entries_verified, 5);
+    let cli = |rig: &Rig| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_throughcare-sharing"))
+            .arg("verify-audit")
+            .env("THROUGHCARE_DATABASE__URL", &rig.db_url)
+            .output()
+            .unwrap()
+    };
+    let intact = cli(&rig);
+    assert!(
+        intact.status.success(),
+        "{}",
+        String::from_utf8_lossy(&intact.stdout)
+    );
+
+    throughcare_platform::on_db!(&rig.db, p => sqlx::query("UPDATE audit_log SET actor_organisation = 'SOMEONE-ELSE' WHERE seq = 3").execute(p).await.unwrap().rows_affected());
+    let verified = rig
+        .audit("NHSE-HJ")
+        .verify_audit_chain(pb::VerifyAuditChainRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!verified.intact);
+    assert_eq!(
+        (verified.first_broken_sequence, verified.entries_verified),
+        (3, 2)
+    );
+    let broken = cli(&rig);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&broken.stdout).contains("broken at entry 3"));
+}
+
+pub async fn subject_access_lists_every_disclosure(rig: Rig) {
+    consent_to_both(&rig, 50).await;
+    let mut probation = watch(&rig, "EMR-LEI").await;
+    rig.transitions("LEI")
+        .notify_release(release(50))
+        .await
+        .unwrap();
+    next(&mut probation).await;
+    rig.disclosures("EMR-LEI")
+        .request_disclosure(ask(50, Purpose::DirectCare, &[C::MentalHealth], ""))
+        .await
+        .unwrap();
+    rig.disclosures("TP-LEI")
+        .request_disclosure(ask(50, Purpose::DirectCare, &[C::SubstanceMisuse], ""))
+        .await
+        .unwrap();
+    rig.disclosures("RT5")
+        .request_disclosure(ask(50, Purpose::DirectCare, &[], ""))
+        .await
+        .unwrap(); // denied: not a disclosure
+
+    let listed = rig
+        .disclosures("NHSE-HJ")
+        .list_disclosures(pb::ListDisclosuresRequest {
+            person: Some(ids(50)),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .disclosures;
+    let seen: Vec<(String, i32, Vec<C>)> = listed
+        .iter()
+        .map(|d| (d.recipient.clone(), d.trigger, categories(&d.categories)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "EMR-LEI".to_owned(),
+                pb::DeliveryTrigger::Release as i32,
+                vec![C::MentalHealth, C::SubstanceMisuse, C::SelfHarmRisk]
+            ),
+            (
+                "EMR-LEI".to_owned(),
+                pb::DeliveryTrigger::Unspecified as i32,
+                vec![C::MentalHealth]
+            ),
+            (
+                "TP-LEI".to_owned(),
+                pb::DeliveryTrigger::Unspecified as i32,
+                vec![C::SubstanceMisuse]
+            ),
+        ]
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|d| d.purpose == Purpose::DirectCare as i32
+                && !d.bases.is_empty()
+                && d.disclosed_at.is_some())
+    );
+    assert_eq!(listed[2].recipient_kind, OrganisationKind::Provider as i32);
+}
