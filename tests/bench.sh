@@ -4,14 +4,16 @@
 # they never assert times. Usage:
 #   tests/bench.sh relay        # raw rdkafka produce rate vs the outbox relay
 #   tests/bench.sh ingest       # release notifications over gRPC vs durable PostgreSQL commits
+#   tests/bench.sh disclosure   # disclosure decisions with the audit append; verifying 1M audit entries
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-bench=${1:?usage: tests/bench.sh <relay|ingest>}
+bench=${1:?usage: tests/bench.sh <relay|ingest|disclosure>}
 shift
 case "$bench" in
     relay) package=throughcare-platform ;;
     ingest) package=throughcare-referrals ;;
+    disclosure) package=throughcare-sharing ;;
     *) log "unknown benchmark $bench"; exit 2 ;;
 esac
 
