@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedMutexGuard};
 
 const FETCH_BATCH: i64 = 512;
+const REPLAY_BATCH: i64 = 4096;
 const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug)]
@@ -322,6 +323,69 @@ async fn persist(
         .await?;
     }
     Ok(())
+}
+
+impl InProcessBus {
+    pub async fn replay(&self, topic: &str) -> Result<InProcessReplay, BusError> {
+        let end: Option<i64> =
+            sqlx::query_scalar("SELECT next_offset FROM bus_topics WHERE topic = ?")
+                .bind(topic)
+                .fetch_optional(&self.inner.pool)
+                .await?;
+        let end = end.ok_or_else(|| BusError::UnknownTopic(topic.to_owned()))?;
+        Ok(InProcessReplay {
+            pool: self.inner.pool.clone(),
+            topic: topic.to_owned(),
+            position: 0,
+            end,
+            buffer: VecDeque::new(),
+        })
+    }
+}
+
+/// Reads a topic's log from offset zero up to its end when the replay began.
+#[derive(Debug)]
+pub struct InProcessReplay {
+    pool: SqlitePool,
+    topic: String,
+    position: i64,
+    end: i64,
+    buffer: VecDeque<Received>,
+}
+
+impl InProcessReplay {
+    pub async fn next(&mut self) -> Result<Option<Received>, BusError> {
+        if self.buffer.is_empty() && self.position < self.end {
+            let rows = sqlx::query(
+                "SELECT offset, record_key, headers, payload FROM bus_records
+                 WHERE topic = ? AND offset >= ? AND offset < ? ORDER BY offset LIMIT ?",
+            )
+            .bind(&self.topic)
+            .bind(self.position)
+            .bind(self.end)
+            .bind(REPLAY_BATCH)
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                self.position = self.end;
+            }
+            for row in rows {
+                let offset: i64 = row.get(0);
+                self.position = offset + 1;
+                self.buffer.push_back(Received {
+                    record: Record {
+                        topic: self.topic.clone(),
+                        key: row.get(1),
+                        headers: decode_headers(row.get::<&[u8], _>(2)),
+                        payload: row.get(3),
+                    },
+                    partition: 0,
+                    offset,
+                });
+            }
+        }
+        Ok(self.buffer.pop_front())
+    }
 }
 
 /// Headers as `u16 name length, name, u32 value length, value`, repeated.

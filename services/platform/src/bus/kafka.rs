@@ -189,32 +189,7 @@ impl fmt::Debug for KafkaSubscription {
 impl Subscription for KafkaSubscription {
     async fn next(&mut self) -> Result<Received, BusError> {
         let message = self.consumer.recv().await?;
-        let headers = message
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_owned(),
-                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Received {
-            record: Record {
-                topic: message.topic().to_owned(),
-                key: message
-                    .key()
-                    .map(|k| String::from_utf8_lossy(k).into_owned())
-                    .unwrap_or_default(),
-                headers,
-                payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-            },
-            partition: message.partition(),
-            offset: message.offset(),
-        })
+        Ok(received(&message))
     }
 
     fn ack(&mut self, received: &Received) -> Result<(), BusError> {
@@ -305,5 +280,144 @@ impl SetAll for ClientConfig {
             self.set(key, value);
         }
         self
+    }
+}
+
+/// Reads one topic from its beginning to where it ended when the replay
+/// started, outside any consumer group (nothing is committed).
+pub struct KafkaReplay {
+    consumer: StreamConsumer,
+    topic: String,
+    /// Per unfinished partition: the end offset to read up to (exclusive).
+    remaining: HashMap<i32, i64>,
+}
+
+impl fmt::Debug for KafkaReplay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaReplay")
+            .field("topic", &self.topic)
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a replay waits for a record before checking whether the
+/// partitions it waits on have in fact been read to their end.
+const REPLAY_IDLE: Duration = Duration::from_secs(1);
+
+impl KafkaBus {
+    pub async fn replay(&self, topic: &str) -> Result<KafkaReplay, BusError> {
+        let mut client = client_config(&self.config);
+        client
+            .set("group.id", "throughcare-replay")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set_all(&self.config.properties);
+        let (probe_client, name) = (client.clone(), topic.to_owned());
+        // Metadata and watermark requests block: keep them off the runtime.
+        let bounds = tokio::task::spawn_blocking(move || -> Result<Vec<_>, BusError> {
+            let probe: BaseConsumer = probe_client.create()?;
+            let metadata = probe.fetch_metadata(Some(&name), METADATA_TIMEOUT)?;
+            let Some(found) = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty())
+            else {
+                return Err(BusError::UnknownTopic(name));
+            };
+            found
+                .partitions()
+                .iter()
+                .map(|p| {
+                    let (low, high) = probe.fetch_watermarks(&name, p.id(), METADATA_TIMEOUT)?;
+                    Ok((p.id(), low, high))
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| BusError::Replay(e.to_string()))??;
+        let consumer: StreamConsumer = client.create()?;
+        let mut assignment = TopicPartitionList::new();
+        let mut remaining = HashMap::new();
+        for (partition, low, high) in bounds {
+            if high > low {
+                assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
+                remaining.insert(partition, high);
+            }
+        }
+        consumer.assign(&assignment)?;
+        Ok(KafkaReplay {
+            consumer,
+            topic: topic.to_owned(),
+            remaining,
+        })
+    }
+}
+
+impl KafkaReplay {
+    pub async fn next(&mut self) -> Result<Option<Received>, BusError> {
+        loop {
+            if self.remaining.is_empty() {
+                return Ok(None);
+            }
+            let message = match tokio::time::timeout(REPLAY_IDLE, self.consumer.recv()).await {
+                Ok(message) => message?,
+                Err(_) => {
+                    // Compaction or control records can leave the last offsets
+                    // undelivered: the position says whether we are at the end.
+                    let positions = self.consumer.position()?;
+                    self.remaining.retain(|partition, end| {
+                        !matches!(
+                            positions.find_partition(&self.topic, *partition).map(|p| p.offset()),
+                            Some(Offset::Offset(at)) if at >= *end
+                        )
+                    });
+                    continue;
+                }
+            };
+            let partition = message.partition();
+            let Some(&end) = self.remaining.get(&partition) else {
+                continue; // that partition is finished: records after the start are not replayed
+            };
+            if message.offset() >= end {
+                self.remaining.remove(&partition);
+                continue;
+            }
+            if message.offset() + 1 >= end {
+                self.remaining.remove(&partition);
+            }
+            return Ok(Some(received(&message)));
+        }
+    }
+}
+
+fn received(message: &rdkafka::message::BorrowedMessage<'_>) -> Received {
+    let headers = message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| {
+                    (
+                        h.key.to_owned(),
+                        h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Received {
+        record: Record {
+            topic: message.topic().to_owned(),
+            key: message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .unwrap_or_default(),
+            headers,
+            payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        },
+        partition: message.partition(),
+        offset: message.offset(),
     }
 }

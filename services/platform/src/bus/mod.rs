@@ -76,6 +76,8 @@ pub enum BusError {
     Storage(#[from] sqlx::Error),
     #[error("publishing timed out or was cancelled")]
     PublishCancelled,
+    #[error("replaying the log: {0}")]
+    Replay(String),
     #[error("creating topic {topic}: {reason}")]
     CreateTopic { topic: String, reason: String },
 }
@@ -158,6 +160,36 @@ impl Bus {
         match &self.backend {
             Backend::Kafka(bus) => bus.ensure_topics(&all).await,
             Backend::InProcess(bus) => bus.ensure_topics(&all).await,
+        }
+    }
+}
+
+impl Bus {
+    /// Reads `topic` (a full name, as for subscribing) from offset zero to
+    /// where it ends now, outside any consumer group: for rebuilding a
+    /// service's state from the log.
+    pub async fn replay(&self, topic: &str) -> Result<Replay, BusError> {
+        Ok(match &self.backend {
+            Backend::Kafka(bus) => Replay::Kafka(bus.replay(topic).await?),
+            Backend::InProcess(bus) => Replay::InProcess(bus.replay(topic).await?),
+        })
+    }
+}
+
+/// A read of one topic from its beginning to where it ended when the replay
+/// started. Records of one partition come in order.
+#[derive(Debug)]
+pub enum Replay {
+    Kafka(kafka::KafkaReplay),
+    InProcess(in_process::InProcessReplay),
+}
+
+impl Replay {
+    /// The next record, or `None` once every partition has been read to the end.
+    pub async fn next(&mut self) -> Result<Option<Received>, BusError> {
+        match self {
+            Replay::Kafka(r) => r.next().await,
+            Replay::InProcess(r) => r.next().await,
         }
     }
 }

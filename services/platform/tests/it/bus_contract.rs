@@ -323,6 +323,62 @@ pub async fn a_restarted_consumer_continues_where_it_stopped(bus: TestBus) {
     }
 }
 
+/// A replay reads everything from offset zero up to where the topic ended
+/// when it started, in key order, whatever any group has consumed.
+pub async fn a_replay_reads_the_log_from_offset_zero_to_its_end(bus: TestBus) {
+    let bus = &bus.bus;
+    let empty = topic(bus).await;
+    let topic = topic(bus).await;
+    let keys = ["k-a", "k-b", "k-c"];
+    let events: Vec<Event> = (0..30)
+        .map(|i| event(&topic, keys[i % keys.len()], i))
+        .collect();
+    publish_events(bus, &events).await;
+    // A group that has consumed and committed everything changes nothing.
+    let mut sub = bus
+        .subscribe(&unique("g"), std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    for _ in 0..events.len() {
+        let (received, _) = next_event(&mut sub).await;
+        sub.ack(&received).unwrap();
+    }
+    sub.commit().await.unwrap();
+    drop(sub);
+
+    let mut replay = bus.replay(&topic).await.unwrap();
+    publish_events(bus, &[event(&topic, "k-a", 30)]).await;
+    let mut seen = Vec::new();
+    let mut last_per_key: HashMap<String, usize> = HashMap::new();
+    while let Some(received) = tokio::time::timeout(WAIT, replay.next())
+        .await
+        .expect("replay makes progress")
+        .unwrap()
+    {
+        let seq = seq_of(&Event::from_record(&received.record).unwrap());
+        if let Some(previous) = last_per_key.insert(received.record.key.clone(), seq) {
+            assert!(previous < seq, "records of one key replay in order");
+        }
+        seen.push(seq);
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (0..events.len()).collect::<Vec<_>>(),
+        "every record before the replay began, once, and nothing after"
+    );
+
+    let mut replay = bus.replay(&empty).await.unwrap();
+    assert!(
+        replay.next().await.unwrap().is_none(),
+        "an empty topic ends at once"
+    );
+    assert!(matches!(
+        bus.replay(&bus.topic(&unique("missing"))).await,
+        Err(BusError::UnknownTopic(_))
+    ));
+}
+
 macro_rules! contract {
     ($($test:ident),* $(,)?) => {
         mod kafka {
@@ -351,6 +407,7 @@ contract!(
     topics_are_never_created_implicitly,
     failing_records_are_dead_lettered_and_the_partition_moves_on,
     a_restarted_consumer_continues_where_it_stopped,
+    a_replay_reads_the_log_from_offset_zero_to_its_end,
 );
 
 /// The embedded bus is durable: records and group positions survive reopening.
