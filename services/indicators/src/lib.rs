@@ -3,6 +3,9 @@
 //! `run` is the whole service; `main.rs` only parses flags and loads config,
 //! and the embedded mode links this library beside the others.
 
+pub mod catalogue;
+pub mod domain;
+
 use serde::{Deserialize, Serialize};
 use throughcare_platform::config::PlatformConfig;
 use throughcare_platform::db::Migrations;

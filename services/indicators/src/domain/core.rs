@@ -1,0 +1,568 @@
+//! The aggregation core: distinct-person numerators and denominators for every
+//! indicator × area × period × stratum, kept up to date as observations
+//! arrive and are withdrawn.
+//!
+//! Each person's contribution to one period is a sorted list of memberships
+//! (indicator, area; in the numerator or not; their measurement). A change to a
+//! person recomputes the lists of only the periods it touches, before and
+//! after, and applies the difference — so counting stays exact (distinct
+//! people, duplicates ignored, withdrawals undone) at a cost proportional to
+//! the change. A rebuild stages every person first and counts each once.
+
+use super::area::{Area, Areas};
+use super::period::Period;
+use super::person::{Input, ObservationError, Person};
+use super::stratum::{Demographics, Stratum};
+use crate::catalogue::{Catalogue, Rule};
+use rustc_hash::FxHashMap;
+use std::cmp::Ordering;
+
+/// A distinct-person count pair. For a median indicator both are the number
+/// of people measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tally {
+    pub den: u32,
+    pub num: u32,
+}
+
+/// One cell by name: what the core's packed key stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CellName {
+    /// Index into the catalogue's indicators.
+    pub indicator: u8,
+    pub period: Period,
+    pub area: Area,
+    pub stratum: Stratum,
+}
+
+/// A cell's true figures, before disclosure control.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellFigures {
+    pub tally: Tally,
+    /// Median days, for a median indicator.
+    pub median: Option<f64>,
+}
+
+// A cell key packs indicator (8 bits), period id (18), area (24) and
+// stratum (5); ordering by key groups cells by indicator, then period.
+const STRATUM_BITS: u32 = 5;
+const AREA_BITS: u32 = 24;
+const PERIOD_SHIFT: u32 = STRATUM_BITS + AREA_BITS;
+const INDICATOR_SHIFT: u32 = PERIOD_SHIFT + 18;
+
+#[inline]
+fn key(indicator: usize, period: u32, area: u32) -> u64 {
+    (indicator as u64) << INDICATOR_SHIFT
+        | u64::from(period) << PERIOD_SHIFT
+        | u64::from(area) << STRATUM_BITS
+}
+
+fn unpack(key: u64) -> (u8, u32, u32, Stratum) {
+    (
+        (key >> INDICATOR_SHIFT) as u8,
+        ((key >> PERIOD_SHIFT) & ((1 << 18) - 1)) as u32,
+        ((key >> STRATUM_BITS) & ((1 << AREA_BITS) - 1)) as u32,
+        (key & ((1 << STRATUM_BITS) - 1)) as u8,
+    )
+}
+
+/// One person's place in one indicator and area for one period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Member {
+    /// The cell key with stratum 0.
+    base: u64,
+    num: bool,
+    /// The person's measurement, for a median indicator.
+    measure: Option<i32>,
+}
+
+/// Counts of values, sorted by value: enough to take a median.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Histogram(Vec<(i32, u32)>);
+
+impl Histogram {
+    fn add(&mut self, value: i32) {
+        match self.0.binary_search_by_key(&value, |e| e.0) {
+            Ok(i) => self.0[i].1 += 1,
+            Err(i) => self.0.insert(i, (value, 1)),
+        }
+    }
+
+    fn remove(&mut self, value: i32) {
+        if let Ok(i) = self.0.binary_search_by_key(&value, |e| e.0) {
+            self.0[i].1 -= 1;
+            if self.0[i].1 == 0 {
+                self.0.remove(i);
+            }
+        }
+    }
+
+    fn median(&self) -> Option<f64> {
+        let n: u32 = self.0.iter().map(|e| e.1).sum();
+        if n == 0 {
+            return None;
+        }
+        // The values at 0-based ranks (n-1)/2 and n/2, averaged.
+        let at = |rank: u32| {
+            let mut seen = 0;
+            self.0
+                .iter()
+                .find(|e| {
+                    seen += e.1;
+                    seen > rank
+                })
+                .map(|e| f64::from(e.0))
+        };
+        Some((at((n - 1) / 2)? + at(n / 2)?) / 2.0)
+    }
+}
+
+/// A change to one person, prepared but not yet counted (so it can be made
+/// durable first).
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub person_key: Box<str>,
+    pub person: Person,
+    /// Ids of the periods whose figures may change.
+    touched: Vec<u32>,
+}
+
+#[derive(Debug, Default)]
+struct Scratch {
+    old: Vec<Member>,
+    new: Vec<Member>,
+    areas: Vec<(u32, u64)>,
+    periods: Vec<u32>,
+}
+
+/// The aggregation core.
+#[derive(Debug)]
+pub struct Aggregator {
+    catalogue: &'static Catalogue,
+    areas: Areas,
+    index: FxHashMap<Box<str>, u32>,
+    people: Vec<Person>,
+    counts: FxHashMap<u64, Tally>,
+    measures: FxHashMap<u64, Histogram>,
+    /// Whether the counts reflect every person (false while staging).
+    counted: bool,
+    earliest_month: Option<u32>,
+    observations: usize,
+    scratch: Scratch,
+}
+
+impl Aggregator {
+    pub fn new(catalogue: &'static Catalogue) -> Self {
+        Self {
+            catalogue,
+            areas: Areas::default(),
+            index: FxHashMap::default(),
+            people: Vec::new(),
+            counts: FxHashMap::default(),
+            measures: FxHashMap::default(),
+            counted: true,
+            earliest_month: None,
+            observations: 0,
+            scratch: Scratch::default(),
+        }
+    }
+
+    pub fn catalogue(&self) -> &'static Catalogue {
+        self.catalogue
+    }
+
+    pub fn areas(&self) -> &Areas {
+        &self.areas
+    }
+
+    pub fn people(&self) -> usize {
+        self.people.iter().filter(|p| !p.obs.is_empty()).count()
+    }
+
+    /// Observations currently held (withdrawn ones excluded).
+    pub fn observations(&self) -> usize {
+        self.observations
+    }
+
+    /// The earliest month anything was observed in.
+    pub fn earliest_month(&self) -> Option<Period> {
+        self.earliest_month.map(Period::Month)
+    }
+
+    pub fn person(&self, key: &str) -> Option<&Person> {
+        self.index.get(key).map(|&i| &self.people[i as usize])
+    }
+
+    /// Works out what `input` changes, without counting it yet. `None` when
+    /// it changes nothing (a duplicate).
+    pub fn prepare(&mut self, input: &Input) -> Result<Option<Change>, ObservationError> {
+        input.check()?;
+        let mut person = self.person(input.person_key()).cloned().unwrap_or_default();
+        let before = person.clone();
+        let mut touched = Vec::new();
+        match input {
+            Input::Recorded(record) => person.record(record, &mut self.areas, &mut touched)?,
+            Input::Retracted(retraction) => person.retract(&retraction.episode_key, &mut touched),
+        }
+        if person == before {
+            return Ok(None);
+        }
+        Ok(Some(Change {
+            person_key: input.person_key().into(),
+            person,
+            touched,
+        }))
+    }
+
+    /// Counts a prepared change.
+    pub fn apply(&mut self, change: Change) {
+        let id = self.person_id(&change.person_key);
+        let old = std::mem::replace(&mut self.people[id], change.person);
+        let new = std::mem::take(&mut self.people[id]);
+        self.observations = self.observations + new.obs.len() - old.obs.len();
+        self.note_months(&new);
+        if self.counted {
+            for &period in &change.touched {
+                self.count(&old, &new, Period::from_id(period));
+            }
+        }
+        self.people[id] = new;
+    }
+
+    /// Prepares and counts `input`; `false` when it changed nothing.
+    pub fn ingest(&mut self, input: &Input) -> Result<bool, ObservationError> {
+        Ok(match self.prepare(input)? {
+            Some(change) => {
+                self.apply(change);
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// Starts a rebuild: people are added with [`Aggregator::ingest`] or
+    /// [`Aggregator::load`] without being counted until [`Aggregator::count_all`].
+    pub fn stage(&mut self) {
+        self.counted = false;
+        self.counts.clear();
+        self.measures.clear();
+    }
+
+    /// Adds a stored person (from the database) while staging.
+    pub fn load(&mut self, key: &str, person: Person) {
+        debug_assert!(!self.counted, "load only while staging");
+        let id = self.person_id(key);
+        self.observations += person.obs.len();
+        self.note_months(&person);
+        self.people[id] = person;
+    }
+
+    pub fn areas_mut(&mut self) -> &mut Areas {
+        &mut self.areas
+    }
+
+    /// Counts every staged person once.
+    pub fn count_all(&mut self) {
+        let empty = Person::default();
+        let mut periods = std::mem::take(&mut self.scratch.periods);
+        for id in 0..self.people.len() {
+            let person = std::mem::take(&mut self.people[id]);
+            person.periods(&mut periods);
+            for &period in &periods {
+                self.count(&empty, &person, Period::from_id(period));
+            }
+            self.people[id] = person;
+        }
+        self.scratch.periods = periods;
+        self.counted = true;
+    }
+
+    /// Every stored person, for writing them back (a rebuild that replaces).
+    pub fn each_person(&self) -> impl Iterator<Item = (&str, &Person)> {
+        self.index
+            .iter()
+            .map(|(k, &i)| (&**k, &self.people[i as usize]))
+            .filter(|(_, p)| !p.is_empty())
+    }
+
+    fn person_id(&mut self, key: &str) -> usize {
+        if let Some(&id) = self.index.get(key) {
+            return id as usize;
+        }
+        let id = self.people.len();
+        self.people.push(Person::default());
+        self.index.insert(key.into(), id as u32);
+        id
+    }
+
+    fn note_months(&mut self, person: &Person) {
+        if let Some(first) = person.obs.iter().map(|o| o.month).min() {
+            self.earliest_month = Some(self.earliest_month.map_or(first, |e| e.min(first)));
+        }
+    }
+
+    /// Moves one person's counts for `period` from `old` to `new`.
+    fn count(&mut self, old: &Person, new: &Person, period: Period) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let before = members(
+            self.catalogue,
+            old,
+            period,
+            &mut scratch.old,
+            &mut scratch.areas,
+        );
+        let after = members(
+            self.catalogue,
+            new,
+            period,
+            &mut scratch.new,
+            &mut scratch.areas,
+        );
+        match (before, after) {
+            (Some(b), Some(a)) if b == a => {
+                let strata = a.strata();
+                let (mut i, mut j) = (0, 0);
+                let (old, new) = (&scratch.old, &scratch.new);
+                while i < old.len() || j < new.len() {
+                    let order = match (old.get(i), new.get(j)) {
+                        (Some(o), Some(n)) => o.base.cmp(&n.base),
+                        (Some(_), None) => Ordering::Less,
+                        _ => Ordering::Greater,
+                    };
+                    match order {
+                        Ordering::Less => {
+                            self.add(&old[i], strata, false);
+                            i += 1;
+                        }
+                        Ordering::Greater => {
+                            self.add(&new[j], strata, true);
+                            j += 1;
+                        }
+                        Ordering::Equal => {
+                            if old[i] != new[j] {
+                                self.add(&old[i], strata, false);
+                                self.add(&new[j], strata, true);
+                            }
+                            i += 1;
+                            j += 1;
+                        }
+                    }
+                }
+            }
+            (b, a) => {
+                if let Some(b) = b {
+                    for m in &scratch.old {
+                        self.add(m, b.strata(), false);
+                    }
+                }
+                if let Some(a) = a {
+                    for m in &scratch.new {
+                        self.add(m, a.strata(), true);
+                    }
+                }
+            }
+        }
+        self.scratch = scratch;
+    }
+
+    #[inline]
+    fn add(&mut self, member: &Member, strata: [Stratum; 4], add: bool) {
+        for stratum in strata {
+            let key = member.base | u64::from(stratum);
+            let tally = self.counts.entry(key).or_default();
+            if add {
+                tally.den += 1;
+                tally.num += u32::from(member.num);
+            } else {
+                tally.den -= 1;
+                tally.num -= u32::from(member.num);
+                if tally.den == 0 {
+                    self.counts.remove(&key);
+                }
+            }
+            if let Some(value) = member.measure {
+                let histogram = self.measures.entry(key).or_default();
+                if add {
+                    histogram.add(value);
+                } else {
+                    histogram.remove(value);
+                    if histogram.0.is_empty() {
+                        self.measures.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The true figures of every cell in `periods`.
+    pub fn cells(&self, periods: &[Period]) -> Vec<(CellName, CellFigures)> {
+        let ids: Vec<u32> = periods.iter().map(|p| p.id()).collect();
+        self.counts
+            .iter()
+            .filter(|(k, _)| ids.contains(&unpack(**k).1))
+            .map(|(k, t)| self.named(*k, *t))
+            .collect()
+    }
+
+    /// Every cell, sorted by name: what a restart or a rebuild must reproduce.
+    pub fn all_cells(&self) -> Vec<(CellName, CellFigures)> {
+        let mut cells: Vec<_> = self
+            .counts
+            .iter()
+            .map(|(k, t)| self.named(*k, *t))
+            .collect();
+        cells.sort_by(|a, b| a.0.cmp(&b.0));
+        cells
+    }
+
+    /// A digest of [`Aggregator::all_cells`].
+    pub fn fingerprint(&self) -> String {
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        for (name, figures) in self.all_cells() {
+            context.update(
+                format!(
+                    "{}|{}|{}|{}|{}|{}|{}|{:?}\n",
+                    name.indicator,
+                    name.period,
+                    name.area.kind.as_str(),
+                    name.area.code,
+                    name.stratum,
+                    figures.tally.den,
+                    figures.tally.num,
+                    figures.median
+                )
+                .as_bytes(),
+            );
+        }
+        context
+            .finish()
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn named(&self, key: u64, tally: Tally) -> (CellName, CellFigures) {
+        let (indicator, period, area, stratum) = unpack(key);
+        (
+            CellName {
+                indicator,
+                period: Period::from_id(period),
+                area: self.areas.get(area).clone(),
+                stratum,
+            },
+            CellFigures {
+                tally,
+                median: self.measures.get(&key).and_then(Histogram::median),
+            },
+        )
+    }
+}
+
+/// Fills `out` with a person's memberships for `period`, sorted by key, and
+/// returns their demographics there (from their latest observation in the
+/// period); `None` when they have no observation in it.
+fn members(
+    catalogue: &Catalogue,
+    person: &Person,
+    period: Period,
+    out: &mut Vec<Member>,
+    areas: &mut Vec<(u32, u64)>,
+) -> Option<Demographics> {
+    out.clear();
+    areas.clear();
+    let mut all = 0u64;
+    let mut latest: Option<(i64, Demographics)> = None;
+    let mut add_bits = |area: u32, mask: u64| match areas.iter_mut().find(|(a, _)| *a == area) {
+        Some(entry) => entry.1 |= mask,
+        None => areas.push((area, mask)),
+    };
+    for o in person.obs.iter().filter(|o| period.contains_month(o.month)) {
+        if latest.is_none_or(|l| (o.at, o.demographics) > l) {
+            latest = Some((o.at, o.demographics));
+        }
+        let mask = catalogue.mask(o.fact, o.service);
+        if mask == 0 {
+            continue;
+        }
+        all |= mask;
+        add_bits(0, mask);
+        for &area in &person.places[o.place as usize].0 {
+            if area != 0 {
+                add_bits(area, mask);
+            }
+        }
+    }
+    let (_, demographics) = latest?;
+    areas.sort_unstable_by_key(|a| a.0);
+    let period_id = period.id();
+    let in_period = |o: &&super::person::Obs| period.contains_month(o.month);
+    let at_area = |o: &super::person::Obs, area: u32| {
+        area == 0 || person.places[o.place as usize].0.contains(&area)
+    };
+    for (index, indicator) in catalogue.indicators.iter().enumerate() {
+        match indicator.rule {
+            Rule::SamePeriod { den, num } => {
+                if all & den == 0 {
+                    continue;
+                }
+                let num = all & num != 0;
+                for &(area, _) in areas.iter().filter(|(_, bits)| bits & den != 0) {
+                    out.push(Member {
+                        base: key(index, period_id, area),
+                        num,
+                        measure: None,
+                    });
+                }
+            }
+            Rule::Cohort {
+                den,
+                num,
+                within_days,
+            } => {
+                if all & den == 0 {
+                    continue;
+                }
+                let engaged = |episode: u16| {
+                    person.obs.iter().any(|o| {
+                        o.episode == episode
+                            && catalogue.mask(o.fact, o.service) & num != 0
+                            && i64::from(o.value) <= within_days
+                    })
+                };
+                for &(area, _) in areas.iter().filter(|(_, bits)| bits & den != 0) {
+                    let num = person.obs.iter().filter(in_period).any(|o| {
+                        catalogue.mask(o.fact, o.service) & den != 0
+                            && at_area(o, area)
+                            && engaged(o.episode)
+                    });
+                    out.push(Member {
+                        base: key(index, period_id, area),
+                        num,
+                        measure: None,
+                    });
+                }
+            }
+            Rule::Median { measure } => {
+                if all & measure == 0 {
+                    continue;
+                }
+                let first = person
+                    .obs
+                    .iter()
+                    .filter(in_period)
+                    .filter(|o| catalogue.mask(o.fact, o.service) & measure != 0)
+                    .min_by_key(|o| (o.at, o.value))
+                    .map(|o| o.value);
+                for &(area, _) in areas.iter().filter(|(_, bits)| bits & measure != 0) {
+                    out.push(Member {
+                        base: key(index, period_id, area),
+                        num: true,
+                        measure: first,
+                    });
+                }
+            }
+        }
+    }
+    Some(demographics)
+}

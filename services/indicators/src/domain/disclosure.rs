@@ -1,0 +1,662 @@
+//! Statistical disclosure control on everything that leaves the service.
+//!
+//! 1. **Primary suppression**: a count of 1 to 7 is suppressed; so is a
+//!    numerator whose complement (denominator − numerator) is 1 to 7, since
+//!    subtracting it from its denominator would reveal a small count.
+//! 2. **Rounding**: every other count is rounded to the nearest 5; values
+//!    (proportions, rates) are computed from the rounded figures.
+//! 3. **Secondary suppression**: counts are tied together — each stratum split
+//!    adds up to the whole; areas add up to the nation and delivery units to
+//!    their region; months add up to their quarter. In every such relation a
+//!    lone suppressed count could be recovered by subtraction, so another is
+//!    suppressed (the smallest, not yet published), until no relation has
+//!    exactly one.
+//! 4. **Audit**: an attacker who knows every relation (as equalities wherever
+//!    they hold exactly) and every published figure (±2 for rounding) narrows
+//!    each count to an interval. Any primary-suppressed count it can prove to be
+//!    at least 1 gets more suppression around it, and the steps repeat.
+//!
+//! Cells already published (earlier months of a quarter) are frozen: they are
+//! never changed, only reasoned about.
+
+use super::area::{Area, AreaKind};
+use super::core::{CellFigures, CellName};
+use super::period::Period;
+use super::stratum::{self, Stratum};
+use crate::catalogue::{Catalogue, Rule, Unit};
+use std::collections::{BTreeMap, HashMap};
+use throughcare_proto::indicators::v1::StratumType;
+
+/// Counts from 1 up to this are suppressed.
+pub const THRESHOLD: u32 = 7;
+/// Published counts are multiples of this.
+pub const BASE: i64 = 5;
+
+/// A published count: rounded, or suppressed (value 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    pub value: i64,
+    pub suppressed: bool,
+}
+
+/// A cell as published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    pub numerator: Count,
+    pub denominator: Count,
+    pub value: Option<f64>,
+}
+
+/// A count rounded to the nearest 5.
+pub fn round(count: u32) -> i64 {
+    (i64::from(count) + BASE / 2) / BASE * BASE
+}
+
+fn small(count: u32) -> bool {
+    (1..=THRESHOLD).contains(&count)
+}
+
+/// A cell published before, still related to the cells being published.
+#[derive(Debug, Clone)]
+pub struct Frozen {
+    pub name: CellName,
+    pub published: Published,
+    /// Its true figures now, when the core still has them.
+    pub truth: Option<CellFigures>,
+}
+
+const DEN: usize = 0;
+const NUM: usize = 1;
+const INFINITE: i64 = i64::MAX / 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relation {
+    /// The parent is exactly the sum of the children (a stratum split).
+    Sum,
+    /// The parent counts distinct people across the children, so it is at
+    /// most their sum (areas, months in a quarter); exact when no one is in
+    /// two children.
+    Union,
+}
+
+#[derive(Debug)]
+struct Group {
+    relation: Relation,
+    parent: usize,
+    children: Vec<usize>,
+}
+
+/// One count of one cell.
+#[derive(Debug, Clone, Copy)]
+struct Var {
+    truth: Option<u32>,
+    suppressed: bool,
+    frozen: bool,
+    /// The published value, when not suppressed.
+    published: i64,
+}
+
+/// Disclosure control over one publication.
+#[derive(Debug)]
+pub(crate) struct Protector {
+    names: Vec<CellName>,
+    figures: Vec<Option<CellFigures>>,
+    /// `vars[cell * 2 + DEN or NUM]`.
+    vars: Vec<Var>,
+    groups: Vec<Group>,
+    /// Counts that are equal by definition (indicators sharing a
+    /// denominator; a median's numerator and denominator): suppressed together.
+    twins: Vec<Vec<usize>>,
+    current: usize,
+}
+
+/// Protects `cells` (everything the publication covers) and returns them as
+/// published, sorted by name.
+pub fn protect(
+    catalogue: &Catalogue,
+    cells: Vec<(CellName, CellFigures)>,
+    frozen: Vec<Frozen>,
+    region_of: impl Fn(&Area) -> Option<Box<str>>,
+) -> Vec<(CellName, Published)> {
+    let mut protector = Protector::new(catalogue, cells, frozen, region_of);
+    protector.primary();
+    protector.secondary_and_audit();
+    protector.finish(catalogue)
+}
+
+impl Protector {
+    pub(crate) fn new(
+        catalogue: &Catalogue,
+        mut cells: Vec<(CellName, CellFigures)>,
+        mut frozen: Vec<Frozen>,
+        region_of: impl Fn(&Area) -> Option<Box<str>>,
+    ) -> Self {
+        cells.sort_by(|a, b| a.0.cmp(&b.0));
+        frozen.sort_by(|a, b| a.name.cmp(&b.name));
+        let current = cells.len();
+        let mut names = Vec::with_capacity(cells.len() + frozen.len());
+        let mut figures = Vec::with_capacity(names.capacity());
+        let mut vars = Vec::with_capacity(names.capacity() * 2);
+        for (name, f) in cells {
+            for count in [f.tally.den, f.tally.num] {
+                vars.push(Var {
+                    truth: Some(count),
+                    suppressed: false,
+                    frozen: false,
+                    published: round(count),
+                });
+            }
+            names.push(name);
+            figures.push(Some(f));
+        }
+        for f in frozen {
+            let truth = f.truth.as_ref().map(|t| [t.tally.den, t.tally.num]);
+            for (i, count) in [f.published.denominator, f.published.numerator]
+                .into_iter()
+                .enumerate()
+            {
+                vars.push(Var {
+                    truth: truth.map(|t| t[i]),
+                    suppressed: count.suppressed,
+                    frozen: true,
+                    published: count.value,
+                });
+            }
+            names.push(f.name);
+            figures.push(f.truth);
+        }
+        let groups = groups(&names, current, region_of);
+        let twins = twins(catalogue, &names);
+        Self {
+            names,
+            figures,
+            vars,
+            groups,
+            twins,
+            current,
+        }
+    }
+
+    /// Suppresses every twin of a suppressed count; true if anything changed.
+    fn sync_twins(&mut self) -> bool {
+        let mut changed = false;
+        for class in &self.twins {
+            if class.iter().any(|&v| self.vars[v].suppressed) {
+                for &v in class {
+                    if !self.vars[v].suppressed && !self.vars[v].frozen {
+                        self.vars[v].suppressed = true;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        changed
+    }
+
+    /// Suppresses small counts and numerators with small complements.
+    pub(crate) fn primary(&mut self) {
+        for cell in 0..self.current {
+            let (den, num) = (cell * 2 + DEN, cell * 2 + NUM);
+            for v in [den, num] {
+                if self.vars[v].truth.is_some_and(small) {
+                    self.vars[v].suppressed = true;
+                }
+            }
+            let (d, n) = (self.vars[den], self.vars[num]);
+            if let (Some(dt), Some(nt)) = (d.truth, n.truth)
+                && !d.suppressed
+                && !n.suppressed
+                && small(dt - nt)
+            {
+                self.vars[num].suppressed = true;
+            }
+        }
+    }
+
+    /// Secondary suppression and the audit, repeated until the audit finds
+    /// nothing it can fix.
+    pub(crate) fn secondary_and_audit(&mut self) {
+        loop {
+            self.secondary();
+            let exposed = self.exposed();
+            if exposed.is_empty() {
+                return;
+            }
+            let mut groups_of: Vec<Vec<usize>> = vec![Vec::new(); self.names.len()];
+            for g in 0..self.groups.len() {
+                for c in self.members(g) {
+                    groups_of[c].push(g);
+                }
+            }
+            let mut twin_of: HashMap<usize, usize> = HashMap::new();
+            for (k, class) in self.twins.iter().enumerate() {
+                for &v in class {
+                    twin_of.insert(v, k);
+                }
+            }
+            let mut progressed = false;
+            for v in exposed {
+                progressed |= self.widen(v, &groups_of, &twin_of);
+            }
+            if !progressed {
+                tracing::warn!("disclosure audit: a suppressed count stays narrowable");
+                return;
+            }
+        }
+    }
+
+    /// Suppresses more around an exposed count: in the relations it is in,
+    /// or — where those have nothing left to suppress — in the relations of
+    /// their members, and so on outwards. True if anything was suppressed.
+    fn widen(
+        &mut self,
+        exposed: usize,
+        groups_of: &[Vec<usize>],
+        twin_of: &HashMap<usize, usize>,
+    ) -> bool {
+        let mut frontier = vec![exposed];
+        let mut seen_vars = std::collections::HashSet::from([exposed]);
+        let mut seen_groups = std::collections::HashSet::new();
+        while !frontier.is_empty() {
+            let mut picked = false;
+            let mut next = Vec::new();
+            for v in frontier {
+                let (cell, measure) = (v / 2, v % 2);
+                for &g in &groups_of[cell] {
+                    if !seen_groups.insert((g, measure)) {
+                        continue;
+                    }
+                    if let Some(pick) = self.pick(g, measure) {
+                        self.vars[pick].suppressed = true;
+                        picked = true;
+                    }
+                    for c in self.members(g) {
+                        if seen_vars.insert(c * 2 + measure) {
+                            next.push(c * 2 + measure);
+                        }
+                    }
+                }
+                // Bounds also travel between a numerator and its denominator,
+                // and between twins.
+                let partner = cell * 2 + (1 - measure);
+                let twins = twin_of.get(&v).map_or(&[][..], |&k| &self.twins[k][..]);
+                for &w in std::iter::once(&partner).chain(twins) {
+                    if seen_vars.insert(w) {
+                        next.push(w);
+                    }
+                }
+            }
+            if picked {
+                return true;
+            }
+            frontier = next;
+        }
+        false
+    }
+
+    /// Until no relation has exactly one suppressed count (and twins agree).
+    fn secondary(&mut self) {
+        loop {
+            let mut changed = self.sync_twins();
+            for g in 0..self.groups.len() {
+                for measure in [DEN, NUM] {
+                    let suppressed = self
+                        .members(g)
+                        .filter(|&c| self.vars[c * 2 + measure].suppressed)
+                        .count();
+                    if suppressed == 1
+                        && let Some(pick) = self.pick(g, measure)
+                    {
+                        self.vars[pick].suppressed = true;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+
+    fn members(&self, g: usize) -> impl Iterator<Item = usize> + '_ {
+        let group = &self.groups[g];
+        std::iter::once(group.parent).chain(group.children.iter().copied())
+    }
+
+    /// The count to suppress next in a group: the smallest non-zero one not
+    /// yet suppressed or frozen (then a zero one), first by name on a tie.
+    fn pick(&self, g: usize, measure: usize) -> Option<usize> {
+        self.members(g)
+            .map(|c| c * 2 + measure)
+            .filter(|&v| !self.vars[v].suppressed && !self.vars[v].frozen)
+            .min_by_key(|&v| {
+                let truth = self.vars[v].truth.unwrap_or(0);
+                (truth == 0, truth, v)
+            })
+    }
+
+    /// Primary-suppressed counts the attacker can prove to be at least 1.
+    fn exposed(&self) -> Vec<usize> {
+        let (lo, _) = self.attack();
+        (0..self.vars.len())
+            .filter(|&v| {
+                let var = &self.vars[v];
+                var.suppressed && var.truth.is_some_and(small) && lo[v] >= 1
+            })
+            .collect()
+    }
+
+    /// The attacker: interval bounds on every count from the published
+    /// figures and the relations, propagated to a fixed point.
+    fn attack(&self) -> (Vec<i64>, Vec<i64>) {
+        let mut lo = vec![0; self.vars.len()];
+        let mut hi = vec![INFINITE; self.vars.len()];
+        for (v, var) in self.vars.iter().enumerate() {
+            if !var.suppressed {
+                (lo[v], hi[v]) = bounds_of(var.published);
+            }
+        }
+        let mut constraints = Vec::new();
+        for g in &self.groups {
+            for measure in [DEN, NUM] {
+                let parent = g.parent * 2 + measure;
+                let children: Vec<usize> = g.children.iter().map(|c| c * 2 + measure).collect();
+                let exact = match g.relation {
+                    Relation::Sum => true,
+                    // Exact when it holds in truth: assume the attacker knows.
+                    Relation::Union => {
+                        let truth = |v: usize| self.vars[v].truth;
+                        let sum: Option<u32> = children.iter().map(|&c| truth(c)).sum();
+                        truth(parent).is_some() && truth(parent) == sum
+                    }
+                };
+                constraints.push(Constraint {
+                    parent,
+                    children,
+                    exact,
+                });
+            }
+        }
+        for class in &self.twins {
+            for pair in class.windows(2) {
+                constraints.push(Constraint {
+                    parent: pair[0],
+                    children: vec![pair[1]],
+                    exact: true,
+                });
+            }
+        }
+        let pairs: Vec<(usize, usize)> = (0..self.names.len())
+            .map(|c| (c * 2 + NUM, c * 2 + DEN))
+            .collect();
+        propagate(&mut lo, &mut hi, &constraints, &pairs);
+        (lo, hi)
+    }
+
+    /// The publication: every current cell, rounded or suppressed.
+    pub(crate) fn finish(self, catalogue: &Catalogue) -> Vec<(CellName, Published)> {
+        let mut out = Vec::with_capacity(self.current);
+        for (cell, name) in self.names.into_iter().take(self.current).enumerate() {
+            let count = |v: &Var| Count {
+                value: if v.suppressed { 0 } else { v.published },
+                suppressed: v.suppressed,
+            };
+            let (denominator, numerator) = (
+                count(&self.vars[cell * 2 + DEN]),
+                count(&self.vars[cell * 2 + NUM]),
+            );
+            let indicator = &catalogue.indicators[usize::from(name.indicator)];
+            let shown = !denominator.suppressed && !numerator.suppressed && denominator.value > 0;
+            let ratio = numerator.value as f64 / denominator.value as f64;
+            let value = shown
+                .then(|| match indicator.unit {
+                    Unit::Proportion => Some(ratio),
+                    Unit::RatePerThousand => Some(ratio * 1000.0),
+                    Unit::MedianDays => self.figures[cell].as_ref().and_then(|f| f.median),
+                })
+                .flatten();
+            out.push((
+                name,
+                Published {
+                    numerator,
+                    denominator,
+                    value,
+                },
+            ));
+        }
+        out
+    }
+}
+
+/// What a published figure tells the attacker: 0 is exact; anything else was
+/// rounded from within 2 either side.
+fn bounds_of(published: i64) -> (i64, i64) {
+    if published == 0 {
+        (0, 0)
+    } else {
+        (published - BASE / 2, published + BASE / 2)
+    }
+}
+
+struct Constraint {
+    parent: usize,
+    children: Vec<usize>,
+    /// parent = Σ children; otherwise parent ≤ Σ children and each child ≤ parent.
+    exact: bool,
+}
+
+/// Tightens `lo`/`hi` with every constraint (and numerator ≤ denominator for
+/// each pair) until nothing changes.
+fn propagate(lo: &mut [i64], hi: &mut [i64], constraints: &[Constraint], pairs: &[(usize, usize)]) {
+    for _round in 0..1000 {
+        let mut changed = false;
+        let mut tighten = |v: usize, new_lo: i64, new_hi: i64, lo: &mut [i64], hi: &mut [i64]| {
+            if new_lo > lo[v] {
+                lo[v] = new_lo;
+                changed = true;
+            }
+            if new_hi < hi[v] {
+                hi[v] = new_hi;
+                changed = true;
+            }
+        };
+        for c in constraints {
+            let sum_lo: i64 = c.children.iter().map(|&v| lo[v]).sum();
+            // Unbounded children make every sum that includes them unbounded.
+            let unbounded = c.children.iter().filter(|&&v| hi[v] >= INFINITE).count();
+            let finite_hi: i64 = c
+                .children
+                .iter()
+                .map(|&v| hi[v])
+                .filter(|&h| h < INFINITE)
+                .sum();
+            let sum_hi = if unbounded > 0 { INFINITE } else { finite_hi };
+            let max_lo = c.children.iter().map(|&v| lo[v]).max().unwrap_or(0);
+            let parent_lo = if c.exact { sum_lo } else { max_lo };
+            tighten(c.parent, parent_lo, sum_hi, lo, hi);
+            let (p_lo, p_hi) = (lo[c.parent], hi[c.parent]);
+            for &v in &c.children {
+                let others_lo = sum_lo - lo[v];
+                let (v_unbounded, v_hi) = (hi[v] >= INFINITE, hi[v]);
+                let others_hi = if unbounded > usize::from(v_unbounded) {
+                    INFINITE
+                } else if v_unbounded {
+                    finite_hi
+                } else {
+                    finite_hi - v_hi
+                };
+                let child_hi = if !c.exact || p_hi >= INFINITE {
+                    p_hi
+                } else {
+                    p_hi - others_lo
+                };
+                let child_lo = if others_hi >= INFINITE {
+                    0
+                } else {
+                    p_lo - others_hi
+                };
+                tighten(v, child_lo, child_hi, lo, hi);
+            }
+        }
+        for &(num, den) in pairs {
+            let (n_hi, d_lo) = (hi[den], lo[num]);
+            tighten(num, 0, n_hi, lo, hi);
+            tighten(den, d_lo, INFINITE, lo, hi);
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+/// What a count counts: the rule's kind and its masks (and window).
+type Definition = (u8, u64, u64, i64);
+
+/// Classes of counts equal by definition, as variable indices: for each
+/// period, area and stratum, the denominators of indicators with the same
+/// denominator rule, and the numerators of indicators with the same whole
+/// rule; a median indicator's numerator is its denominator.
+fn twins(catalogue: &Catalogue, names: &[CellName]) -> Vec<Vec<usize>> {
+    let mut classes: HashMap<(Period, &Area, Stratum, Definition), Vec<usize>> = HashMap::new();
+    for (cell, name) in names.iter().enumerate() {
+        let rule = catalogue.indicators[usize::from(name.indicator)].rule;
+        let (den, num) = match rule {
+            Rule::SamePeriod { den, num } => ((0, den, 0, 0), (0, den, num, 0)),
+            Rule::Cohort {
+                den,
+                num,
+                within_days,
+            } => ((1, den, 0, 0), (1, den, num, within_days)),
+            Rule::Median { measure } => ((2, measure, 0, 0), (2, measure, 0, 0)),
+        };
+        for (definition, v) in [(den, cell * 2 + DEN), (num, cell * 2 + NUM)] {
+            classes
+                .entry((name.period, &name.area, name.stratum, definition))
+                .or_default()
+                .push(v);
+        }
+    }
+    let mut twins: Vec<Vec<usize>> = classes.into_values().filter(|c| c.len() > 1).collect();
+    twins.sort();
+    twins
+}
+
+/// The relations among the cells: stratum splits, area families, delivery
+/// units within regions, and months within quarters.
+fn groups(
+    names: &[CellName],
+    current: usize,
+    region_of: impl Fn(&Area) -> Option<Box<str>>,
+) -> Vec<Group> {
+    let index: HashMap<&CellName, usize> = names.iter().enumerate().map(|(i, n)| (n, i)).collect();
+    let mut groups = Vec::new();
+
+    // Stratum splits: per indicator, period and area.
+    let mut by_place: BTreeMap<(u8, Period, &Area), Vec<usize>> = BTreeMap::new();
+    for (i, n) in names.iter().enumerate() {
+        by_place
+            .entry((n.indicator, n.period, &n.area))
+            .or_default()
+            .push(i);
+    }
+    for members in by_place.values() {
+        let Some(&all) = members.iter().find(|&&m| names[m].stratum == stratum::ALL) else {
+            continue;
+        };
+        for split in [
+            StratumType::Sex,
+            StratumType::AgeBand,
+            StratumType::EthnicGroup,
+        ] {
+            let children: Vec<usize> = members
+                .iter()
+                .copied()
+                .filter(|&m| stratum::stratum_type(names[m].stratum) == split)
+                .collect();
+            if !children.is_empty() {
+                groups.push(Group {
+                    relation: Relation::Sum,
+                    parent: all,
+                    children,
+                });
+            }
+        }
+    }
+
+    // Areas: per indicator, period and stratum.
+    let mut by_cut: BTreeMap<(u8, Period, Stratum), Vec<usize>> = BTreeMap::new();
+    for (i, n) in names.iter().enumerate() {
+        by_cut
+            .entry((n.indicator, n.period, n.stratum))
+            .or_default()
+            .push(i);
+    }
+    for members in by_cut.values() {
+        let of_kind = |kind: AreaKind| {
+            members
+                .iter()
+                .copied()
+                .filter(move |&m| names[m].area.kind == kind)
+        };
+        if let Some(national) = of_kind(AreaKind::National).next() {
+            for kind in [
+                AreaKind::ProbationRegion,
+                AreaKind::IntegratedCareBoard,
+                AreaKind::LocalAuthority,
+                AreaKind::Prison,
+            ] {
+                let children: Vec<usize> = of_kind(kind).collect();
+                if !children.is_empty() {
+                    groups.push(Group {
+                        relation: Relation::Union,
+                        parent: national,
+                        children,
+                    });
+                }
+            }
+        }
+        for region in of_kind(AreaKind::ProbationRegion) {
+            let children: Vec<usize> = of_kind(AreaKind::ProbationDeliveryUnit)
+                .filter(|&m| {
+                    region_of(&names[m].area).as_deref() == Some(&*names[region].area.code)
+                })
+                .collect();
+            if !children.is_empty() {
+                groups.push(Group {
+                    relation: Relation::Union,
+                    parent: region,
+                    children,
+                });
+            }
+        }
+    }
+
+    // Months within a quarter: per indicator, area and stratum.
+    for (q, n) in names.iter().enumerate().take(current) {
+        if let Period::Quarter(_) = n.period {
+            let children: Vec<usize> = n
+                .period
+                .months()
+                .filter_map(|m| {
+                    index
+                        .get(&CellName {
+                            period: Period::Month(m),
+                            ..n.clone()
+                        })
+                        .copied()
+                })
+                .collect();
+            if !children.is_empty() {
+                groups.push(Group {
+                    relation: Relation::Union,
+                    parent: q,
+                    children,
+                });
+            }
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,599 @@
+//! Disclosure control against small examples and, in property tests, against
+//! random caseloads run through the real aggregation core and attacked by an
+//! adversary written separately from the service's own audit.
+
+use super::*;
+use crate::catalogue::{Catalogue, Rule};
+use crate::domain::core::{Aggregator, Tally};
+use crate::domain::person::Input;
+use proptest::prelude::*;
+use prost_types::Timestamp;
+use std::collections::{BTreeSet, HashMap};
+use throughcare_proto::events::v1::{
+    Observation, ObservationAreas, ObservationsRecorded, ObservedFact,
+};
+
+fn catalogue() -> &'static Catalogue {
+    Catalogue::standard()
+}
+
+fn ind(id: &str) -> u8 {
+    catalogue().index(id).unwrap() as u8
+}
+
+fn area(kind: AreaKind, code: &str) -> Area {
+    Area {
+        kind,
+        code: code.into(),
+    }
+}
+
+fn name(indicator: &str, period: Period, area: &Area, stratum: Stratum) -> CellName {
+    CellName {
+        indicator: ind(indicator),
+        period,
+        area: area.clone(),
+        stratum,
+    }
+}
+
+fn figures(den: u32, num: u32) -> CellFigures {
+    CellFigures {
+        tally: Tally { den, num },
+        median: None,
+    }
+}
+
+fn published<'a>(out: &'a [(CellName, Published)], name: &CellName) -> &'a Published {
+    &out.iter()
+        .find(|(n, _)| n == name)
+        .expect("published cell")
+        .1
+}
+
+const MARCH: Period = Period::Month(2026 * 12 + 2);
+
+#[test]
+fn rounding_is_to_the_nearest_five() {
+    assert_eq!(
+        [0, 8, 10, 12, 13, 17, 18, 102].map(round),
+        [0, 10, 10, 10, 15, 15, 20, 100]
+    );
+}
+
+#[test]
+fn small_counts_and_small_complements_are_suppressed_and_the_rest_rounded() {
+    let national = Area::national();
+    let cells = vec![
+        (name("gp-registered", MARCH, &national, 0), figures(102, 3)),
+        (name("smoking", MARCH, &national, 0), figures(51, 47)),
+        (name("mortality", MARCH, &national, 0), figures(1003, 0)),
+    ];
+    let out = protect(catalogue(), cells, Vec::new(), |_| None);
+    let gp = published(&out, &name("gp-registered", MARCH, &national, 0));
+    assert_eq!(
+        gp.denominator,
+        Count {
+            value: 100,
+            suppressed: false
+        }
+    );
+    assert_eq!(
+        gp.numerator,
+        Count {
+            value: 0,
+            suppressed: true
+        }
+    );
+    assert_eq!(gp.value, None);
+    let smoking = published(&out, &name("smoking", MARCH, &national, 0));
+    assert!(
+        smoking.numerator.suppressed,
+        "51 - 47 = 4 would reveal four non-smokers"
+    );
+    let mortality = published(&out, &name("mortality", MARCH, &national, 0));
+    assert_eq!(
+        mortality.numerator,
+        Count {
+            value: 0,
+            suppressed: false
+        }
+    );
+    assert_eq!(mortality.value, Some(0.0), "a rate per thousand");
+}
+
+#[test]
+fn a_lone_suppressed_stratum_is_joined_by_its_smallest_sibling() {
+    let national = Area::national();
+    let [_, female, ..] = stratum::Demographics::new(1, 0, 0).strata();
+    let [_, male, ..] = stratum::Demographics::new(2, 0, 0).strata();
+    let [_, not_known, ..] = stratum::Demographics::new(4, 0, 0).strata();
+    let cells = vec![
+        (
+            name("mortality", MARCH, &national, stratum::ALL),
+            figures(80, 0),
+        ),
+        (name("mortality", MARCH, &national, female), figures(3, 0)),
+        (name("mortality", MARCH, &national, male), figures(57, 0)),
+        (
+            name("mortality", MARCH, &national, not_known),
+            figures(20, 0),
+        ),
+    ];
+    let out = protect(catalogue(), cells, Vec::new(), |_| None);
+    let den = |s| published(&out, &name("mortality", MARCH, &national, s)).denominator;
+    assert!(den(female).suppressed);
+    assert!(
+        den(not_known).suppressed,
+        "the smallest other count is suppressed too"
+    );
+    assert!(!den(male).suppressed);
+    assert_eq!(den(stratum::ALL).value, 80);
+}
+
+#[test]
+fn a_quarter_is_suppressed_where_a_frozen_month_was() {
+    let national = Area::national();
+    let q1 = Period::Quarter(2026 * 4);
+    let (jan, feb) = (Period::Month(2026 * 12), Period::Month(2026 * 12 + 1));
+    let frozen_month = |period, den: u32, suppressed| Frozen {
+        name: name("mortality", period, &national, 0),
+        published: Published {
+            numerator: Count {
+                value: 0,
+                suppressed: false,
+            },
+            denominator: Count {
+                value: if suppressed { 0 } else { round(den) },
+                suppressed,
+            },
+            value: None,
+        },
+        truth: Some(figures(den, 0)),
+    };
+    let cells = vec![
+        (name("mortality", q1, &national, 0), figures(43, 0)),
+        (name("mortality", MARCH, &national, 0), figures(20, 0)),
+    ];
+    let out = protect(
+        catalogue(),
+        cells,
+        vec![frozen_month(jan, 3, true), frozen_month(feb, 20, false)],
+        |_| None,
+    );
+    let den = |p| published(&out, &name("mortality", p, &national, 0)).denominator;
+    assert!(
+        den(MARCH).suppressed,
+        "January can no longer be protected, so March (smaller than the quarter) is"
+    );
+    assert!(!den(q1).suppressed);
+}
+
+// ----------------------------------------------------------------- properties
+
+/// A synthetic person: one place, one month, fixed demographics, some facts.
+#[derive(Debug, Clone)]
+struct Synthetic {
+    region: usize,
+    unit: usize,
+    icb: usize,
+    la: usize,
+    prison: usize,
+    month: u32,
+    sex: i32,
+    age: i32,
+    ethnic: i32,
+    facts: Vec<ObservedFact>,
+}
+
+const REGIONS: [&str; 2] = ["NER", "SWR"];
+const UNITS: [[&str; 2]; 2] = [["NER-A", "NER-B"], ["SWR-A", "SWR-B"]];
+const ICBS: [&str; 2] = ["QHM", "QK1"];
+const LAS: [&str; 3] = ["E06000015", "E06000016", "E08000021"];
+const PRISONS: [&str; 2] = ["LEI", "DMI"];
+
+fn synthetic() -> impl Strategy<Value = Synthetic> {
+    use ObservedFact as F;
+    (
+        (0..2usize, 0..2usize, 0..2usize, 0..3usize, 0..2usize),
+        0..3u32,
+        (1..3i32, 1..5i32, prop_oneof![Just(4), 1..7i32]),
+        proptest::sample::subsequence(
+            vec![
+                F::GpRegistrationRecorded,
+                F::GpRegistered,
+                F::Smoker,
+                F::SmokingStatusRecorded,
+                F::Died,
+            ],
+            0..5,
+        ),
+    )
+        .prop_map(
+            |((region, unit, icb, la, prison), month, (sex, age, ethnic), facts)| {
+                let mut all = vec![F::InContact];
+                all.extend(facts);
+                Synthetic {
+                    region,
+                    unit,
+                    icb,
+                    la,
+                    prison,
+                    month,
+                    sex,
+                    age,
+                    ethnic,
+                    facts: all,
+                }
+            },
+        )
+}
+
+fn input(index: usize, s: &Synthetic) -> Input {
+    let areas = ObservationAreas {
+        probation_region: REGIONS[s.region].into(),
+        probation_delivery_unit: UNITS[s.region][s.unit].into(),
+        integrated_care_board: ICBS[s.icb].into(),
+        local_authority: LAS[s.la].into(),
+        prison: PRISONS[s.prison].into(),
+    };
+    let at = chrono::NaiveDate::from_ymd_opt(2026, s.month + 1, 10)
+        .unwrap()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc();
+    Input::Recorded(ObservationsRecorded {
+        person_key: format!("p{index}"),
+        observations: s
+            .facts
+            .iter()
+            .map(|f| Observation {
+                person_key: format!("p{index}"),
+                areas: Some(areas.clone()),
+                sex: s.sex,
+                age_band: s.age,
+                ethnic_group: s.ethnic,
+                fact: *f as i32,
+                observed_at: Some(Timestamp {
+                    seconds: at.timestamp(),
+                    nanos: 0,
+                }),
+                episode_key: format!("e{index}"),
+                ..Default::default()
+            })
+            .collect(),
+    })
+}
+
+/// The region of each delivery unit, as the core learnt it.
+fn region_of(core: &Aggregator) -> impl Fn(&Area) -> Option<Box<str>> + use<> {
+    let areas = core.areas().clone();
+    move |a: &Area| {
+        let id = areas.id(a)?;
+        areas.region_of(id).map(|r| areas.get(r).code.clone())
+    }
+}
+
+/// Runs a caseload through the core and publishes January and February
+/// first, then March with the quarter, as the service would.
+fn publish_quarter(people: &[Synthetic]) -> (Aggregator, Vec<Vec<(CellName, Published)>>) {
+    let mut core = Aggregator::new(catalogue());
+    for (i, p) in people.iter().enumerate() {
+        core.ingest(&input(i, p)).unwrap();
+    }
+    let months: Vec<Period> = (0..3).map(|m| Period::Month(2026 * 12 + m)).collect();
+    let first = protect(
+        catalogue(),
+        core.cells(&months[..2]),
+        Vec::new(),
+        region_of(&core),
+    );
+    let mut truth: HashMap<CellName, CellFigures> = core.cells(&months[..2]).into_iter().collect();
+    let frozen = first
+        .iter()
+        .map(|(name, published)| Frozen {
+            name: name.clone(),
+            published: published.clone(),
+            truth: truth.remove(name),
+        })
+        .collect();
+    let second = protect(
+        catalogue(),
+        core.cells(&[months[2], Period::Quarter(2026 * 4)]),
+        frozen,
+        region_of(&core),
+    );
+    (core, vec![first, second])
+}
+
+/// The adversary: every published count as an interval, every relation a
+/// commissioner could know about this caseload (written from how it was
+/// generated: one place and one month per person, so every relation is an
+/// equality, and identically defined denominators are equal), propagated to
+/// a fixed point. Returns the counts it proves to be at least one.
+fn attack(
+    truth: &HashMap<(CellName, usize), u32>,
+    snapshots: &[Vec<(CellName, Published)>],
+) -> Vec<(CellName, usize, u32)> {
+    // Every count the attacker reasons about, published or not (absent = 0).
+    let mut ids: HashMap<(CellName, usize), usize> = HashMap::new();
+    let mut bounds: Vec<(i64, i64)> = Vec::new();
+    let var = |key: (CellName, usize), ids: &mut HashMap<_, _>, bounds: &mut Vec<_>| {
+        *ids.entry(key).or_insert_with(|| {
+            bounds.push((0, 0));
+            bounds.len() - 1
+        })
+    };
+    let mut suppressed = Vec::new();
+    let published_periods: BTreeSet<Period> =
+        snapshots.iter().flatten().map(|(n, _)| n.period).collect();
+    for snapshot in snapshots {
+        for (name, p) in snapshot {
+            for (measure, count) in [(0, p.denominator), (1, p.numerator)] {
+                let v = var((name.clone(), measure), &mut ids, &mut bounds);
+                bounds[v] = if count.suppressed {
+                    suppressed.push((name.clone(), measure));
+                    (0, i64::MAX / 8)
+                } else if count.value == 0 {
+                    (0, 0)
+                } else {
+                    (count.value - 2, count.value + 2)
+                };
+            }
+        }
+    }
+    // Indicators with nothing published have nothing to attack.
+    let indicators: BTreeSet<u8> = snapshots
+        .iter()
+        .flatten()
+        .map(|(n, _)| n.indicator)
+        .collect();
+    let months: Vec<Period> = (0..3).map(|m| Period::Month(2026 * 12 + m)).collect();
+    let periods: Vec<Period> = months
+        .iter()
+        .copied()
+        .chain([Period::Quarter(2026 * 4)])
+        .collect();
+    let mut areas = vec![Area::national()];
+    areas.extend(REGIONS.iter().map(|c| area(AreaKind::ProbationRegion, c)));
+    areas.extend(
+        UNITS
+            .iter()
+            .flatten()
+            .map(|c| area(AreaKind::ProbationDeliveryUnit, c)),
+    );
+    areas.extend(ICBS.iter().map(|c| area(AreaKind::IntegratedCareBoard, c)));
+    areas.extend(LAS.iter().map(|c| area(AreaKind::LocalAuthority, c)));
+    areas.extend(PRISONS.iter().map(|c| area(AreaKind::Prison, c)));
+    let splits: [Vec<Stratum>; 3] = [(1..6).collect(), (6..11).collect(), (11..18).collect()];
+    let cell = |i: u8, period: Period, area: &Area, stratum: Stratum| CellName {
+        indicator: i,
+        period,
+        area: area.clone(),
+        stratum,
+    };
+    // (parent, children): parent = Σ children.
+    let mut sums: Vec<(usize, Vec<usize>)> = Vec::new();
+    for &i in &indicators {
+        for measure in 0..2 {
+            let mut v = |n: CellName| var((n, measure), &mut ids, &mut bounds);
+            for &period in &periods {
+                for a in &areas {
+                    for split in &splits {
+                        let parent = v(cell(i, period, a, 0));
+                        let children = split.iter().map(|&s| v(cell(i, period, a, s))).collect();
+                        sums.push((parent, children));
+                    }
+                }
+                let strata: Vec<Stratum> = (0..18).collect();
+                for &s in &strata {
+                    let national = v(cell(i, period, &Area::national(), s));
+                    let of = |kind: AreaKind| areas.iter().filter(move |a| a.kind == kind);
+                    for kind in [
+                        AreaKind::ProbationRegion,
+                        AreaKind::IntegratedCareBoard,
+                        AreaKind::LocalAuthority,
+                        AreaKind::Prison,
+                    ] {
+                        let children = of(kind).map(|a| v(cell(i, period, a, s))).collect();
+                        sums.push((national, children));
+                    }
+                    for (r, region) in REGIONS.iter().enumerate() {
+                        let parent =
+                            v(cell(i, period, &area(AreaKind::ProbationRegion, region), s));
+                        let children = UNITS[r]
+                            .iter()
+                            .map(|u| {
+                                v(cell(
+                                    i,
+                                    period,
+                                    &area(AreaKind::ProbationDeliveryUnit, u),
+                                    s,
+                                ))
+                            })
+                            .collect();
+                        sums.push((parent, children));
+                    }
+                }
+            }
+            for a in &areas {
+                for s in 0..18 {
+                    let quarter = v(cell(i, periods[3], a, s));
+                    let children = months.iter().map(|&m| v(cell(i, m, a, s))).collect();
+                    sums.push((quarter, children));
+                }
+            }
+        }
+    }
+    // Numerator ≤ denominator, and identically defined denominators are equal.
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    let mut equal: Vec<(usize, usize)> = Vec::new();
+    for &period in &periods {
+        for a in &areas {
+            for s in 0..18 {
+                let mut by_definition: HashMap<(u8, u64), usize> = HashMap::new();
+                for &i in &indicators {
+                    let den = var((cell(i, period, a, s), 0), &mut ids, &mut bounds);
+                    let num = var((cell(i, period, a, s), 1), &mut ids, &mut bounds);
+                    pairs.push((num, den));
+                    let definition = match catalogue().indicators[usize::from(i)].rule {
+                        Rule::SamePeriod { den, .. } => (0, den),
+                        Rule::Cohort { den, .. } => (1, den),
+                        Rule::Median { measure } => (2, measure),
+                    };
+                    if let Some(&same) = by_definition.get(&definition) {
+                        equal.push((same, den));
+                    } else {
+                        by_definition.insert(definition, den);
+                    }
+                }
+            }
+        }
+    }
+    // What was never published (a period not released) is unknown, not zero.
+    for (key, &v) in &ids {
+        if !published_periods.contains(&key.0.period) {
+            bounds[v] = (0, i64::MAX / 8);
+        }
+    }
+    let (mut lo, mut hi): (Vec<i64>, Vec<i64>) = bounds.iter().copied().unzip();
+    let big = i64::MAX / 8;
+    loop {
+        let before = (lo.clone(), hi.clone());
+        for (parent, children) in &sums {
+            let sum_lo: i64 = children.iter().map(|&c| lo[c]).sum();
+            let sum_hi = saturating_sum(children.iter().map(|&c| hi[c]), big);
+            lo[*parent] = lo[*parent].max(sum_lo);
+            hi[*parent] = hi[*parent].min(sum_hi);
+            for &c in children {
+                let others_lo = sum_lo - lo[c];
+                let others_hi =
+                    saturating_sum(children.iter().filter(|&&o| o != c).map(|&o| hi[o]), big);
+                lo[c] = lo[c].max(lo[*parent] - others_hi);
+                if hi[*parent] < big {
+                    hi[c] = hi[c].min(hi[*parent] - others_lo);
+                }
+            }
+        }
+        for &(num, den) in &pairs {
+            hi[num] = hi[num].min(hi[den]);
+            lo[den] = lo[den].max(lo[num]);
+        }
+        for &(a, b) in &equal {
+            let (l, h) = (lo[a].max(lo[b]), hi[a].min(hi[b]));
+            (lo[a], hi[a], lo[b], hi[b]) = (l, h, l, h);
+        }
+        for (key, &v) in &ids {
+            let t = i64::from(truth.get(key).copied().unwrap_or(0));
+            assert!(
+                lo[v] <= t && t <= hi[v],
+                "the attacker's reasoning is unsound at {key:?}: {} <= {t} <= {}; start {:?}",
+                lo[v],
+                hi[v],
+                bounds[v]
+            );
+        }
+        if (lo.clone(), hi.clone()) == before {
+            break;
+        }
+    }
+    suppressed
+        .into_iter()
+        .filter_map(|key| {
+            let t = truth.get(&key).copied().unwrap_or(0);
+            let v = ids[&key];
+            ((1..=THRESHOLD).contains(&t) && lo[v] >= 1).then_some((key.0, key.1, t))
+        })
+        .collect()
+}
+
+fn saturating_sum(values: impl Iterator<Item = i64>, big: i64) -> i64 {
+    values.fold(0i64, |sum, v| sum.saturating_add(v)).min(big)
+}
+
+fn truths(core: &Aggregator) -> HashMap<(CellName, usize), u32> {
+    core.all_cells()
+        .into_iter()
+        .flat_map(|(n, f)| [((n.clone(), 0), f.tally.den), ((n, 1), f.tally.num)])
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn published_counts_are_never_small_and_always_multiples_of_five(
+        people in proptest::collection::vec(synthetic(), 1..150)
+    ) {
+        let (_, snapshots) = publish_quarter(&people);
+        for (name, p) in snapshots.iter().flatten() {
+            for count in [p.numerator, p.denominator] {
+                if count.suppressed {
+                    prop_assert_eq!(count.value, 0);
+                } else {
+                    prop_assert!(!(1..=7).contains(&count.value), "{name:?} {count:?}");
+                    prop_assert_eq!(count.value % 5, 0, "{:?}", name);
+                }
+            }
+            prop_assert!(p.numerator.value <= p.denominator.value || p.denominator.suppressed);
+        }
+    }
+
+    #[test]
+    fn the_attacker_recovers_nothing_from_totals_siblings_or_successive_snapshots(
+        people in proptest::collection::vec(synthetic(), 1..150)
+    ) {
+        let (core, snapshots) = publish_quarter(&people);
+        // Successive snapshots never publish a cell twice, so there is
+        // nothing to difference between them.
+        let first: BTreeSet<&CellName> = snapshots[0].iter().map(|(n, _)| n).collect();
+        prop_assert!(snapshots[1].iter().all(|(n, _)| !first.contains(n)));
+        let exposed = attack(&truths(&core), &snapshots);
+        prop_assert!(exposed.is_empty(), "recovered: {:?}", &exposed[..exposed.len().min(3)]);
+    }
+}
+
+/// The same attacker does recover small counts when only primary suppression
+/// and rounding are applied — so the property above has teeth.
+#[test]
+fn without_secondary_suppression_the_attacker_recovers_small_counts() {
+    let people: Vec<Synthetic> = (0..60)
+        .map(|i| Synthetic {
+            region: i % 2,
+            unit: (i / 2) % 2,
+            icb: i % 2,
+            la: i % 3,
+            prison: i % 2,
+            month: 0,
+            // Three women among 57 men.
+            sex: if i < 3 { 1 } else { 2 },
+            age: 1 + (i % 4) as i32,
+            ethnic: 4,
+            facts: vec![ObservedFact::InContact],
+        })
+        .collect();
+    let mut core = Aggregator::new(catalogue());
+    for (i, p) in people.iter().enumerate() {
+        core.ingest(&input(i, p)).unwrap();
+    }
+    let months = [Period::Month(2026 * 12)];
+    let mut naive = Protector::new(
+        catalogue(),
+        core.cells(&months),
+        Vec::new(),
+        region_of(&core),
+    );
+    naive.primary();
+    let naive = naive.finish(catalogue());
+    assert!(
+        !attack(&truths(&core), &[naive]).is_empty(),
+        "primary suppression alone leaks"
+    );
+    let protected = protect(
+        catalogue(),
+        core.cells(&months),
+        Vec::new(),
+        region_of(&core),
+    );
+    assert!(attack(&truths(&core), &[protected]).is_empty());
+}

@@ -1,0 +1,378 @@
+//! What the service keeps about one pseudonymous person: their coded
+//! observations, compactly, and the episodes withdrawn from them. This is the
+//! only per-person state; every indicator is derived from it.
+
+use super::area::{AreaKind, Areas, Place};
+use super::period::{Period, YEARS};
+use super::stratum::Demographics;
+use chrono::{DateTime, Datelike};
+use throughcare_proto::events::v1::{
+    Observation, ObservationsRecorded, ObservationsRetracted, ObservedFact,
+};
+use throughcare_proto::types::v1::ServiceType;
+
+const MAX_KEY_LEN: usize = 128;
+
+/// One observation, as the core keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Obs {
+    /// Microseconds since the Unix epoch.
+    pub at: i64,
+    /// The month index ([`Period::Month`]) `at` falls in.
+    pub month: u32,
+    pub value: i32,
+    pub fact: u8,
+    pub service: u8,
+    /// Index into the person's episodes.
+    pub episode: u16,
+    /// Index into the person's places.
+    pub place: u16,
+    pub demographics: Demographics,
+}
+
+/// One person's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Person {
+    pub obs: Vec<Obs>,
+    pub places: Vec<Place>,
+    pub episodes: Vec<Box<str>>,
+    /// Episodes withdrawn: their observations are gone and stay gone, even
+    /// if a record of them arrives late.
+    pub retracted: Vec<Box<str>>,
+}
+
+/// Why a record of observations cannot be used. Never names a person.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ObservationError(pub String);
+
+/// A record from the observations topic.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Recorded(ObservationsRecorded),
+    Retracted(ObservationsRetracted),
+}
+
+impl Input {
+    pub fn person_key(&self) -> &str {
+        match self {
+            Input::Recorded(r) => &r.person_key,
+            Input::Retracted(r) => &r.person_key,
+        }
+    }
+
+    /// Checks the parts every input needs.
+    pub fn check(&self) -> Result<(), ObservationError> {
+        let key = |name: &str, value: &str| {
+            if value.is_empty() {
+                Err(ObservationError(format!("{name}: missing")))
+            } else if value.len() > MAX_KEY_LEN {
+                Err(ObservationError(format!(
+                    "{name}: longer than {MAX_KEY_LEN} characters"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        key("person_key", self.person_key())?;
+        if let Input::Retracted(r) = self {
+            key("episode_key", &r.episode_key)?;
+        }
+        Ok(())
+    }
+}
+
+/// An observation checked and resolved, before it joins a person.
+struct Incoming<'a> {
+    at: i64,
+    month: u32,
+    value: i32,
+    fact: u8,
+    service: u8,
+    episode: &'a str,
+    place: Place,
+    demographics: Demographics,
+}
+
+fn check<'a>(
+    o: &'a Observation,
+    person_key: &str,
+    areas: &mut Areas,
+) -> Result<Incoming<'a>, String> {
+    if !o.person_key.is_empty() && o.person_key != person_key {
+        return Err("person_key: differs from the record's".into());
+    }
+    let fact = ObservedFact::try_from(o.fact)
+        .ok()
+        .filter(|f| *f != ObservedFact::Unspecified)
+        .ok_or("fact: unknown")?;
+    let service = ServiceType::try_from(o.service).map_err(|_| "service: unknown")?;
+    let observed = o.observed_at.as_ref().ok_or("observed_at: missing")?;
+    let at = DateTime::from_timestamp(
+        observed.seconds,
+        observed.nanos.clamp(0, 999_999_999) as u32,
+    )
+    .filter(|t| YEARS.contains(&t.year()))
+    .ok_or("observed_at: out of range")?;
+    if o.episode_key.len() > MAX_KEY_LEN {
+        return Err(format!("episode_key: longer than {MAX_KEY_LEN} characters"));
+    }
+    Ok(Incoming {
+        at: at.timestamp_micros(),
+        month: match Period::month_of(at.date_naive()) {
+            Period::Month(m) => m,
+            Period::Quarter(_) => unreachable!("month_of gives a month"),
+        },
+        value: o.value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+        fact: fact as u8,
+        service: service as u8,
+        episode: &o.episode_key,
+        place: areas.place(o.areas.as_ref())?,
+        demographics: Demographics::new(o.sex, o.age_band, o.ethnic_group),
+    })
+}
+
+impl Person {
+    /// Adds a record's observations (all of them, or none if any is
+    /// malformed). Identical observations are kept once, and observations of
+    /// a withdrawn episode are ignored. Pushes the ids of the periods whose
+    /// figures may change onto `touched`.
+    pub fn record(
+        &mut self,
+        record: &ObservationsRecorded,
+        areas: &mut Areas,
+        touched: &mut Vec<u32>,
+    ) -> Result<(), ObservationError> {
+        let incoming = record
+            .observations
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                check(o, &record.person_key, areas)
+                    .map_err(|e| ObservationError(format!("observations[{i}].{e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for o in incoming {
+            if self.retracted.iter().any(|r| **r == *o.episode) {
+                continue;
+            }
+            let episode = intern(
+                &mut self.episodes,
+                |e| **e == *o.episode,
+                || o.episode.into(),
+            )?;
+            let place = intern(&mut self.places, |p| *p == o.place, || o.place)?;
+            let obs = Obs {
+                at: o.at,
+                month: o.month,
+                value: o.value,
+                fact: o.fact,
+                service: o.service,
+                episode,
+                place,
+                demographics: o.demographics,
+            };
+            if self.obs.contains(&obs) {
+                continue;
+            }
+            self.obs.push(obs);
+            self.touch_episode(episode, touched);
+        }
+        Ok(())
+    }
+
+    /// Withdraws every observation of `episode`, now and later.
+    pub fn retract(&mut self, episode: &str, touched: &mut Vec<u32>) {
+        if !self.retracted.iter().any(|r| **r == *episode) {
+            self.retracted.push(episode.into());
+        }
+        if let Some(index) = self.episodes.iter().position(|e| **e == *episode) {
+            self.touch_episode(index as u16, touched);
+            self.obs.retain(|o| o.episode as usize != index);
+        }
+    }
+
+    /// The periods of every observation in the episode: a cohort indicator
+    /// counts a later fact in the period of the episode's first.
+    fn touch_episode(&self, episode: u16, touched: &mut Vec<u32>) {
+        for o in self.obs.iter().filter(|o| o.episode == episode) {
+            push_periods(o.month, touched);
+        }
+    }
+
+    /// The ids of every period the person has an observation in.
+    pub fn periods(&self, out: &mut Vec<u32>) {
+        out.clear();
+        for o in &self.obs {
+            push_periods(o.month, out);
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.obs.is_empty() && self.retracted.is_empty()
+    }
+
+    /// The stored form.
+    pub fn to_stored(&self, areas: &Areas) -> StoredPerson {
+        StoredPerson {
+            places: self
+                .places
+                .iter()
+                .map(|p| StoredPlace {
+                    codes: p
+                        .0
+                        .iter()
+                        .map(|&id| {
+                            if id == 0 {
+                                String::new()
+                            } else {
+                                areas.get(id).code.to_string()
+                            }
+                        })
+                        .collect(),
+                })
+                .collect(),
+            episodes: self.episodes.iter().map(|e| e.to_string()).collect(),
+            retracted: self.retracted.iter().map(|e| e.to_string()).collect(),
+            observations: self
+                .obs
+                .iter()
+                .map(|o| StoredObservation {
+                    at: o.at,
+                    month: o.month,
+                    value: o.value,
+                    fact: u32::from(o.fact),
+                    service: u32::from(o.service),
+                    episode: u32::from(o.episode),
+                    place: u32::from(o.place),
+                    sex: u32::from(o.demographics.sex),
+                    age_band: u32::from(o.demographics.age_band),
+                    ethnic_group: u32::from(o.demographics.ethnic_group),
+                })
+                .collect(),
+        }
+    }
+
+    /// Back from the stored form; `None` if it is inconsistent.
+    pub fn from_stored(stored: StoredPerson, areas: &mut Areas) -> Option<Person> {
+        let places = stored
+            .places
+            .iter()
+            .map(|p| {
+                let mut place = Place::default();
+                for ((slot, kind), code) in place.0.iter_mut().zip(AreaKind::PLACED).zip(&p.codes) {
+                    if !code.is_empty() {
+                        *slot = areas.intern(super::area::Area {
+                            kind,
+                            code: code.as_str().into(),
+                        });
+                    }
+                }
+                place
+            })
+            .collect::<Vec<_>>();
+        let obs = stored
+            .observations
+            .iter()
+            .map(|o| {
+                let small = |v: u32| u8::try_from(v).ok();
+                let episode = u16::try_from(o.episode).ok()?;
+                let place = u16::try_from(o.place).ok()?;
+                ((episode as usize) < stored.episodes.len() && (place as usize) < places.len())
+                    .then_some(())?;
+                Some(Obs {
+                    at: o.at,
+                    month: o.month,
+                    value: o.value,
+                    fact: small(o.fact)?,
+                    service: small(o.service)?,
+                    episode,
+                    place,
+                    demographics: Demographics::new(
+                        o.sex as i32,
+                        o.age_band as i32,
+                        o.ethnic_group as i32,
+                    ),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Person {
+            obs,
+            places,
+            episodes: stored.episodes.into_iter().map(Into::into).collect(),
+            retracted: stored.retracted.into_iter().map(Into::into).collect(),
+        })
+    }
+}
+
+fn push_periods(month: u32, out: &mut Vec<u32>) {
+    let month_id = Period::Month(month).id();
+    if !out.contains(&month_id) {
+        out.push(month_id);
+        out.push(Period::quarter_of_month(month).id());
+    }
+}
+
+/// The index of the item matching `is`, adding `make()` if there is none.
+fn intern<T>(
+    items: &mut Vec<T>,
+    is: impl Fn(&T) -> bool,
+    make: impl FnOnce() -> T,
+) -> Result<u16, ObservationError> {
+    if let Some(i) = items.iter().position(is) {
+        return Ok(i as u16);
+    }
+    if items.len() >= usize::from(u16::MAX) {
+        return Err(ObservationError(
+            "too many episodes or places for one person".into(),
+        ));
+    }
+    items.push(make());
+    Ok((items.len() - 1) as u16)
+}
+
+/// A person as stored in the database (protobuf, so it can evolve).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredPerson {
+    #[prost(message, repeated, tag = "1")]
+    pub places: Vec<StoredPlace>,
+    #[prost(string, repeated, tag = "2")]
+    pub episodes: Vec<String>,
+    #[prost(string, repeated, tag = "3")]
+    pub retracted: Vec<String>,
+    #[prost(message, repeated, tag = "4")]
+    pub observations: Vec<StoredObservation>,
+}
+
+/// Area codes in [`AreaKind::PLACED`] order, empty where unknown.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredPlace {
+    #[prost(string, repeated, tag = "1")]
+    pub codes: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredObservation {
+    #[prost(int64, tag = "1")]
+    pub at: i64,
+    #[prost(uint32, tag = "2")]
+    pub month: u32,
+    #[prost(int32, tag = "3")]
+    pub value: i32,
+    #[prost(uint32, tag = "4")]
+    pub fact: u32,
+    #[prost(uint32, tag = "5")]
+    pub service: u32,
+    #[prost(uint32, tag = "6")]
+    pub episode: u32,
+    #[prost(uint32, tag = "7")]
+    pub place: u32,
+    #[prost(uint32, tag = "8")]
+    pub sex: u32,
+    #[prost(uint32, tag = "9")]
+    pub age_band: u32,
+    #[prost(uint32, tag = "10")]
+    pub ethnic_group: u32,
+}
