@@ -566,3 +566,6 @@ fn members(
     }
     Some(demographics)
 }
+
+#[cfg(test)]
+mod tests;

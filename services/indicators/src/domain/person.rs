@@ -307,11 +307,15 @@ impl Person {
     }
 }
 
+/// Adds the ids of a month and its quarter, each at most once.
 fn push_periods(month: u32, out: &mut Vec<u32>) {
-    let month_id = Period::Month(month).id();
-    if !out.contains(&month_id) {
-        out.push(month_id);
-        out.push(Period::quarter_of_month(month).id());
+    for id in [
+        Period::Month(month).id(),
+        Period::quarter_of_month(month).id(),
+    ] {
+        if !out.contains(&id) {
+            out.push(id);
+        }
     }
 }
 
