@@ -3,14 +3,23 @@
 //! `run` is the whole service; `main.rs` only parses flags and loads config,
 //! and the embedded mode links this library beside the others.
 
+pub mod app;
 pub mod catalogue;
 pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod store;
 
+use app::{App, Consumer, PublicationConfig};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use throughcare_platform::bus::{ConsumerOptions, run_consumer};
+use throughcare_platform::clock::{SharedClock, SystemClock};
 use throughcare_platform::config::PlatformConfig;
 use throughcare_platform::db::Migrations;
 use throughcare_platform::grpc::GrpcServer;
-use throughcare_platform::service::{Platform, RunError, Runtime, Supervisor};
+use throughcare_platform::service::{Platform, RunError, Runtime, StartError, Supervisor};
+use throughcare_proto::indicators::v1::indicators_service_server::IndicatorsServiceServer;
 use throughcare_proto::topics;
 use tokio::net::TcpListener;
 
@@ -19,6 +28,8 @@ use tokio::net::TcpListener;
 pub struct Config {
     #[serde(flatten)]
     pub platform: PlatformConfig,
+    #[serde(default)]
+    pub publication: PublicationConfig,
 }
 
 impl Config {
@@ -26,6 +37,7 @@ impl Config {
     pub fn defaults() -> Self {
         Self {
             platform: PlatformConfig::defaults("indicators", 50053),
+            publication: PublicationConfig::default(),
         }
     }
 }
@@ -33,8 +45,11 @@ impl Config {
 /// The topics this service publishes to or reads from; created at start-up.
 pub const TOPICS: &[&str] = &[topics::INDICATOR_SNAPSHOTS, topics::OBSERVATIONS];
 
-static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
-static SQLITE: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
+/// The consumer group reading observations.
+pub const CONSUMER_GROUP: &str = "throughcare-indicators";
+
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// Migrations applied at start-up.
 pub const MIGRATIONS: Migrations = Migrations {
@@ -44,9 +59,58 @@ pub const MIGRATIONS: Migrations = Migrations {
 
 /// Runs the service on `listener` until `runtime.shutdown` is cancelled.
 pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Result<(), RunError> {
+    run_with_clock(config, listener, runtime, Arc::new(SystemClock)).await
+}
+
+/// [`run`] with a given clock.
+pub async fn run_with_clock(
+    config: Config,
+    listener: TcpListener,
+    runtime: Runtime,
+    clock: SharedClock,
+) -> Result<(), RunError> {
     let platform = Platform::start(&config.platform, MIGRATIONS, TOPICS, &runtime).await?;
-    let server = GrpcServer::new(platform.authenticator.clone());
-    let tasks = Supervisor::new(runtime.shutdown.clone());
+    let app = Arc::new(
+        App::start(
+            platform.db.clone(),
+            platform.authenticator.registry().clone(),
+            clock,
+            platform.waker.clone(),
+            platform.bus.topic(topics::INDICATOR_SNAPSHOTS),
+            config.publication.clone(),
+        )
+        .await
+        .map_err(|e| StartError::Config(format!("loading the indicators' stored state: {e}")))?,
+    );
+
+    let shutdown = runtime.shutdown.clone();
+    let mut server = GrpcServer::new(platform.authenticator.clone());
+    server.add_authenticated(
+        IndicatorsServiceServer::new(grpc::Indicators {
+            app: app.clone(),
+            shutdown: shutdown.clone(),
+        })
+        .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES),
+    );
+
+    let mut tasks = Supervisor::new(shutdown.clone());
+    let bus = platform.bus.clone();
+    let options = ConsumerOptions::new(
+        bus.topic(CONSUMER_GROUP),
+        vec![bus.topic(topics::OBSERVATIONS)],
+    );
+    let (metrics, consumer, stop) = (
+        platform.metrics.clone(),
+        Consumer(app.clone()),
+        shutdown.clone(),
+    );
+    tasks.spawn("observations consumer", async move {
+        run_consumer(&bus, &options, &consumer, &metrics, stop).await
+    });
+    let publisher = app.clone();
+    tasks.spawn("publisher", async move {
+        publisher.run_publisher(shutdown).await
+    });
     platform
         .serve(
             server,

@@ -196,6 +196,7 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         async {
             let config = throughcare_indicators::Config {
                 platform: platform("indicators"),
+                ..throughcare_indicators::Config::defaults()
             };
             stop_all(
                 throughcare_indicators::run(config, indicators_listener, runtime.clone()).await,

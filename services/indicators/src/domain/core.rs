@@ -229,8 +229,13 @@ impl Aggregator {
         self.people[id] = new;
     }
 
-    /// Prepares and counts `input`; `false` when it changed nothing.
+    /// Prepares and counts `input`; `false` when it changed nothing. While
+    /// staging, it only changes the person (in place) and always says `true`.
     pub fn ingest(&mut self, input: &Input) -> Result<bool, ObservationError> {
+        if !self.counted {
+            self.stage_input(input)?;
+            return Ok(true);
+        }
         Ok(match self.prepare(input)? {
             Some(change) => {
                 self.apply(change);
@@ -246,6 +251,27 @@ impl Aggregator {
         self.counted = false;
         self.counts.clear();
         self.measures.clear();
+    }
+
+    fn stage_input(&mut self, input: &Input) -> Result<(), ObservationError> {
+        input.check()?;
+        let id = self.person_id(input.person_key());
+        let mut person = std::mem::take(&mut self.people[id]);
+        let before = person.obs.len();
+        let mut touched = std::mem::take(&mut self.scratch.periods);
+        touched.clear();
+        let result = match input {
+            Input::Recorded(record) => person.record(record, &mut self.areas, &mut touched),
+            Input::Retracted(retraction) => {
+                person.retract(&retraction.episode_key, &mut touched);
+                Ok(())
+            }
+        };
+        self.observations = self.observations + person.obs.len() - before;
+        self.note_months(&person);
+        self.people[id] = person;
+        self.scratch.periods = touched;
+        result
     }
 
     /// Adds a stored person (from the database) while staging.

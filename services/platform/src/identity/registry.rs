@@ -148,6 +148,11 @@ impl Registry {
         self.organisations.get(code)
     }
 
+    /// Every organisation, in no particular order.
+    pub fn organisations(&self) -> impl Iterator<Item = &Arc<Organisation>> {
+        self.organisations.values()
+    }
+
     pub fn len(&self) -> usize {
         self.organisations.len()
     }

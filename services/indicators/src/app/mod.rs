@@ -1,0 +1,164 @@
+//! The indicators application: the aggregation core kept in memory over the
+//! stored per-person state, fed by the observations topic, published at each
+//! period's close, and read by commissioners within their own areas.
+
+mod consume;
+mod publish;
+mod query;
+pub mod rebuild;
+mod structure;
+
+pub use consume::Consumer;
+pub use query::CSV_HEADER;
+
+use crate::catalogue::Catalogue;
+use crate::domain::core::Aggregator;
+use crate::domain::person::{Person, StoredPerson};
+use crate::store;
+use chrono::{DateTime, Utc};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use std::sync::{Mutex, MutexGuard};
+use throughcare_platform::clock::SharedClock;
+use throughcare_platform::db::Db;
+use throughcare_platform::identity::Registry;
+use throughcare_platform::outbox::OutboxWaker;
+use tokio::sync::watch;
+
+/// The CloudEvents source of this service's events.
+const SOURCE: &str = "throughcare-indicators";
+
+/// When periods are published.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PublicationConfig {
+    /// Days after a period ends before it is published and frozen, so late
+    /// records can arrive. Anything arriving later is kept but never published.
+    pub grace_days: u32,
+    /// How often to check whether a period has closed.
+    pub check_interval_ms: u64,
+}
+
+impl Default for PublicationConfig {
+    fn default() -> Self {
+        Self {
+            grace_days: 14,
+            check_interval_ms: 60_000,
+        }
+    }
+}
+
+/// The running service's state.
+#[derive(Debug)]
+pub struct App {
+    pub db: Db,
+    pub catalogue: &'static Catalogue,
+    pub registry: Registry,
+    pub clock: SharedClock,
+    pub waker: OutboxWaker,
+    /// Full name of the snapshots topic.
+    pub snapshots_topic: String,
+    pub publication: PublicationConfig,
+    core: Mutex<Aggregator>,
+    /// The latest published sequence, for watchers.
+    published: watch::Sender<i64>,
+}
+
+impl App {
+    /// Loads the stored state and counts it.
+    pub async fn start(
+        db: Db,
+        registry: Registry,
+        clock: SharedClock,
+        waker: OutboxWaker,
+        snapshots_topic: String,
+        publication: PublicationConfig,
+    ) -> sqlx::Result<Self> {
+        let catalogue = Catalogue::standard();
+        let core = load(&db, catalogue).await?;
+        let latest = store::latest_snapshot(&db).await?.map_or(0, |s| s.sequence);
+        Ok(Self {
+            db,
+            catalogue,
+            registry,
+            clock,
+            waker,
+            snapshots_topic,
+            publication,
+            core: Mutex::new(core),
+            published: watch::Sender::new(latest),
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn core(&self) -> MutexGuard<'_, Aggregator> {
+        // A panic while counting leaves figures that cannot be trusted: stop.
+        self.core.lock().expect("aggregation core poisoned")
+    }
+
+    /// The fingerprint of every cell's true figures (for restart and rebuild checks).
+    pub fn fingerprint(&self) -> String {
+        self.core().fingerprint()
+    }
+
+    /// Every cell's true figures, sorted (tests compare restarts and rebuilds).
+    pub fn all_cells(
+        &self,
+    ) -> Vec<(
+        crate::domain::core::CellName,
+        crate::domain::core::CellFigures,
+    )> {
+        self.core().all_cells()
+    }
+}
+
+/// Builds the core from the stored people, counting everyone once.
+pub async fn load(db: &Db, catalogue: &'static Catalogue) -> sqlx::Result<Aggregator> {
+    let mut core = Aggregator::new(catalogue);
+    core.stage();
+    let mut unreadable = 0usize;
+    store::load_people(db, |key, state| {
+        let person = StoredPerson::decode(state.as_slice())
+            .ok()
+            .and_then(|stored| Person::from_stored(stored, core.areas_mut()));
+        match person {
+            Some(person) => core.load(&key, person),
+            None => unreadable += 1,
+        }
+    })
+    .await?;
+    if unreadable > 0 {
+        tracing::error!(
+            unreadable,
+            "stored people that cannot be read were left out; rebuild from the log"
+        );
+    }
+    let core = tokio::task::spawn_blocking(move || {
+        core.count_all();
+        core
+    })
+    .await
+    .expect("counting the stored people");
+    tracing::info!(
+        people = core.people(),
+        observations = core.observations(),
+        "indicator state loaded"
+    );
+    Ok(core)
+}
+
+/// The stored form of a person.
+fn encode(person: &Person, core: &Aggregator) -> Vec<u8> {
+    person.to_stored(core.areas()).encode_to_vec()
+}
+
+/// A timestamp for a response.
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}

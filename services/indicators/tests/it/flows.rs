@@ -1,0 +1,466 @@
+//! Observations from the referrals service turning into published,
+//! disclosure-controlled indicators: queried, watched, exported, carried on
+//! the snapshots topic, surviving restarts and rebuilds from the log.
+
+use crate::fixtures::*;
+use crate::harness::{Rig, WAIT};
+use chrono::{NaiveDate, TimeZone, Utc};
+use std::collections::BTreeSet;
+use throughcare_indicators::app::CSV_HEADER;
+use throughcare_platform::bus::{Event, Subscriber, Subscription};
+use throughcare_platform::testing::unique;
+use throughcare_proto::events::v1 as events;
+use throughcare_proto::indicators::v1 as pb;
+use throughcare_proto::topics;
+use throughcare_proto::types::v1 as types;
+
+/// Just after March 2026 closes (its end plus the 14 grace days).
+fn march_closed() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 4, 15, 1, 0, 0).unwrap()
+}
+
+fn april_closed() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 15, 1, 0, 0).unwrap()
+}
+
+fn every_stratum() -> Vec<i32> {
+    [
+        pb::StratumType::All,
+        pb::StratumType::Sex,
+        pb::StratumType::AgeBand,
+        pb::StratumType::EthnicGroup,
+    ]
+    .map(|s| s as i32)
+    .to_vec()
+}
+
+fn icb() -> types::Area {
+    area(types::AreaType::IntegratedCareBoard, "QK1")
+}
+
+fn areas_of(cells: &[pb::Cell]) -> BTreeSet<(i32, String)> {
+    cells
+        .iter()
+        .map(|c| {
+            let a = c.area.as_ref().unwrap();
+            (a.r#type, a.code.clone())
+        })
+        .collect()
+}
+
+fn key(a: &types::Area) -> (i32, String) {
+    (a.r#type, a.code.clone())
+}
+
+pub async fn observations_become_suppressed_values_per_area_period_and_stratum(rig: Rig) {
+    caseload(&rig).await;
+    rig.settle().await;
+    let before = rig
+        .indicators("QK1")
+        .query_indicators(pb::QueryIndicatorsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (before.sequence, before.cells.len()),
+        (0, 0),
+        "nothing is published before March closes"
+    );
+
+    publish(&rig, march_closed(), 1).await;
+    let march = month(2026, 3);
+    let cells = query_all(
+        &rig,
+        "QK1",
+        pb::QueryIndicatorsRequest {
+            periods: vec![march],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        areas_of(&cells),
+        [key(&icb()), key(&la())].into(),
+        "a commissioner sees its own areas only"
+    );
+    // 23 released, one reversed: 22 people, published as 20.
+    for area in [la(), icb()] {
+        let mortality = cell(&cells, "mortality", &area, &march);
+        assert_eq!(mortality.denominator, count(20));
+        assert_eq!(mortality.numerator, count(0));
+        assert_eq!(mortality.value, Some(0.0));
+        let recorded = cell(&cells, "gp-registration-recorded", &area, &march);
+        assert_eq!(
+            (recorded.numerator, recorded.denominator, recorded.value),
+            (count(20), count(20), Some(1.0))
+        );
+        // 11 of 22 registered: 10 of 20 once rounded.
+        let registered = cell(&cells, "gp-registered", &area, &march);
+        assert_eq!(
+            (
+                registered.numerator,
+                registered.denominator,
+                registered.value
+            ),
+            (count(10), count(20), Some(0.5))
+        );
+        // Five smokers: suppressed, and no value.
+        let smoking = cell(&cells, "smoking", &area, &march);
+        assert_eq!(
+            (smoking.numerator, smoking.denominator, smoking.value),
+            (suppressed(), count(20), None)
+        );
+        let unregistered = cell(&cells, "gp-unregistered-go-on-to-register", &area, &march);
+        assert_eq!(unregistered.denominator, count(10));
+    }
+
+    // By sex: the two men are suppressed, and so is the women's count, or the
+    // men's could be had by subtracting it from the total.
+    let by_sex = query_all(
+        &rig,
+        "QK1",
+        pb::QueryIndicatorsRequest {
+            indicator_ids: vec!["mortality".into()],
+            areas: vec![la()],
+            periods: vec![march],
+            strata: vec![pb::StratumType::Sex as i32],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(by_sex.len(), 2, "women and men");
+    for c in &by_sex {
+        assert_eq!(c.denominator, suppressed(), "{:?}", c.stratum);
+    }
+    // The quarter closes with March.
+    let q1 = quarter(2026, 1);
+    let quarterly = query_all(
+        &rig,
+        "QK1",
+        pb::QueryIndicatorsRequest {
+            indicator_ids: vec!["gp-registered".into()],
+            periods: vec![q1],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        cell(&quarterly, "gp-registered", &la(), &q1).numerator,
+        count(10)
+    );
+
+    // National users see every area; a region's health lead sees its
+    // delivery units too.
+    let national = query_all(
+        &rig,
+        "NHSE-HJ",
+        pb::QueryIndicatorsRequest {
+            indicator_ids: vec!["gp-registered".into()],
+            periods: vec![march],
+            ..Default::default()
+        },
+    )
+    .await;
+    let expected: BTreeSet<(i32, String)> = [
+        key(&area(types::AreaType::National, "ENG")),
+        key(&area(types::AreaType::ProbationRegion, "EMR")),
+        key(&area(types::AreaType::ProbationDeliveryUnit, "EMR-LEI")),
+        key(&icb()),
+        key(&la()),
+        key(&area(types::AreaType::Prison, "LEI")),
+    ]
+    .into();
+    assert_eq!(areas_of(&national), expected);
+    let region = query_all(&rig, "EMR", pb::QueryIndicatorsRequest::default()).await;
+    assert_eq!(
+        areas_of(&region),
+        [
+            key(&area(types::AreaType::ProbationRegion, "EMR")),
+            key(&area(types::AreaType::ProbationDeliveryUnit, "EMR-LEI")),
+        ]
+        .into()
+    );
+}
+
+/// Reads one snapshot's parts from a watch stream.
+async fn parts(
+    stream: &mut tonic::Streaming<pb::WatchSnapshotsResponse>,
+) -> Vec<pb::WatchSnapshotsResponse> {
+    let mut parts = Vec::new();
+    loop {
+        let part = tokio::time::timeout(WAIT, stream.message())
+            .await
+            .expect("a snapshot in time")
+            .unwrap()
+            .expect("the stream stays open");
+        let last = part.last;
+        parts.push(part);
+        if last {
+            return parts;
+        }
+    }
+}
+
+pub async fn watchers_and_the_topic_receive_each_snapshot_of_their_areas(rig: Rig) {
+    let mut qk1 = rig
+        .indicators("QK1")
+        .watch_snapshots(pb::WatchSnapshotsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut national_la = rig
+        .indicators("NHSE-HJ")
+        .watch_snapshots(pb::WatchSnapshotsRequest {
+            areas: vec![la()],
+            after_sequence: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    caseload(&rig).await;
+    rig.settle().await;
+    rig.clock.set(march_closed());
+
+    let first = parts(&mut qk1).await;
+    assert_eq!(
+        first
+            .iter()
+            .map(|p| key(p.area.as_ref().unwrap()))
+            .collect::<BTreeSet<_>>(),
+        [key(&icb()), key(&la())].into(),
+        "one part per area of the commissioner's"
+    );
+    for part in &first {
+        let snapshot = part.snapshot.as_ref().unwrap();
+        assert_eq!(snapshot.sequence, 1);
+        assert_eq!(snapshot.periods, vec![month(2026, 3), quarter(2026, 1)]);
+        assert!(!snapshot.cells.is_empty());
+        assert!(snapshot.cells.iter().all(|c| c.area == part.area));
+    }
+    let la_only = parts(&mut national_la).await;
+    assert_eq!(la_only.len(), 1);
+    assert_eq!(la_only[0].area, Some(la()));
+
+    // The snapshot also went out on the topic, one record per area.
+    let topic = rig.bus.topic(topics::INDICATOR_SNAPSHOTS);
+    let mut subscription = rig
+        .bus
+        .subscribe(&unique("snapshot-reader"), std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    let mut published = Vec::new();
+    loop {
+        let received = tokio::time::timeout(WAIT, subscription.next())
+            .await
+            .expect("a snapshot record")
+            .unwrap();
+        let record: events::SnapshotPublished = Event::from_record(&received.record)
+            .unwrap()
+            .decode()
+            .unwrap();
+        let parts = record.parts;
+        published.push(record);
+        if published.len() as i32 == parts {
+            break;
+        }
+    }
+    let areas: BTreeSet<(i32, String)> = published
+        .iter()
+        .map(|r| key(r.area.as_ref().unwrap()))
+        .collect();
+    assert_eq!(
+        areas.len(),
+        6,
+        "national, region, delivery unit, ICB, LA, prison"
+    );
+    assert!(
+        published
+            .iter()
+            .all(|r| r.snapshot.as_ref().unwrap().sequence == 1)
+    );
+
+    // April has nothing in it: its snapshot arrives empty, and a watcher
+    // resuming after the first snapshot gets only the second.
+    let mut resumed = rig
+        .indicators("QK1")
+        .watch_snapshots(pb::WatchSnapshotsRequest {
+            areas: Vec::new(),
+            after_sequence: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    rig.clock.set(april_closed());
+    for stream in [&mut qk1, &mut resumed] {
+        let second = parts(stream).await;
+        assert_eq!(second.len(), 1);
+        let snapshot = second[0].snapshot.as_ref().unwrap();
+        assert_eq!(
+            (
+                snapshot.sequence,
+                snapshot.cells.len(),
+                second[0].area.clone()
+            ),
+            (2, 0, None)
+        );
+        assert_eq!(snapshot.periods, vec![month(2026, 4)]);
+    }
+}
+
+pub async fn the_csv_export_has_a_row_per_cell_with_its_suppression(rig: Rig) {
+    caseload(&rig).await;
+    rig.settle().await;
+    publish(&rig, march_closed(), 1).await;
+    let mut stream = rig
+        .indicators("QK1")
+        .export_indicators_csv(pb::ExportIndicatorsCsvRequest {
+            indicator_ids: vec!["gp-registered".into(), "smoking".into()],
+            areas: vec![la()],
+            periods: vec![month(2026, 3)],
+            strata: vec![pb::StratumType::All as i32, pb::StratumType::Sex as i32],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut csv = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        csv.extend(chunk.chunk);
+    }
+    let csv = String::from_utf8(csv).unwrap();
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(format!("{}\r\n", lines[0]), CSV_HEADER);
+    let rows = &lines[1..];
+    assert_eq!(rows.len(), 6, "two indicators, all and both sexes:\n{csv}");
+    assert!(rows.contains(
+        &"gp-registered,Registered with a GP,local_authority,E06000016,2026-03,all,all,10,20,0.5000,false"
+    ));
+    assert!(rows.contains(&"smoking,Smoking,local_authority,E06000016,2026-03,all,all,,20,,true"));
+    let men: Vec<&&str> = rows.iter().filter(|r| r.contains(",sex,male,")).collect();
+    assert_eq!(men.len(), 2);
+    for row in men {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert_eq!(fields[8], "", "the men's denominator is suppressed: {row}");
+        assert_eq!(fields[10], "true");
+    }
+}
+
+/// Runs `throughcare-indicators rebuild` against the rig's database and bus.
+fn rebuild_cli(rig: &Rig, replace: bool) -> std::process::Output {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("indicators.toml");
+    std::fs::write(&path, toml::to_string(rig.config()).unwrap()).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_throughcare-indicators"));
+    command.arg("--config").arg(&path).arg("rebuild");
+    if replace {
+        command.arg("--replace");
+    }
+    command.output().unwrap()
+}
+
+pub async fn a_restart_and_a_rebuild_from_offset_zero_give_identical_results(mut rig: Rig) {
+    release_all(&rig, 0..12, march()).await;
+    let half = rig.settle().await;
+    rig.restart_indicators().await;
+    // The restarted service carries on from what it stored...
+    let later = release_all(&rig, 12..RELEASED, march()).await;
+    rig.transitions("LEI")
+        .reverse_release(throughcare_proto::referrals::v1::ReverseReleaseRequest {
+            idempotency_key: "reverse".into(),
+            release_id: later.last().unwrap().clone(),
+            reason: throughcare_proto::referrals::v1::ReversalReason::NotifiedInError as i32,
+        })
+        .await
+        .unwrap();
+    let stored = rig.settle().await;
+    assert!(stored.observations() > half.observations());
+    assert_eq!(stored.people(), 22);
+    // ...and what it stored is exactly what replaying the log from offset
+    // zero gives, cell by cell.
+    let rebuilt = rig.rebuilt().await;
+    assert_eq!(stored.all_cells(), rebuilt.all_cells());
+    let cli = rebuild_cli(&rig, false);
+    let report = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success() && report.contains("identical"),
+        "{report}"
+    );
+
+    // Lose the stored state; rebuild it from the log with the service
+    // stopped, then start again and publish.
+    rig.stop_indicators().await;
+    throughcare_platform::on_db!(&rig.db, p =>
+        sqlx::query("DELETE FROM indicator_people").execute(p).await.unwrap().rows_affected());
+    let cli = rebuild_cli(&rig, false);
+    assert_eq!(
+        cli.status.code(),
+        Some(1),
+        "the empty state differs from the log"
+    );
+    let cli = rebuild_cli(&rig, true);
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stdout)
+    );
+    assert_eq!(rig.stored().await.all_cells(), rebuilt.all_cells());
+    rig.start_indicators().await;
+    publish(&rig, march_closed(), 1).await;
+    let request = pb::QueryIndicatorsRequest {
+        strata: every_stratum(),
+        ..Default::default()
+    };
+    let published = query_all(&rig, "NHSE-HJ", request.clone()).await;
+    let march = month(2026, 3);
+    let registered = cell(&published, "gp-registered", &la(), &march);
+    assert_eq!(
+        (registered.numerator, registered.denominator),
+        (count(10), count(20))
+    );
+    rig.restart_indicators().await;
+    assert_eq!(query_all(&rig, "NHSE-HJ", request).await, published);
+}
+
+pub async fn a_published_period_is_frozen_and_late_records_never_change_it(rig: Rig) {
+    caseload(&rig).await;
+    rig.settle().await;
+    publish(&rig, march_closed(), 1).await;
+    let request = |period| pb::QueryIndicatorsRequest {
+        periods: vec![period],
+        strata: every_stratum(),
+        ..Default::default()
+    };
+    let period = month(2026, 3);
+    let published = query_all(&rig, "NHSE-HJ", request(period)).await;
+
+    // Three more March releases, reported after March was published, and one in April.
+    release_all(&rig, 30..33, march()).await;
+    release_all(&rig, 40..41, NaiveDate::from_ymd_opt(2026, 4, 20).unwrap()).await;
+    let stored = rig.settle().await;
+    let mortality = throughcare_indicators::catalogue::Catalogue::standard()
+        .index("mortality")
+        .unwrap() as u8;
+    let national_march = stored
+        .all_cells()
+        .into_iter()
+        .find(|(n, _)| {
+            n.indicator == mortality
+                && n.period.to_string() == "2026-03"
+                && n.area.kind == throughcare_indicators::domain::area::AreaKind::National
+                && n.stratum == 0
+        })
+        .unwrap();
+    assert_eq!(
+        national_march.1.tally.den, 25,
+        "the late people are counted..."
+    );
+    publish(&rig, april_closed(), 2).await;
+    assert_eq!(
+        query_all(&rig, "NHSE-HJ", request(period)).await,
+        published,
+        "...but March, once published, never changes"
+    );
+    let april = query_all(&rig, "NHSE-HJ", request(month(2026, 4))).await;
+    let national = area(types::AreaType::National, "ENG");
+    let one = cell(&april, "mortality", &national, &month(2026, 4));
+    assert_eq!(one.denominator, suppressed(), "one person in April");
+}

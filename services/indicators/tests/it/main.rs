@@ -1,0 +1,42 @@
+//! The indicators service through gRPC — beside the real referrals service,
+//! whose observations it consumes — on PostgreSQL with the Kafka broker and
+//! on SQLite with the in-process bus.
+
+#![allow(unreachable_pub)]
+
+mod bad_input;
+mod fixtures;
+mod flows;
+mod harness;
+
+macro_rules! on_both_backends {
+    ($($module:ident :: $test:ident),* $(,)?) => {
+        mod postgres_kafka {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::$module::$test(crate::harness::Rig::postgres_kafka().await).await
+                }
+            )*
+        }
+        mod sqlite_in_process {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::$module::$test(crate::harness::Rig::sqlite_in_process().await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    flows::observations_become_suppressed_values_per_area_period_and_stratum,
+    flows::watchers_and_the_topic_receive_each_snapshot_of_their_areas,
+    flows::the_csv_export_has_a_row_per_cell_with_its_suppression,
+    flows::a_restart_and_a_rebuild_from_offset_zero_give_identical_results,
+    flows::a_published_period_is_frozen_and_late_records_never_change_it,
+    bad_input::unknown_codes_and_malformed_periods_are_refused_by_field,
+    bad_input::commissioners_see_only_their_own_areas,
+    bad_input::an_organisation_records_only_its_own_structure_indicators,
+);
