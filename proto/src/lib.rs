@@ -83,6 +83,12 @@ pub mod topics {
     pub const SHARING_EVENTS: &str = "throughcare.sharing.events";
     /// Published indicator snapshots, already under disclosure control.
     pub const INDICATOR_SNAPSHOTS: &str = "throughcare.indicators.snapshots";
+
+    /// Topics that are a service's source of truth (its state is rebuilt from
+    /// them from offset zero), so they are created with unlimited retention.
+    /// Every other topic keeps the broker's default retention: none of them
+    /// is replayed, and person-level health records must not outlive their use.
+    pub const KEPT_FOREVER: &[&str] = &[OBSERVATIONS];
 }
 
 /// The associated data a `SealedHealthRecord` is sealed with: binds the

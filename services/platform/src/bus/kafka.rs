@@ -2,7 +2,7 @@
 //! with any Kafka-protocol broker that has consumer groups and the idempotent
 //! producer; it uses no Kafka transactions and never relies on auto-creation.
 
-use super::{BusError, Publisher, Received, Record, Subscriber, Subscription};
+use super::{BusError, Publisher, Received, Record, Retention, Subscriber, Subscription};
 use crate::config::KafkaConfig;
 use crate::telemetry::Metrics;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -57,20 +57,26 @@ impl KafkaBus {
         })
     }
 
-    /// Creates each topic with the configured partitions and replication, unless
-    /// it already exists.
-    pub async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError> {
+    /// Creates each topic with the configured partitions and replication and
+    /// its retention, unless it already exists.
+    pub async fn ensure_topics(&self, topics: &[(&str, Retention)]) -> Result<(), BusError> {
         let admin: AdminClient<DefaultClientContext> = client_config(&self.config)
             .set_all(&self.config.properties)
             .create()?;
         let new_topics: Vec<NewTopic<'_>> = topics
             .iter()
-            .map(|t| {
-                NewTopic::new(
+            .map(|&(t, retention)| {
+                let topic = NewTopic::new(
                     t,
                     self.config.partitions,
                     TopicReplication::Fixed(self.config.replication_factor),
-                )
+                );
+                match retention {
+                    Retention::BrokerDefault => topic,
+                    Retention::Forever => {
+                        topic.set("retention.ms", "-1").set("retention.bytes", "-1")
+                    }
+                }
             })
             .collect();
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));

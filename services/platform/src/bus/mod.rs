@@ -19,6 +19,7 @@ use crate::config::{BusBackend, BusConfig};
 use crate::telemetry::Metrics;
 use std::fmt;
 use std::future::Future;
+use throughcare_proto::topics;
 
 /// One record: what is published and what is consumed.
 #[derive(Clone, PartialEq, Eq)]
@@ -154,17 +155,42 @@ impl Bus {
     }
 
     /// Creates the topics (and their dead-letter topics) if they do not exist.
+    /// The topics in [`topics::KEPT_FOREVER`] get unlimited retention (their
+    /// dead-letter topics keep the default); an existing topic is left as it is.
     pub async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError> {
         let mut all: Vec<String> = topics.to_vec();
         all.extend(topics.iter().map(|t| dead_letter_topic(t)));
         match &self.backend {
-            Backend::Kafka(bus) => bus.ensure_topics(&all).await,
+            Backend::Kafka(bus) => {
+                let specs: Vec<(&str, Retention)> = all
+                    .iter()
+                    .map(|t| (t.as_str(), self.retention(t)))
+                    .collect();
+                bus.ensure_topics(&specs).await
+            }
             Backend::InProcess(bus) => bus.ensure_topics(&all).await,
         }
     }
 }
 
+/// How long a topic keeps its records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retention {
+    /// The broker's configured default (seven days on a stock Apache Kafka).
+    BrokerDefault,
+    /// Never deleted: the topic is a log that state is rebuilt from.
+    Forever,
+}
+
 impl Bus {
+    /// The retention `topic` (a full name) is created with.
+    pub fn retention(&self, topic: &str) -> Retention {
+        match topic.strip_prefix(self.prefix.as_str()) {
+            Some(name) if topics::KEPT_FOREVER.contains(&name) => Retention::Forever,
+            _ => Retention::BrokerDefault,
+        }
+    }
+
     /// Reads `topic` (a full name, as for subscribing) from offset zero to
     /// where it ends now, outside any consumer group: for rebuilding a
     /// service's state from the log.

@@ -455,3 +455,57 @@ async fn in_process_log_survives_reopening() {
         .unwrap();
     assert_eq!(seq_of(&next_event(&mut replay).await.1), 0);
 }
+
+/// The topics a service is rebuilt from are created to keep every record;
+/// the rest keep the broker's default (so sealed health records age out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_topics_are_created_with_unlimited_retention() {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    use throughcare_platform::bus::Retention;
+    use throughcare_proto::topics;
+
+    let test = crate::common::kafka_bus().await;
+    let bus = &test.bus;
+    let log = bus.topic(topics::OBSERVATIONS);
+    let events = bus.topic(topics::REFERRALS_EVENTS);
+    assert_eq!(bus.retention(&log), Retention::Forever);
+    assert_eq!(bus.retention(&events), Retention::BrokerDefault);
+    assert_eq!(
+        bus.retention(topics::OBSERVATIONS),
+        Retention::BrokerDefault,
+        "only this deployment's own prefixed topic"
+    );
+    bus.ensure_topics(&[log.clone(), events.clone()])
+        .await
+        .unwrap();
+
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set(
+            "bootstrap.servers",
+            throughcare_platform::testing::kafka_config().brokers,
+        )
+        .create()
+        .unwrap();
+    let described = admin
+        .describe_configs(
+            &[
+                ResourceSpecifier::Topic(&log),
+                ResourceSpecifier::Topic(&events),
+            ],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    let retention: Vec<Option<String>> = described
+        .into_iter()
+        .map(|resource| {
+            let resource = resource.expect("the topic's configuration");
+            resource
+                .get("retention.ms")
+                .and_then(|entry| entry.value.clone())
+        })
+        .collect();
+    assert_eq!(retention[0].as_deref(), Some("-1"), "{log}");
+    assert_ne!(retention[1].as_deref(), Some("-1"), "{events}");
+}
