@@ -67,6 +67,7 @@ impl App {
             .await
             .map_err(transient)?;
         tx.commit().await.map_err(transient)?;
+        self.changed(change.months());
         self.core().apply(change);
         Ok(())
     }

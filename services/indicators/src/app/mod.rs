@@ -18,7 +18,9 @@ use crate::store;
 use chrono::{DateTime, Utc};
 use prost::Message;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 use throughcare_platform::clock::SharedClock;
 use throughcare_platform::db::Db;
 use throughcare_platform::identity::Registry;
@@ -37,6 +39,12 @@ pub struct PublicationConfig {
     pub grace_days: u32,
     /// How often to check whether a period has closed.
     pub check_interval_ms: u64,
+    /// A closed month is published only once no record has changed it for
+    /// this long, so a backlog being loaded (a migration, a replay, a demo) is
+    /// published whole, never part-way. (A month that never goes quiet this
+    /// long is never published: a minute is far beyond any real trickle of
+    /// late records.)
+    pub settle_ms: u64,
 }
 
 impl Default for PublicationConfig {
@@ -44,6 +52,7 @@ impl Default for PublicationConfig {
         Self {
             grace_days: 14,
             check_interval_ms: 60_000,
+            settle_ms: 60_000,
         }
     }
 }
@@ -62,6 +71,8 @@ pub struct App {
     core: Mutex<Aggregator>,
     /// The latest published sequence, for watchers.
     published: watch::Sender<i64>,
+    /// When each month's figures last changed (since start-up).
+    changed: Mutex<BTreeMap<u32, Instant>>,
 }
 
 impl App {
@@ -87,6 +98,7 @@ impl App {
             publication,
             core: Mutex::new(core),
             published: watch::Sender::new(latest),
+            changed: Mutex::default(),
         })
     }
 

@@ -13,7 +13,7 @@ use crate::store::{self, CellRow, SnapshotRow};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use throughcare_platform::bus::Event;
 use throughcare_platform::service::RunError;
 use throughcare_proto::events::v1 as events;
@@ -29,13 +29,43 @@ fn closed_through(now: DateTime<Utc>, grace_days: u32) -> Option<u32> {
     }
 }
 
+/// Of the months `first..=through` (closed, not yet published), the last
+/// that may be published now: the one before the first still changing (`busy`).
+fn settled_through(first: u32, through: u32, busy: impl IntoIterator<Item = u32>) -> Option<u32> {
+    let held = busy
+        .into_iter()
+        .filter(|m| (first..=through).contains(m))
+        .min();
+    match held {
+        Some(month) => month.checked_sub(1),
+        None => Some(through),
+    }
+}
+
 impl App {
+    /// Records that these months' figures just changed.
+    pub(super) fn changed(&self, months: impl Iterator<Item = u32>) {
+        let now = Instant::now();
+        let mut changed = self.changed.lock().expect("publication state");
+        for month in months {
+            changed.insert(month, now);
+        }
+    }
+
+    /// The months changed within the settle time.
+    fn busy_months(&self) -> Vec<u32> {
+        let settle = Duration::from_millis(self.publication.settle_ms);
+        let mut changed = self.changed.lock().expect("publication state");
+        changed.retain(|_, at| at.elapsed() < settle);
+        changed.keys().copied().collect()
+    }
+
     /// Publishes every period that has closed since the last publication;
     /// the new snapshot's sequence, if there was anything to publish.
     pub async fn publish_due(&self) -> Result<Option<i64>> {
         let now = self.now();
         let latest = store::latest_snapshot(&self.db).await?;
-        let Some(through) = closed_through(now, self.publication.grace_days) else {
+        let Some(closed) = closed_through(now, self.publication.grace_days) else {
             return Ok(None);
         };
         let first = match &latest {
@@ -44,6 +74,10 @@ impl App {
                 Some(Period::Month(m)) => m,
                 _ => return Ok(None),
             },
+        };
+        let Some(through) = settled_through(first, closed, self.busy_months()) else {
+            tracing::info!("a closed month is still changing: publication held until it settles");
+            return Ok(None);
         };
         if first > through {
             return Ok(None);
@@ -282,5 +316,16 @@ mod tests {
             Some(march)
         );
         assert_eq!(closed_through(at(4, 1), 0).map(Period::Month), Some(march));
+    }
+
+    #[test]
+    fn a_month_still_changing_holds_itself_and_every_later_month() {
+        // January (0) to April (3) closed; February (1) still changing.
+        assert_eq!(settled_through(0, 3, [1, 5]), Some(0));
+        assert_eq!(settled_through(0, 3, [0]), None);
+        assert_eq!(settled_through(0, 3, []), Some(3));
+        // Changes to months already published (before `first`) or not yet
+        // closed hold nothing.
+        assert_eq!(settled_through(2, 3, [0, 1, 4]), Some(3));
     }
 }

@@ -127,6 +127,18 @@ pub struct Change {
     touched: Vec<u32>,
 }
 
+impl Change {
+    /// The months (indices) whose figures may change.
+    pub fn months(&self) -> impl Iterator<Item = u32> + '_ {
+        self.touched
+            .iter()
+            .filter_map(|&id| match Period::from_id(id) {
+                Period::Month(m) => Some(m),
+                Period::Quarter(_) => None,
+            })
+    }
+}
+
 #[derive(Debug, Default)]
 struct Scratch {
     old: Vec<Member>,

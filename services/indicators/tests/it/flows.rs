@@ -464,3 +464,45 @@ pub async fn a_published_period_is_frozen_and_late_records_never_change_it(rig: 
     let one = cell(&april, "mortality", &national, &month(2026, 4));
     assert_eq!(one.denominator, suppressed(), "one person in April");
 }
+
+pub async fn a_month_still_receiving_records_is_published_only_once_it_settles(mut rig: Rig) {
+    // A backlog for March arriving after March closed: while records keep
+    // changing March, it is not published part-way.
+    rig.config_mut().publication.settle_ms = 3_600_000;
+    rig.restart_indicators().await;
+    caseload(&rig).await;
+    rig.settle().await;
+    rig.clock.set(march_closed());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await; // ten publisher checks
+    let response = rig
+        .indicators("NHSE-HJ")
+        .query_indicators(pb::QueryIndicatorsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(response.sequence, 0, "March is still changing: held");
+
+    // Once quiet (here: settle time zero), March is published whole.
+    rig.config_mut().publication.settle_ms = 0;
+    rig.restart_indicators().await;
+    publish(&rig, march_closed(), 1).await;
+    let cells = query_all(
+        &rig,
+        "NHSE-HJ",
+        pb::QueryIndicatorsRequest {
+            indicator_ids: vec!["mortality".into()],
+            areas: vec![area(types::AreaType::National, "ENG")],
+            periods: vec![month(2026, 3)],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        cells[0].denominator,
+        Some(pb::PublishedCount {
+            value: 20,
+            suppressed: false
+        }),
+        "all 22 March people, rounded"
+    );
+}

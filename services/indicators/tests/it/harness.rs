@@ -281,6 +281,7 @@ impl Rig {
             publication: PublicationConfig {
                 grace_days: 14,
                 check_interval_ms: 50,
+                settle_ms: 0,
             },
         };
         let mut rig = Self {
@@ -306,6 +307,11 @@ impl Rig {
     /// The indicators service's configuration (for its command line).
     pub fn config(&self) -> &throughcare_indicators::Config {
         &self.config
+    }
+
+    /// Changes the configuration the next (re)start uses.
+    pub fn config_mut(&mut self) -> &mut throughcare_indicators::Config {
+        &mut self.config
     }
 
     pub async fn start_indicators(&mut self) {
