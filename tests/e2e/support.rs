@@ -129,3 +129,21 @@ pub async fn who_am_i(endpoint: &str, token: &str) -> Result<(String, String), t
     let me = client.who_am_i(WhoAmIRequest {}).await?.into_inner();
     Ok((me.organisation, me.role))
 }
+
+/// Waits until `endpoint` reports `service` SERVING, failing at once with
+/// what the process wrote to `log` (its standard error) if it exits first.
+pub async fn wait_for(process: &mut Process, endpoint: &str, service: &str, log: &std::path::Path) {
+    let waiting = wait_serving(endpoint, service, Duration::from_secs(60));
+    tokio::pin!(waiting);
+    loop {
+        tokio::select! {
+            () = &mut waiting => return,
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                if let Some(status) = process.child().try_wait().expect("wait") {
+                    let stderr = std::fs::read_to_string(log).unwrap_or_default();
+                    panic!("{} exited ({status}) before serving: {stderr}", process.name);
+                }
+            }
+        }
+    }
+}
