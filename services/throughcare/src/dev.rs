@@ -7,7 +7,7 @@ use crate::dev_registry;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use throughcare_platform::bus::Bus;
 use throughcare_platform::bus::in_process::InProcessBus;
 use throughcare_platform::config::{
@@ -21,9 +21,6 @@ use tokio::net::TcpListener;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DevArgs {
-    /// Where the SQLite files, the bus log and the development secrets live.
-    #[arg(long, default_value = ".throughcare")]
-    data_dir: PathBuf,
     /// First of three consecutive ports (referrals, sharing, indicators); 0 picks free ports.
     #[arg(long, default_value_t = 50051)]
     port_base: u16,
@@ -105,10 +102,12 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-    let data_dir = std::fs::canonicalize(&args.data_dir)?;
+/// Runs the embedded mode with its SQLite files, bus log and development
+/// secrets in `data_dir` (the global `--data-dir`).
+pub(crate) async fn run(args: DevArgs, data_dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let data_dir = std::fs::canonicalize(data_dir)?;
     let secrets = DevSecrets::load_or_create(&data_dir.join("dev-secrets.toml"))?;
     let telemetry = init_telemetry("throughcare", &TelemetryConfig::default())?;
     let metrics = telemetry.metrics();
@@ -196,7 +195,13 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         async {
             let config = throughcare_indicators::Config {
                 platform: platform("indicators"),
-                ..throughcare_indicators::Config::defaults()
+                // Looked for often, so a demo's closed months appear soon after
+                // its last record, rather than up to two minutes later.
+                publication: throughcare_indicators::app::PublicationConfig {
+                    check_interval_ms: 5_000,
+                    settle_ms: 15_000,
+                    ..Default::default()
+                },
             };
             stop_all(
                 throughcare_indicators::run(config, indicators_listener, runtime.clone()).await,
