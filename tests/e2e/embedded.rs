@@ -1,5 +1,6 @@
 //! `throughcare dev`: all three services in one process, no servers needed.
 
+use crate::journey::{System, one_release_through_every_service};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -12,7 +13,7 @@ const SERVICES: [(&str, &str); 3] = [
 ];
 
 /// Starts `throughcare dev` and reads the endpoints from its banner.
-fn start(data_dir: &std::path::Path) -> (Process, Vec<String>) {
+pub(crate) fn start(data_dir: &std::path::Path) -> (Process, Vec<String>) {
     let mut process = Process::spawn(
         "throughcare dev",
         Command::new(binary("throughcare"))
@@ -83,5 +84,29 @@ async fn the_embedded_mode_serves_every_service_and_keeps_its_data_across_restar
         .await
         .expect("tokens survive a restart");
     assert_eq!(me.0, "LEI");
+    assert!(process.terminate(Duration::from_secs(20)).await.success());
+}
+
+/// The journey the split deployment's test drives, in one process on SQLite
+/// and the in-process bus: the two modes behave the same.
+#[tokio::test]
+async fn one_release_goes_through_all_three_services_in_one_process() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data_dir = dir.path().join("data");
+    let (process, endpoints) = start(&data_dir);
+    for (endpoint, (_, service)) in endpoints.iter().zip(SERVICES) {
+        wait_serving(endpoint, service, Duration::from_secs(30)).await;
+    }
+    let token = |organisation: &str, role: &str| token(&data_dir, organisation, role);
+    one_release_through_every_service(
+        &System {
+            referrals: &endpoints[0],
+            sharing: &endpoints[1],
+            indicators: &endpoints[2],
+            token: &token,
+        },
+        2,
+    )
+    .await;
     assert!(process.terminate(Duration::from_secs(20)).await.success());
 }

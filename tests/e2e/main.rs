@@ -1,4 +1,7 @@
 //! End-to-end: the real binaries, as a newcomer and an operator run them.
 
+mod cli;
+mod deploy;
 mod embedded;
+mod journey;
 mod split;

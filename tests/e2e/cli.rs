@@ -1,0 +1,217 @@
+//! The `throughcare` role commands and demo against the embedded mode, as a
+//! script would use them: JSON in and out, exit codes it can rely on.
+
+use crate::embedded::start;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+use throughcare_e2e::{binary, wait_serving};
+
+/// Runs `throughcare` with the development data directory and endpoints.
+fn throughcare(data_dir: &Path, endpoints: &[String], args: &[&str]) -> Output {
+    Command::new(binary("throughcare"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--referrals", &endpoints[0]])
+        .args(["--sharing", &endpoints[1]])
+        .args(["--indicators", &endpoints[2]])
+        .env_remove("THROUGHCARE_TOKEN")
+        .output()
+        .expect("run throughcare")
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("an exit code")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const RELEASE: &str = r#"{
+  "idempotency_key": "cli-release-1",
+  "person": {"identifiers": {"nhs_number": "943 476 5919", "prison_number": "A1234BC"},
+             "date_of_birth": {"year": 1985, "month": 4, "day": 2}, "sex": "SEX_MALE"},
+  "release_date": {"year": YEAR, "month": MONTH, "day": DAY},
+  "reason": "RELEASE_REASON_ON_LICENCE", "releasing_prison": "LEI",
+  "destination": {"probation_delivery_unit": "EMR-LEI", "local_authority": "E06000016"},
+  "health": {"substance_misuse": {"on_opioid_substitution_therapy": true},
+             "gp_registration": {"status": "REGISTRATION_STATUS_NOT_REGISTERED"}}
+}"#;
+
+#[tokio::test]
+async fn role_commands_take_json_print_json_and_exit_with_codes_scripts_rely_on() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data_dir = dir.path().join("data");
+    let (process, endpoints) = start(&data_dir);
+    wait_serving(&endpoints[0], "", Duration::from_secs(30)).await;
+    wait_serving(&endpoints[1], "", Duration::from_secs(30)).await;
+    wait_serving(&endpoints[2], "", Duration::from_secs(30)).await;
+    let run = |args: &[&str]| throughcare(&data_dir, &endpoints, args);
+
+    // A release notified from a JSON file, as the README shows.
+    let tomorrow = chrono::Utc::now().date_naive() + chrono::Duration::days(1);
+    let file = dir.path().join("release.json");
+    use chrono::Datelike;
+    std::fs::write(
+        &file,
+        RELEASE
+            .replace("YEAR", &tomorrow.year().to_string())
+            .replace("MONTH", &tomorrow.month().to_string())
+            .replace("DAY", &tomorrow.day().to_string()),
+    )
+    .unwrap();
+    let notified = run(&[
+        "release",
+        "notify",
+        file.to_str().unwrap(),
+        "--as",
+        "LEI:system",
+    ]);
+    assert_eq!(code(&notified), 0, "{}", stderr(&notified));
+    let response: serde_json::Value = serde_json::from_str(stdout(&notified).trim()).unwrap();
+    let release_id = response["release"]["release_id"]
+        .as_str()
+        .expect("a release id");
+    assert!(
+        response["tasks_opened"]
+            .as_array()
+            .is_some_and(|t| t.len() == 2),
+        "substance misuse and GP registration tasks: {response}"
+    );
+    // The same key again is a replay: the same release, exit 0.
+    let replay = run(&[
+        "release",
+        "notify",
+        file.to_str().unwrap(),
+        "--as",
+        "LEI:system",
+    ]);
+    assert_eq!(code(&replay), 0);
+    let replayed: serde_json::Value = serde_json::from_str(stdout(&replay).trim()).unwrap();
+    assert_eq!(replayed["release"]["release_id"], release_id);
+
+    let tasks = run(&["task", "list", "--as", "EMR-LEI:practitioner"]);
+    assert_eq!(code(&tasks), 0, "{}", stderr(&tasks));
+    assert!(stdout(&tasks).contains(release_id));
+
+    // 2: a malformed request or command line; nothing is sent.
+    let malformed = run(&["release", "notify", "{\"nhs\": 1}", "--as", "LEI:system"]);
+    assert_eq!(code(&malformed), 2);
+    assert!(stderr(&malformed).contains("nhs"), "{}", stderr(&malformed));
+    let unknown_verb = run(&["referral", "frobnicate", "--as", "LEI:system"]);
+    assert_eq!(code(&unknown_verb), 2);
+    assert!(stderr(&unknown_verb).contains("request, update, get, list, watch"));
+
+    // 3: refused as invalid, naming the field.
+    let invalid = run(&[
+        "release",
+        "notify",
+        &RELEASE
+            .replace("943 476 5919", "943 476 5918")
+            .replace("YEAR", &tomorrow.year().to_string())
+            .replace("MONTH", &tomorrow.month().to_string())
+            .replace("DAY", &tomorrow.day().to_string()),
+        "--as",
+        "LEI:system",
+    ]);
+    assert_eq!(code(&invalid), 3, "{}", stderr(&invalid));
+    assert!(
+        stderr(&invalid).contains("person.identifiers.nhs_number"),
+        "{}",
+        stderr(&invalid)
+    );
+
+    // 4: not permitted (a commissioner may not verify the audit log).
+    let denied = run(&["audit", "verify", "--as", "QK1:analyst"]);
+    assert_eq!(code(&denied), 4);
+    let unauthenticated = run(&["audit", "verify", "--token", "not-a-token"]);
+    assert_eq!(code(&unauthenticated), 4);
+
+    // 5: not found.
+    let missing = run(&[
+        "referral",
+        "get",
+        r#"{"referral_id": "0190c2a4-1f5e-7a3b-9c4d-2e6f8a0b1c3d"}"#,
+        "--as",
+        "EMR-LEI:practitioner",
+    ]);
+    assert_eq!(code(&missing), 5, "{}", stderr(&missing));
+
+    // The auditor's verify and a commissioner's CSV export.
+    let verified = run(&["audit", "verify", "--as", "NHSE-HJ:auditor"]);
+    assert_eq!(code(&verified), 0);
+    assert!(stdout(&verified).contains("\"intact\":true"));
+    let export = run(&["indicators", "export", "--as", "QK1:analyst"]);
+    assert_eq!(code(&export), 0, "{}", stderr(&export));
+    assert_eq!(
+        stdout(&export).lines().next().map(str::trim_end),
+        Some(
+            "indicator_id,indicator,area_type,area_code,period,stratum_type,stratum,numerator,denominator,value,suppressed"
+        ),
+        "the JSNA extract's header row"
+    );
+
+    // 1: nothing listening.
+    let unreachable = Command::new(binary("throughcare"))
+        .args([
+            "audit",
+            "verify",
+            "--token",
+            "t",
+            "--sharing",
+            "http://127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&unreachable), 1);
+    assert!(process.terminate(Duration::from_secs(20)).await.success());
+}
+
+#[tokio::test]
+async fn the_demo_drives_people_through_the_system_and_prints_suppressed_indicators() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data_dir = dir.path().join("data");
+    let (process, endpoints) = start(&data_dir);
+    for endpoint in &endpoints {
+        wait_serving(endpoint, "", Duration::from_secs(30)).await;
+    }
+    let demo = throughcare(
+        &data_dir,
+        &endpoints,
+        &["demo", "--people", "40", "--seed", "7", "--wait", "120"],
+    );
+    assert_eq!(code(&demo), 0, "{}", stderr(&demo));
+    let out = stdout(&demo);
+    assert!(out.contains("40 releases"), "{out}");
+    assert!(
+        !out.contains("Nothing new was published"),
+        "the demo's months are published once they settle: {out}"
+    );
+    let table: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("Indicators for probation delivery unit EMR-LEI"))
+        .collect();
+    let registration = table
+        .iter()
+        .find(|l| l.starts_with("GP registration status recorded"))
+        .unwrap_or_else(|| panic!("the table has the GP registration row: {out}"));
+    // Every count printed is suppressed (*) or a multiple of 5.
+    for line in &table[2..] {
+        for field in line.split_whitespace().rev().skip(1).take(2) {
+            if let Ok(count) = field.parse::<i64>() {
+                assert_eq!(count % 5, 0, "{line}");
+            }
+        }
+    }
+    assert!(
+        registration.ends_with('*') || registration.ends_with('%'),
+        "a value, or * when suppressed: {registration}"
+    );
+    assert!(process.terminate(Duration::from_secs(20)).await.success());
+}
