@@ -5,15 +5,17 @@
 #   tests/bench.sh relay        # raw rdkafka produce rate vs the outbox relay
 #   tests/bench.sh ingest       # release notifications over gRPC vs durable PostgreSQL commits
 #   tests/bench.sh disclosure   # disclosure decisions with the audit append; verifying 1M audit entries
+#   tests/bench.sh aggregation  # the indicators core: live rate, national rebuild, rebuild from the broker
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-bench=${1:?usage: tests/bench.sh <relay|ingest|disclosure>}
+bench=${1:?usage: tests/bench.sh <relay|ingest|disclosure|aggregation>}
 shift
 case "$bench" in
     relay) package=throughcare-platform ;;
     ingest) package=throughcare-referrals ;;
     disclosure) package=throughcare-sharing ;;
+    aggregation) package=throughcare-indicators ;;
     *) log "unknown benchmark $bench"; exit 2 ;;
 esac
 
