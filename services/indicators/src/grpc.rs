@@ -1,9 +1,9 @@
 //! The gRPC surface: authorise by organisation kind and role, delegate.
 
 use crate::app::App;
-use crate::error::Error;
 use std::pin::Pin;
 use std::sync::Arc;
+use throughcare_platform::grpc::respond;
 use throughcare_platform::identity::{Caller, OrganisationKind as K, Permission, Role as R};
 use throughcare_proto::indicators::v1::*;
 use tokio_stream::Stream;
@@ -34,20 +34,6 @@ const STRUCTURE_READERS: Permission = Permission {
     roles: &[R::Analyst, R::HealthLead, R::Governance, R::Auditor],
 };
 
-fn authorised<'a, T>(
-    request: &'a Request<T>,
-    action: &str,
-    permission: &Permission,
-) -> Result<&'a Caller, Status> {
-    let caller = Caller::of(request)?;
-    caller.authorize(action, permission)?;
-    Ok(caller)
-}
-
-fn respond<T>(result: Result<T, Error>) -> Result<Response<T>, Status> {
-    result.map(Response::new).map_err(Status::from)
-}
-
 type Streamed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[derive(Debug, Clone)]
@@ -62,7 +48,7 @@ impl indicators_service_server::IndicatorsService for Indicators {
         &self,
         request: Request<ListIndicatorsRequest>,
     ) -> Result<Response<ListIndicatorsResponse>, Status> {
-        authorised(&request, "read the indicator catalogue", &ANYONE)?;
+        Caller::authorised(&request, "read the indicator catalogue", &ANYONE)?;
         Ok(Response::new(ListIndicatorsResponse {
             indicators: self.app.catalogue.to_proto(),
         }))
@@ -72,7 +58,7 @@ impl indicators_service_server::IndicatorsService for Indicators {
         &self,
         request: Request<RecordStructureIndicatorRequest>,
     ) -> Result<Response<RecordStructureIndicatorResponse>, Status> {
-        let caller = authorised(&request, "record structure indicators", &STRUCTURE)?;
+        let caller = Caller::authorised(&request, "record structure indicators", &STRUCTURE)?;
         respond(self.app.record_structure(caller, request.get_ref()).await)
     }
 
@@ -80,7 +66,7 @@ impl indicators_service_server::IndicatorsService for Indicators {
         &self,
         request: Request<ListStructureIndicatorsRequest>,
     ) -> Result<Response<ListStructureIndicatorsResponse>, Status> {
-        let caller = authorised(&request, "read structure indicators", &STRUCTURE_READERS)?;
+        let caller = Caller::authorised(&request, "read structure indicators", &STRUCTURE_READERS)?;
         respond(self.app.list_structures(caller, request.get_ref()).await)
     }
 
@@ -88,7 +74,7 @@ impl indicators_service_server::IndicatorsService for Indicators {
         &self,
         request: Request<QueryIndicatorsRequest>,
     ) -> Result<Response<QueryIndicatorsResponse>, Status> {
-        let caller = authorised(&request, "read indicators", &COMMISSIONING)?;
+        let caller = Caller::authorised(&request, "read indicators", &COMMISSIONING)?;
         respond(self.app.query(caller, request.get_ref()).await)
     }
 
@@ -98,7 +84,7 @@ impl indicators_service_server::IndicatorsService for Indicators {
         &self,
         request: Request<WatchSnapshotsRequest>,
     ) -> Result<Response<Self::WatchSnapshotsStream>, Status> {
-        let caller = authorised(&request, "watch indicator snapshots", &COMMISSIONING)?;
+        let caller = Caller::authorised(&request, "watch indicator snapshots", &COMMISSIONING)?;
         let stream = self
             .app
             .watch(caller, request.get_ref(), self.shutdown.clone())
@@ -112,7 +98,7 @@ impl indicators_service_server::IndicatorsService for Indicators {
         &self,
         request: Request<ExportIndicatorsCsvRequest>,
     ) -> Result<Response<Self::ExportIndicatorsCsvStream>, Status> {
-        let caller = authorised(&request, "export indicators", &COMMISSIONING)?;
+        let caller = Caller::authorised(&request, "export indicators", &COMMISSIONING)?;
         let stream = self.app.export_csv(caller, request.get_ref()).await?;
         Ok(Response::new(Box::pin(stream)))
     }

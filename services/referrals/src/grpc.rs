@@ -3,8 +3,8 @@
 
 use crate::app::transitions::{TransitionRequest, validate};
 use crate::app::{Feed, SharedApp};
-use crate::error::Error;
 use std::pin::Pin;
+use throughcare_platform::grpc::respond;
 use throughcare_platform::identity::{Caller, OrganisationKind as K, Permission, Role as R};
 use throughcare_proto::referrals::v1::{self as pb, *};
 use tokio_stream::{Stream, StreamExt};
@@ -34,20 +34,6 @@ const REFERRAL_PARTIES: Permission = Permission {
     kinds: &[K::Probation, K::PrisonHealthcare, K::Provider],
     roles: &[R::System, R::Practitioner],
 };
-
-fn authorised<'a, T>(
-    request: &'a Request<T>,
-    action: &str,
-    permission: &Permission,
-) -> Result<&'a Caller, Status> {
-    let caller = Caller::of(request)?;
-    caller.authorize(action, permission)?;
-    Ok(caller)
-}
-
-fn respond<T>(result: Result<T, Error>) -> Result<Response<T>, Status> {
-    result.map(Response::new).map_err(Status::from)
-}
 
 type Watch<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -85,7 +71,7 @@ impl transitions_service_server::TransitionsService for Transitions {
         &self,
         request: Request<NotifyReleaseRequest>,
     ) -> Result<Response<NotifyReleaseResponse>, Status> {
-        let caller = authorised(&request, "notify releases", &PRISON_SYSTEMS)?;
+        let caller = Caller::authorised(&request, "notify releases", &PRISON_SYSTEMS)?;
         respond(self.0.notify_release(caller, request.get_ref()).await)
     }
 
@@ -93,7 +79,7 @@ impl transitions_service_server::TransitionsService for Transitions {
         &self,
         request: Request<ReverseReleaseRequest>,
     ) -> Result<Response<ReverseReleaseResponse>, Status> {
-        let caller = authorised(&request, "reverse releases", &PRISON_SYSTEMS)?;
+        let caller = Caller::authorised(&request, "reverse releases", &PRISON_SYSTEMS)?;
         respond(self.0.reverse_release(caller, request.get_ref()).await)
     }
 
@@ -101,7 +87,7 @@ impl transitions_service_server::TransitionsService for Transitions {
         &self,
         request: Request<GetReleaseRequest>,
     ) -> Result<Response<GetReleaseResponse>, Status> {
-        let caller = authorised(&request, "read releases", &RELEASE_READERS)?;
+        let caller = Caller::authorised(&request, "read releases", &RELEASE_READERS)?;
         respond(
             self.0
                 .get_release(caller, &request.get_ref().release_id)
@@ -113,7 +99,7 @@ impl transitions_service_server::TransitionsService for Transitions {
         &self,
         request: Request<NotifyReceptionRequest>,
     ) -> Result<Response<NotifyReceptionResponse>, Status> {
-        let caller = authorised(&request, "notify receptions", &PRISON_SYSTEMS)?;
+        let caller = Caller::authorised(&request, "notify receptions", &PRISON_SYSTEMS)?;
         let r = request.get_ref();
         let t = validate(caller, &self.0, TransitionRequest::Reception(r))?;
         respond(
@@ -129,7 +115,7 @@ impl transitions_service_server::TransitionsService for Transitions {
         &self,
         request: Request<NotifyTransferRequest>,
     ) -> Result<Response<NotifyTransferResponse>, Status> {
-        let caller = authorised(&request, "notify transfers", &PRISON_SYSTEMS)?;
+        let caller = Caller::authorised(&request, "notify transfers", &PRISON_SYSTEMS)?;
         let r = request.get_ref();
         let t = validate(caller, &self.0, TransitionRequest::Transfer(r))?;
         respond(
@@ -145,7 +131,8 @@ impl transitions_service_server::TransitionsService for Transitions {
         &self,
         request: Request<NotifyCommunitySentenceRequest>,
     ) -> Result<Response<NotifyCommunitySentenceResponse>, Status> {
-        let caller = authorised(&request, "notify community sentences", &PROBATION_SYSTEMS)?;
+        let caller =
+            Caller::authorised(&request, "notify community sentences", &PROBATION_SYSTEMS)?;
         let r = request.get_ref();
         let t = validate(caller, &self.0, TransitionRequest::CommunitySentence(r))?;
         respond(
@@ -166,7 +153,7 @@ impl transitions_service_server::TransitionsService for Transitions {
         &self,
         request: Request<NotifyApprovedPremisesMoveRequest>,
     ) -> Result<Response<NotifyApprovedPremisesMoveResponse>, Status> {
-        let caller = authorised(
+        let caller = Caller::authorised(
             &request,
             "notify approved premises moves",
             &PROBATION_SYSTEMS,
@@ -191,7 +178,8 @@ impl transitions_service_server::TransitionsService for Transitions {
         &self,
         request: Request<NotifySupervisionEndRequest>,
     ) -> Result<Response<NotifySupervisionEndResponse>, Status> {
-        let caller = authorised(&request, "notify ends of supervision", &PROBATION_SYSTEMS)?;
+        let caller =
+            Caller::authorised(&request, "notify ends of supervision", &PROBATION_SYSTEMS)?;
         let r = request.get_ref();
         let t = validate(caller, &self.0, TransitionRequest::SupervisionEnd(r))?;
         respond(
@@ -212,7 +200,7 @@ impl transitions_service_server::TransitionsService for Transitions {
         &self,
         request: Request<NotifyDeathRequest>,
     ) -> Result<Response<NotifyDeathResponse>, Status> {
-        let caller = authorised(&request, "notify deaths", &PROBATION_SYSTEMS)?;
+        let caller = Caller::authorised(&request, "notify deaths", &PROBATION_SYSTEMS)?;
         let r = request.get_ref();
         let t = validate(caller, &self.0, TransitionRequest::Death(r))?;
         respond(
@@ -234,7 +222,7 @@ impl assessments_service_server::AssessmentsService for Assessments {
         &self,
         request: Request<RecordAssessmentRequest>,
     ) -> Result<Response<RecordAssessmentResponse>, Status> {
-        let caller = authorised(&request, "record assessments", &PROBATION_SYSTEMS)?;
+        let caller = Caller::authorised(&request, "record assessments", &PROBATION_SYSTEMS)?;
         respond(self.0.record_assessment(caller, request.get_ref()).await)
     }
 
@@ -242,7 +230,7 @@ impl assessments_service_server::AssessmentsService for Assessments {
         &self,
         request: Request<ListAssessmentsRequest>,
     ) -> Result<Response<ListAssessmentsResponse>, Status> {
-        let caller = authorised(&request, "read assessments", &PROBATION_SYSTEMS)?;
+        let caller = Caller::authorised(&request, "read assessments", &PROBATION_SYSTEMS)?;
         respond(self.0.list_assessments(caller, request.get_ref()).await)
     }
 }
@@ -259,7 +247,7 @@ impl referrals_service_server::ReferralsService for Referrals {
         &self,
         request: Request<RequestReferralRequest>,
     ) -> Result<Response<RequestReferralResponse>, Status> {
-        let caller = authorised(&request, "request referrals", &REFERRERS)?;
+        let caller = Caller::authorised(&request, "request referrals", &REFERRERS)?;
         respond(self.app.request_referral(caller, request.get_ref()).await)
     }
 
@@ -267,7 +255,7 @@ impl referrals_service_server::ReferralsService for Referrals {
         &self,
         request: Request<UpdateReferralRequest>,
     ) -> Result<Response<UpdateReferralResponse>, Status> {
-        let caller = authorised(&request, "update referrals", &REFERRAL_PARTIES)?;
+        let caller = Caller::authorised(&request, "update referrals", &REFERRAL_PARTIES)?;
         respond(self.app.update_referral(caller, request.get_ref()).await)
     }
 
@@ -275,7 +263,7 @@ impl referrals_service_server::ReferralsService for Referrals {
         &self,
         request: Request<GetReferralRequest>,
     ) -> Result<Response<GetReferralResponse>, Status> {
-        let caller = authorised(&request, "read referrals", &REFERRAL_PARTIES)?;
+        let caller = Caller::authorised(&request, "read referrals", &REFERRAL_PARTIES)?;
         respond(
             self.app
                 .get_referral(caller, &request.get_ref().referral_id)
@@ -287,7 +275,7 @@ impl referrals_service_server::ReferralsService for Referrals {
         &self,
         request: Request<ListReferralsRequest>,
     ) -> Result<Response<ListReferralsResponse>, Status> {
-        let caller = authorised(&request, "list referrals", &REFERRAL_PARTIES)?;
+        let caller = Caller::authorised(&request, "list referrals", &REFERRAL_PARTIES)?;
         respond(self.app.list_referrals(caller, request.get_ref()).await)
     }
 
@@ -297,7 +285,7 @@ impl referrals_service_server::ReferralsService for Referrals {
         &self,
         request: Request<WatchReferralsRequest>,
     ) -> Result<Response<Self::WatchReferralsStream>, Status> {
-        let caller = authorised(&request, "watch referrals", &REFERRAL_PARTIES)?;
+        let caller = Caller::authorised(&request, "watch referrals", &REFERRAL_PARTIES)?;
         let stream = watch(
             &self.app,
             caller,
@@ -325,7 +313,7 @@ impl continuity_service_server::ContinuityService for Continuity {
         &self,
         request: Request<ListContinuityTasksRequest>,
     ) -> Result<Response<ListContinuityTasksResponse>, Status> {
-        let caller = authorised(&request, "list continuity tasks", &REFERRERS)?;
+        let caller = Caller::authorised(&request, "list continuity tasks", &REFERRERS)?;
         respond(self.app.list_tasks(caller, request.get_ref()).await)
     }
 
@@ -335,7 +323,7 @@ impl continuity_service_server::ContinuityService for Continuity {
         &self,
         request: Request<WatchContinuityTasksRequest>,
     ) -> Result<Response<Self::WatchContinuityTasksStream>, Status> {
-        let caller = authorised(&request, "watch continuity tasks", &REFERRERS)?;
+        let caller = Caller::authorised(&request, "watch continuity tasks", &REFERRERS)?;
         let stream = watch(
             &self.app,
             caller,
@@ -354,7 +342,7 @@ impl continuity_service_server::ContinuityService for Continuity {
         &self,
         request: Request<AcknowledgeAlertRequest>,
     ) -> Result<Response<AcknowledgeAlertResponse>, Status> {
-        let caller = authorised(&request, "acknowledge alerts", &REFERRERS)?;
+        let caller = Caller::authorised(&request, "acknowledge alerts", &REFERRERS)?;
         respond(self.app.acknowledge_alert(caller, request.get_ref()).await)
     }
 }

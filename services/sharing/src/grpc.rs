@@ -1,9 +1,9 @@
 //! The gRPC surface: authorise by organisation kind and role, delegate.
 
 use crate::app::App;
-use crate::error::Error;
 use std::pin::Pin;
 use std::sync::Arc;
+use throughcare_platform::grpc::respond;
 use throughcare_platform::identity::{Caller, OrganisationKind as K, Permission, Role as R};
 use throughcare_proto::sharing::v1::*;
 use tokio_stream::Stream;
@@ -30,20 +30,6 @@ const AUDITORS: Permission = Permission {
     roles: &[R::Auditor],
 };
 
-fn authorised<'a, T>(
-    request: &'a Request<T>,
-    action: &str,
-    permission: &Permission,
-) -> Result<&'a Caller, Status> {
-    let caller = Caller::of(request)?;
-    caller.authorize(action, permission)?;
-    Ok(caller)
-}
-
-fn respond<T>(result: Result<T, Error>) -> Result<Response<T>, Status> {
-    result.map(Response::new).map_err(Status::from)
-}
-
 #[derive(Debug, Clone)]
 pub struct Consents(pub Arc<App>);
 
@@ -53,7 +39,7 @@ impl consent_service_server::ConsentService for Consents {
         &self,
         request: Request<RecordConsentRequest>,
     ) -> Result<Response<RecordConsentResponse>, Status> {
-        let caller = authorised(&request, "record consent", &CARE)?;
+        let caller = Caller::authorised(&request, "record consent", &CARE)?;
         respond(self.0.record_consent(caller, request.get_ref()).await)
     }
 
@@ -61,7 +47,7 @@ impl consent_service_server::ConsentService for Consents {
         &self,
         request: Request<WithdrawConsentRequest>,
     ) -> Result<Response<WithdrawConsentResponse>, Status> {
-        let caller = authorised(&request, "withdraw consent", &CARE)?;
+        let caller = Caller::authorised(&request, "withdraw consent", &CARE)?;
         respond(self.0.withdraw_consent(caller, request.get_ref()).await)
     }
 
@@ -69,7 +55,7 @@ impl consent_service_server::ConsentService for Consents {
         &self,
         request: Request<ListConsentsRequest>,
     ) -> Result<Response<ListConsentsResponse>, Status> {
-        let caller = authorised(&request, "read consents", &CARE)?;
+        let caller = Caller::authorised(&request, "read consents", &CARE)?;
         respond(self.0.list_consents(caller, request.get_ref()).await)
     }
 }
@@ -83,7 +69,7 @@ impl agreements_service_server::AgreementsService for Agreements {
         &self,
         request: Request<RegisterAgreementRequest>,
     ) -> Result<Response<RegisterAgreementResponse>, Status> {
-        let caller = authorised(&request, "register agreements", &GOVERNANCE)?;
+        let caller = Caller::authorised(&request, "register agreements", &GOVERNANCE)?;
         respond(self.0.register_agreement(caller, request.get_ref()).await)
     }
 
@@ -91,7 +77,7 @@ impl agreements_service_server::AgreementsService for Agreements {
         &self,
         request: Request<RevokeAgreementRequest>,
     ) -> Result<Response<RevokeAgreementResponse>, Status> {
-        let caller = authorised(&request, "revoke agreements", &GOVERNANCE)?;
+        let caller = Caller::authorised(&request, "revoke agreements", &GOVERNANCE)?;
         respond(self.0.revoke_agreement(caller, request.get_ref()).await)
     }
 
@@ -99,7 +85,7 @@ impl agreements_service_server::AgreementsService for Agreements {
         &self,
         request: Request<ListAgreementsRequest>,
     ) -> Result<Response<ListAgreementsResponse>, Status> {
-        authorised(&request, "list agreements", &OVERSIGHT)?;
+        Caller::authorised(&request, "list agreements", &OVERSIGHT)?;
         respond(self.0.list_agreements(request.get_ref()).await)
     }
 }
@@ -116,7 +102,7 @@ impl disclosure_service_server::DisclosureService for Disclosures {
         &self,
         request: Request<RequestDisclosureRequest>,
     ) -> Result<Response<RequestDisclosureResponse>, Status> {
-        let caller = authorised(&request, "request disclosures", &CARE)?;
+        let caller = Caller::authorised(&request, "request disclosures", &CARE)?;
         respond(self.app.request_disclosure(caller, request.get_ref()).await)
     }
 
@@ -127,7 +113,7 @@ impl disclosure_service_server::DisclosureService for Disclosures {
         &self,
         request: Request<WatchDeliveriesRequest>,
     ) -> Result<Response<Self::WatchDeliveriesStream>, Status> {
-        let caller = authorised(&request, "receive deliveries", &CARE)?.clone();
+        let caller = Caller::authorised(&request, "receive deliveries", &CARE)?.clone();
         let after = throughcare_platform::feed::parse_cursor(&request.get_ref().cursor)?;
         Ok(Response::new(Box::pin(self.app.watch_deliveries(
             caller,
@@ -140,7 +126,7 @@ impl disclosure_service_server::DisclosureService for Disclosures {
         &self,
         request: Request<ListDisclosuresRequest>,
     ) -> Result<Response<ListDisclosuresResponse>, Status> {
-        authorised(&request, "answer subject access requests", &OVERSIGHT)?;
+        Caller::authorised(&request, "answer subject access requests", &OVERSIGHT)?;
         respond(self.app.list_disclosures(request.get_ref()).await)
     }
 }
@@ -154,7 +140,7 @@ impl audit_service_server::AuditService for Audit {
         &self,
         request: Request<VerifyAuditChainRequest>,
     ) -> Result<Response<VerifyAuditChainResponse>, Status> {
-        authorised(&request, "verify the audit log", &AUDITORS)?;
+        Caller::authorised(&request, "verify the audit log", &AUDITORS)?;
         respond(self.0.verify_audit().await)
     }
 
@@ -162,7 +148,7 @@ impl audit_service_server::AuditService for Audit {
         &self,
         request: Request<ListAuditEntriesRequest>,
     ) -> Result<Response<ListAuditEntriesResponse>, Status> {
-        authorised(&request, "read the audit log", &AUDITORS)?;
+        Caller::authorised(&request, "read the audit log", &AUDITORS)?;
         respond(self.0.list_audit_entries(request.get_ref()).await)
     }
 }

@@ -9,6 +9,16 @@ mod server;
 pub use identity_service::IdentityServiceImpl;
 pub use server::{GrpcServer, ServeError};
 
+/// A use case's result as a gRPC response: its error mapped to a status.
+pub fn respond<T, E>(result: Result<T, E>) -> Result<tonic::Response<T>, tonic::Status>
+where
+    tonic::Status: From<E>,
+{
+    result
+        .map(tonic::Response::new)
+        .map_err(tonic::Status::from)
+}
+
 use tonic::Status;
 
 /// INTERNAL for an unexpected failure: the cause chain is logged, the caller

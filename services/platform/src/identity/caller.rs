@@ -95,6 +95,18 @@ impl Caller {
         self.organisation.kind
     }
 
+    /// The caller of `request` if it may do `action`: UNAUTHENTICATED when
+    /// nobody authenticated, PERMISSION_DENIED when its kind or role may not.
+    pub fn authorised<'a, T>(
+        request: &'a Request<T>,
+        action: &str,
+        permission: &Permission,
+    ) -> Result<&'a Caller, Status> {
+        let caller = Self::of(request)?;
+        caller.authorize(action, permission)?;
+        Ok(caller)
+    }
+
     /// PERMISSION_DENIED unless the caller's kind and role are allowed to `action`.
     pub fn authorize(&self, action: &str, permission: &Permission) -> Result<(), Status> {
         let kind_ok = permission.kinds.is_empty() || permission.kinds.contains(&self.kind());
