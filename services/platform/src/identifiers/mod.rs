@@ -11,7 +11,7 @@ mod person;
 
 pub use codes::{Crn, LocalAuthorityCode, OdsCode, OrganisationCode, PrisonCode, PrisonNumber};
 pub use nhs_number::NhsNumber;
-pub use person::{PersonIds, PersonKey, PseudonymKey, PseudonymKeyError};
+pub use person::{PersonIds, PersonKey, PseudonymKey, PseudonymKeyError, age_band};
 
 /// Why a string is not a valid identifier. The message names the identifier and
 /// the rule, never the rejected value (which may be personal data).

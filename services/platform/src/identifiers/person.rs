@@ -1,5 +1,6 @@
 use super::{Crn, IdentifierError, NhsNumber, PrisonNumber};
 use crate::validation::FieldViolation;
+use chrono::NaiveDate;
 use ring::hmac;
 use std::fmt;
 use throughcare_proto::types::v1 as pb;
@@ -111,6 +112,22 @@ pub enum PseudonymKeyError {
     TooShort,
 }
 
+/// The indicators' age band on `on`: unspecified when the date of birth is
+/// unknown or the person is under 18. One definition, so every service that
+/// places a person in a stratum places them alike.
+pub fn age_band(date_of_birth: Option<NaiveDate>, on: NaiveDate) -> pb::AgeBand {
+    let Some(dob) = date_of_birth else {
+        return pb::AgeBand::Unspecified;
+    };
+    match on.years_since(dob).unwrap_or(0) {
+        0..18 => pb::AgeBand::Unspecified,
+        18..25 => pb::AgeBand::AgeBand18To24,
+        25..35 => pb::AgeBand::AgeBand25To34,
+        35..50 => pb::AgeBand::AgeBand35To49,
+        _ => pb::AgeBand::AgeBand50AndOver,
+    }
+}
+
 impl PseudonymKey {
     pub fn from_hex(hex_key: &str) -> Result<Self, PseudonymKeyError> {
         let bytes = hex::decode(hex_key.trim()).map_err(|_| PseudonymKeyError::NotHex)?;
@@ -124,6 +141,14 @@ impl PseudonymKey {
     /// identifier. Stable for as long as the key and that identifier are.
     pub fn person_key(&self, person: &PersonIds) -> PersonKey {
         PersonKey(self.derive("person", &person.strongest()))
+    }
+
+    /// The pseudonymous key of an episode — a release, an assessment, a
+    /// referral — that every service derives alike, so observations about one
+    /// episode from different services meet (and one retraction withdraws
+    /// them all).
+    pub fn episode_key(&self, kind: &str, id: &str) -> String {
+        self.derive(&format!("episode:{kind}"), id)
     }
 
     /// A pseudonym for any other value (an episode, a release) in a named domain,

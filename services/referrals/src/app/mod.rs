@@ -112,7 +112,7 @@ impl App {
     }
 
     pub(crate) fn episode_key(&self, kind: &str, id: &str) -> String {
-        self.pseudonyms.derive(&format!("episode:{kind}"), id)
+        self.pseudonyms.episode_key(kind, id)
     }
 
     /// Who and where observations about this person are, for one episode.

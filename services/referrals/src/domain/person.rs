@@ -75,16 +75,7 @@ impl Person {
     /// The indicator age band on `on`; unspecified when the date of birth is
     /// unknown or the person is under 18.
     pub fn age_band(&self, on: NaiveDate) -> pb::AgeBand {
-        let Some(dob) = self.date_of_birth else {
-            return pb::AgeBand::Unspecified;
-        };
-        match on.years_since(dob).unwrap_or(0) {
-            0..18 => pb::AgeBand::Unspecified,
-            18..25 => pb::AgeBand::AgeBand18To24,
-            25..35 => pb::AgeBand::AgeBand25To34,
-            35..50 => pb::AgeBand::AgeBand35To49,
-            _ => pb::AgeBand::AgeBand50AndOver,
-        }
+        throughcare_platform::identifiers::age_band(self.date_of_birth, on)
     }
 }
 
