@@ -268,7 +268,9 @@ impl Catalogue {
             });
         }
         let services = ServiceType::SexualHealth as usize + 1;
-        let facts = ObservedFact::EngagedWithCommunityTreatment as usize + 1;
+        // Facts no predicate uses fall outside the table, and `mask` gives 0.
+        let facts = predicates.iter().map(|p| p.fact as usize + 1).max();
+        let facts = facts.unwrap_or(0);
         let mut masks = vec![0u64; facts * services];
         for (index, predicate) in predicates.iter().enumerate() {
             for service in 0..services {

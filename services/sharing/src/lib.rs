@@ -57,6 +57,7 @@ impl Config {
 /// The topics this service publishes to or reads from; created at start-up.
 pub const TOPICS: &[&str] = &[
     topics::SHARING_EVENTS,
+    topics::OBSERVATIONS,
     topics::HEALTH_RECORDS,
     topics::REFERRALS_EVENTS,
 ];
@@ -94,6 +95,7 @@ pub async fn run_with_clock(
         at_rest,
         clock,
         events_topic: platform.bus.topic(topics::SHARING_EVENTS),
+        observations_topic: platform.bus.topic(topics::OBSERVATIONS),
         waker: platform.waker.clone(),
         feeds: Feeds::new(platform.db.clone()),
     });

@@ -148,7 +148,7 @@ pub async fn commissioners_see_only_their_own_areas(rig: Rig) {
         .iter()
         .filter(|i| i.r#type == pb::DonabedianType::Structure as i32)
         .count();
-    assert_eq!((catalogue.len() - structure, structure), (35, 7));
+    assert_eq!((catalogue.len() - structure, structure), (36, 7));
     assert!(
         catalogue
             .iter()

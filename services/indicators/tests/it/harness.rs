@@ -16,6 +16,7 @@ use throughcare_platform::config::{
     BusBackend, BusConfig, DatabaseConfig, GrpcConfig, PlatformConfig, Secret,
 };
 use throughcare_platform::db::Db;
+use throughcare_platform::grpc::Bearer;
 use throughcare_platform::identifiers::NhsNumber;
 use throughcare_platform::identity::{
     AreaConfig, AreaType, AuthConfig, OrganisationConfig, OrganisationKind, Role, TokenConfig,
@@ -30,7 +31,6 @@ use throughcare_proto::topics;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::codegen::InterceptedService;
-use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -129,21 +129,6 @@ pub fn nhs(n: u32) -> String {
                 .map(|c| format!("{prefix}{c}"))
         })
         .unwrap()
-}
-
-#[derive(Clone, Debug)]
-pub struct Bearer(MetadataValue<Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
 }
 
 type Authed = InterceptedService<Channel, Bearer>;
@@ -354,11 +339,7 @@ impl Rig {
     }
 
     fn bearer(organisation: &str) -> Bearer {
-        Bearer(
-            format!("Bearer indicators-test-token-{organisation}")
-                .parse()
-                .unwrap(),
-        )
+        Bearer::new(&format!("indicators-test-token-{organisation}")).unwrap()
     }
 
     pub fn transitions(&self, org: &str) -> TransitionsServiceClient<Authed> {

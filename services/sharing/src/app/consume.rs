@@ -5,13 +5,15 @@ use super::{App, Effects, new_id};
 use crate::domain::minimise;
 use crate::error::Error;
 use crate::store::{people, records};
+use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::Arc;
 use throughcare_platform::bus::{Event, HandleError, Handler};
 use throughcare_platform::db::Tx;
-use throughcare_platform::identifiers::PersonIds;
+use throughcare_platform::identifiers::{PersonIds, age_band};
 use throughcare_platform::sealing::Sealed;
 use throughcare_proto::events::v1 as events;
 use throughcare_proto::referrals::v1::ReferralState;
+use throughcare_proto::types::v1::Date;
 
 /// The inbox name of this consumer.
 const INBOX: &str = "sharing";
@@ -35,6 +37,12 @@ impl Handler for Consumer {
                 .as_ref()
                 .map(|d| d.probation_delivery_unit.clone())
                 .filter(|p| !p.is_empty());
+            let released_at = notified
+                .release_date
+                .as_ref()
+                .and_then(calendar_date)
+                .and_then(|day| day.and_hms_opt(0, 0, 0))
+                .map(|start| start.and_utc());
             app.apply(event, |app, tx, effects| {
                 Box::pin(async move {
                     people::insert_release(
@@ -42,6 +50,7 @@ impl Handler for Consumer {
                         &notified.release_id,
                         &notified.person_key,
                         pdu.as_deref(),
+                        released_at,
                     )
                     .await?;
                     if let Some(pdu) = &pdu {
@@ -224,6 +233,15 @@ impl App {
             )
             .await?;
         }
+        // Only a release's subject is ever observed (what reached probation at
+        // release), so only a release's is kept.
+        if let Some(subject) = subject(&record, recorded_at).filter(|_| source == "release") {
+            let bytes = prost::Message::encode_to_vec(&subject);
+            let sealed = self
+                .at_rest
+                .seal(&bytes, &records::subject_binding(&record.record_id));
+            records::insert_subject(&mut tx, &record.record_id, &record.source_id, &sealed).await?;
+        }
         let mut effects = Effects::default();
         for waiting in people::unannounced_for_person(&mut tx, &record.person_key).await? {
             people::mark_announced(&mut tx, &waiting.delivery_id).await?;
@@ -234,4 +252,36 @@ impl App {
         self.committed();
         Ok(())
     }
+}
+
+/// Who and where a health record places its person, as an observation with no
+/// fact yet: the destination's areas, sex, age band on the day it was recorded
+/// and ethnic group. `None` when the record names no person details.
+fn subject(
+    record: &events::HealthRecord,
+    recorded_at: DateTime<Utc>,
+) -> Option<events::Observation> {
+    let person = record.person.as_ref()?;
+    let date_of_birth = person.date_of_birth.as_ref().and_then(calendar_date);
+    let destination = record.destination.clone().unwrap_or_default();
+    Some(events::Observation {
+        areas: Some(events::ObservationAreas {
+            probation_region: destination.probation_region,
+            probation_delivery_unit: destination.probation_delivery_unit,
+            integrated_care_board: destination.integrated_care_board,
+            local_authority: destination.local_authority,
+            prison: String::new(),
+        }),
+        sex: person.sex,
+        age_band: age_band(date_of_birth, recorded_at.date_naive()) as i32,
+        ethnic_group: person.ethnic_group,
+        ..Default::default()
+    })
+}
+
+/// A date from the contracts, if it is a real one (the referrals service
+/// validated it before publishing).
+fn calendar_date(d: &Date) -> Option<NaiveDate> {
+    let (month, day) = (u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?);
+    NaiveDate::from_ymd_opt(d.year, month, day)
 }

@@ -6,9 +6,11 @@
 use super::{App, DELIVERIES, Effects, lawful_bases, new_id, timestamp};
 use crate::domain::decision::{Request, decide};
 use crate::error::{Error, Result};
-use crate::store::{self, join_names, people};
+use crate::store::{self, join_names, people, records};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use throughcare_platform::db::Tx;
 use throughcare_platform::identity::Caller;
 use throughcare_proto::events::v1 as events;
 use throughcare_proto::sharing::v1 as pb;
@@ -28,6 +30,39 @@ fn trigger(kind: &str) -> pb::DeliveryTrigger {
 }
 
 impl App {
+    /// The coded observation of a first push at release: in the release's
+    /// episode, placed where the release's health record placed the person,
+    /// valued in days from the release day. `None` when the release or its
+    /// record's subject is not here.
+    async fn shared_at_release(
+        &self,
+        tx: &mut Tx,
+        delivery: &people::DeliveryRow,
+        now: DateTime<Utc>,
+    ) -> Result<Option<events::Observation>> {
+        let release_id = &delivery.trigger_id;
+        let Some(released_at) = people::released_at(tx, release_id).await? else {
+            return Ok(None);
+        };
+        let Some((record_id, sealed)) = records::subject_of(tx, release_id).await? else {
+            return Ok(None);
+        };
+        let bytes = self
+            .at_rest
+            .open(&sealed, &records::subject_binding(&record_id))
+            .map_err(|e| Error::Internal(format!("opening a stored subject: {e}")))?;
+        let subject: events::Observation = prost::Message::decode(bytes.as_slice())
+            .map_err(|_| Error::Internal("a stored subject does not decode".into()))?;
+        Ok(Some(events::Observation {
+            person_key: delivery.person_key.clone(),
+            fact: events::ObservedFact::HealthInformationSharedAtRelease as i32,
+            value: (now.date_naive() - released_at.date_naive()).num_days(),
+            observed_at: Some(timestamp(now)),
+            episode_key: self.pseudonyms.episode_key("release", release_id),
+            ..subject
+        }))
+    }
+
     /// The caller's deliveries after `after`, live, until it hangs up or the
     /// service shuts down.
     pub fn watch_deliveries(
@@ -159,6 +194,13 @@ impl App {
         )
         .await?;
         people::set_delivery_state(&mut tx, delivery_id, "made", now).await?;
+        // Counted once, at the first delivery (a resend is not a new fact).
+        let first_at_release = delivery.state == "pending" && delivery.trigger_kind == "release";
+        if first_at_release
+            && let Some(observation) = self.shared_at_release(&mut tx, &delivery, now).await?
+        {
+            effects.observe(self, &delivery.person_key, vec![observation]);
+        }
         effects.event(
             self,
             &delivery.person_key,

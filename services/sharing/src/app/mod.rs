@@ -25,6 +25,7 @@ use throughcare_platform::identifiers::PseudonymKey;
 use throughcare_platform::identity::{Caller, Registry};
 use throughcare_platform::outbox::OutboxWaker;
 use throughcare_platform::sealing::Keyring;
+use throughcare_proto::events::v1 as events;
 use throughcare_proto::sharing::v1 as pb;
 use throughcare_proto::types::v1::{DataCategory, HealthSummary};
 
@@ -42,8 +43,10 @@ pub struct App {
     /// Seals health records at rest in this service's database.
     pub at_rest: Keyring,
     pub clock: SharedClock,
-    /// The topic this service publishes on.
+    /// The topic this service publishes its events on.
     pub events_topic: String,
+    /// The topic of coded observations, for the indicators service.
+    pub observations_topic: String,
     pub waker: OutboxWaker,
     pub feeds: Feeds,
 }
@@ -65,6 +68,25 @@ impl Effects {
     ) {
         self.events
             .push(Event::new(&app.events_topic, person_key, SOURCE, message));
+    }
+
+    /// Coded, pseudonymised observations about one person, as one batch.
+    pub(crate) fn observe(
+        &mut self,
+        app: &App,
+        person_key: &str,
+        observations: Vec<events::Observation>,
+    ) {
+        let batch = events::ObservationsRecorded {
+            person_key: person_key.to_owned(),
+            observations,
+        };
+        self.events.push(Event::new(
+            &app.observations_topic,
+            person_key,
+            SOURCE,
+            &batch,
+        ));
     }
 
     pub(crate) fn announce(&mut self, recipient: &str, delivery_id: &str, at: DateTime<Utc>) {

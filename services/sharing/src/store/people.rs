@@ -115,12 +115,22 @@ pub async fn insert_release(
     release_id: &str,
     person_key: &str,
     pdu: Option<&str>,
+    released_at: Option<DateTime<Utc>>,
 ) -> StoreResult<()> {
     on_tx!(tx, c => sqlx::query(
-        "INSERT INTO releases (release_id, person_key, probation_delivery_unit, state) VALUES ($1, $2, $3, 'notified')
-         ON CONFLICT DO NOTHING")
-        .bind(release_id).bind(person_key).bind(pdu).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+        "INSERT INTO releases (release_id, person_key, probation_delivery_unit, state, released_at)
+         VALUES ($1, $2, $3, 'notified', $4) ON CONFLICT DO NOTHING")
+        .bind(release_id).bind(person_key).bind(pdu).bind(released_at)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// The start of a release's day, if the release is known and not reversed.
+pub async fn released_at(tx: &mut Tx, release_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
+    let row: Option<(Option<DateTime<Utc>>,)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT released_at FROM releases WHERE release_id = $1 AND state = 'notified'")
+        .bind(release_id).fetch_optional(&mut **c).await)?;
+    Ok(row.and_then(|(at,)| at))
 }
 
 pub async fn reverse_release(tx: &mut Tx, release_id: &str) -> StoreResult<()> {

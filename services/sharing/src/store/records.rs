@@ -12,6 +12,45 @@ pub fn at_rest_binding(record_id: &str, category: &str) -> Vec<u8> {
     format!("throughcare.sharing.at-rest\u{1f}{record_id}\u{1f}{category}").into_bytes()
 }
 
+/// What a record's subject (who and where it places the person) is sealed to.
+pub fn subject_binding(record_id: &str) -> Vec<u8> {
+    at_rest_binding(record_id, "subject")
+}
+
+/// Stores a record's subject, sealed at rest, under the release it came from.
+pub async fn insert_subject(
+    tx: &mut Tx,
+    record_id: &str,
+    source_id: &str,
+    sealed: &Sealed,
+) -> StoreResult<()> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO record_subjects (record_id, source_id, key_id, nonce, ciphertext)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+        .bind(record_id).bind(source_id).bind(&sealed.key_id).bind(&sealed.nonce).bind(&sealed.ciphertext)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The subject of the (latest) record that came from `source_id`: its record
+/// id and the sealed subject.
+pub async fn subject_of(tx: &mut Tx, source_id: &str) -> StoreResult<Option<(String, Sealed)>> {
+    let row: Option<(String, String, Vec<u8>, Vec<u8>)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT record_id, key_id, nonce, ciphertext FROM record_subjects
+         WHERE source_id = $1 ORDER BY record_id DESC LIMIT 1")
+        .bind(source_id).fetch_optional(&mut **c).await)?;
+    Ok(row.map(|(record_id, key_id, nonce, ciphertext)| {
+        (
+            record_id,
+            Sealed {
+                key_id,
+                nonce,
+                ciphertext,
+            },
+        )
+    }))
+}
+
 /// One category of one record.
 #[derive(Debug, Clone)]
 pub struct Part<'a> {

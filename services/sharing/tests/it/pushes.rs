@@ -1,8 +1,11 @@
 use crate::fixtures::*;
 use crate::harness::{Rig, WAIT, nhs};
+use throughcare_proto::events::v1::ObservedFact;
 use throughcare_proto::referrals::v1 as referrals;
 use throughcare_proto::sharing::v1::{self as pb, Purpose};
-use throughcare_proto::types::v1::{DataCategory as C, OrganisationKind, ServiceType};
+use throughcare_proto::types::v1::{
+    AgeBand, DataCategory as C, EthnicGroup, OrganisationKind, ServiceType, Sex,
+};
 use tokio_stream::StreamExt;
 
 type Deliveries = tonic::Streaming<pb::WatchDeliveriesResponse>;
@@ -86,6 +89,36 @@ pub async fn the_permitted_part_is_pushed_at_release_and_at_referral(rig: Rig) {
     assert_eq!(
         present(&at_release.health),
         [C::MentalHealth, C::SubstanceMisuse, C::SelfHarmRisk]
+    );
+    // The indicators service learns that it arrived, coded and pseudonymised,
+    // in the release's episode, the day before release.
+    let observed = rig.sharing_observations().await;
+    let [shared] = observed.observations.as_slice() else {
+        panic!("one observation per push, got {:?}", observed.observations);
+    };
+    assert_eq!(
+        (shared.fact(), shared.value, shared.person_key.as_str()),
+        (
+            ObservedFact::HealthInformationSharedAtRelease,
+            -1,
+            observed.person_key.as_str()
+        )
+    );
+    assert_eq!(
+        shared.episode_key,
+        rig.pseudonyms.episode_key("release", &release_id)
+    );
+    let areas = shared.areas.clone().unwrap();
+    assert_eq!(
+        (
+            areas.probation_delivery_unit.as_str(),
+            areas.local_authority.as_str()
+        ),
+        ("EMR-LEI", "E06000016")
+    );
+    assert_eq!(
+        (shared.sex(), shared.age_band(), shared.ethnic_group()),
+        (Sex::Female, AgeBand::AgeBand35To49, EthnicGroup::Mixed)
     );
 
     let mut referral = referrals::RequestReferralRequest {

@@ -197,6 +197,40 @@ fn continuity_counts_engagement_within_21_days_in_the_release_period() {
 }
 
 #[test]
+fn health_information_counts_when_it_reached_probation_by_the_day_after_release() {
+    let mut core = Aggregator::new(catalogue());
+    let shared = |days: i64, month, day, episode: &str| Observation {
+        value: days,
+        ..obs(F::HealthInformationSharedAtRelease, month, day, episode)
+    };
+    for person in ["p1", "p2", "p3", "p4"] {
+        let episode = format!("r-{person}");
+        core.ingest(&recorded(person, vec![obs(F::Released, 3, 2, &episode)]))
+            .unwrap();
+    }
+    // Pushed ahead of release (in February), the day after, three days late,
+    // and under another episode.
+    core.ingest(&recorded("p1", vec![shared(-2, 2, 28, "r-p1")]))
+        .unwrap();
+    core.ingest(&recorded("p2", vec![shared(1, 3, 3, "r-p2")]))
+        .unwrap();
+    core.ingest(&recorded("p3", vec![shared(3, 3, 5, "r-p3")]))
+        .unwrap();
+    core.ingest(&recorded("p4", vec![shared(0, 3, 2, "other")]))
+        .unwrap();
+    assert_eq!(
+        tally(
+            &core,
+            "health-information-shared-at-release",
+            MARCH,
+            &pdu(),
+            0
+        ),
+        Tally { den: 4, num: 2 }
+    );
+}
+
+#[test]
 fn timely_access_is_the_median_of_first_appointments() {
     let mut core = Aggregator::new(catalogue());
     for (person, days) in [("p1", 3), ("p2", 10), ("p3", 4), ("p4", 30)] {
