@@ -17,6 +17,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::sync::Arc;
+use throughcare_platform::grpc::Bearer;
 use throughcare_proto::indicators::v1 as ind;
 use throughcare_proto::indicators::v1::indicators_service_client::IndicatorsServiceClient;
 use throughcare_proto::referrals::v1 as refs;
@@ -27,7 +28,6 @@ use throughcare_proto::sharing::v1 as sh;
 use throughcare_proto::sharing::v1::consent_service_client::ConsentServiceClient;
 use throughcare_proto::sharing::v1::disclosure_service_client::DisclosureServiceClient;
 use throughcare_proto::types::v1 as types;
-use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -156,22 +156,6 @@ fn timestamp(at: chrono::DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
         nanos: 0,
-    }
-}
-
-/// Sends a bearer token with every call.
-#[derive(Clone)]
-struct Bearer(MetadataValue<Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
     }
 }
 
@@ -655,10 +639,10 @@ pub(crate) async fn run(args: DemoArgs, connection: &Connection) -> anyhow::Resu
     for organisation in crate::dev_registry::organisations() {
         for role in crate::dev_registry::roles_for(organisation.kind) {
             let token = dev_token(connection.data_dir(), &organisation.code, role.as_str())?;
-            let value = format!("Bearer {token}").parse().context("a token")?;
+            let bearer = Bearer::new(&token).context("a token")?;
             tokens.insert(
                 (organisation.code.clone(), role.as_str().to_owned()),
-                Bearer(value),
+                bearer,
             );
         }
     }

@@ -3,9 +3,11 @@
 //! reflection, the identity service, tracing and latency metrics, mutual TLS,
 //! and graceful shutdown.
 
+mod bearer;
 mod identity_service;
 mod server;
 
+pub use bearer::Bearer;
 pub use identity_service::IdentityServiceImpl;
 pub use server::{GrpcServer, ServeError};
 

@@ -11,6 +11,7 @@ use throughcare_platform::config::{
     BusBackend, BusConfig, DatabaseConfig, GrpcConfig, PlatformConfig, Secret,
 };
 use throughcare_platform::db::Db;
+use throughcare_platform::grpc::Bearer;
 use throughcare_platform::identifiers::NhsNumber;
 use throughcare_platform::identity::{
     AreaConfig, AreaType, AuthConfig, OrganisationConfig, OrganisationKind, Role, TokenConfig,
@@ -27,7 +28,6 @@ use throughcare_proto::topics;
 use throughcare_referrals::Config;
 use tokio_util::sync::CancellationToken;
 use tonic::codegen::InterceptedService;
-use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -139,22 +139,6 @@ pub fn nhs(n: u32) -> String {
             NhsNumber::check_digit(&digits).map(|check| format!("{prefix}{check}"))
         })
         .unwrap()
-}
-
-/// Sends a bearer token with every call.
-#[derive(Clone, Debug)]
-pub struct Bearer(MetadataValue<Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
 }
 
 type Authed = InterceptedService<Channel, Bearer>;
@@ -270,7 +254,7 @@ impl TestService {
     }
 
     fn bearer(organisation: &str) -> Bearer {
-        Bearer(format!("Bearer {}", token(organisation)).parse().unwrap())
+        Bearer::new(&token(organisation)).unwrap()
     }
 
     pub fn transitions(&self, organisation: &str) -> TransitionsServiceClient<Authed> {

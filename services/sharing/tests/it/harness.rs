@@ -5,14 +5,15 @@ use chrono::{DateTime, TimeZone, Utc};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
-use throughcare_platform::bus::Bus;
 use throughcare_platform::bus::in_process::InProcessBus;
+use throughcare_platform::bus::{Bus, Event, Subscriber, Subscription};
 use throughcare_platform::clock::ManualClock;
 use throughcare_platform::config::{
     BusBackend, BusConfig, DatabaseConfig, GrpcConfig, PlatformConfig, Secret,
 };
 use throughcare_platform::db::Db;
-use throughcare_platform::identifiers::NhsNumber;
+use throughcare_platform::grpc::Bearer;
+use throughcare_platform::identifiers::{NhsNumber, PseudonymKey};
 use throughcare_platform::identity::{
     AreaConfig, AreaType, AuthConfig, OrganisationConfig, OrganisationKind, Role, TokenConfig,
 };
@@ -20,15 +21,16 @@ use throughcare_platform::sealing::SealingConfig;
 use throughcare_platform::service::Runtime;
 use throughcare_platform::telemetry::Metrics;
 use throughcare_platform::testing::{eventually, fresh_postgres, kafka_config, unique};
+use throughcare_proto::events::v1::ObservationsRecorded;
 use throughcare_proto::referrals::v1::referrals_service_client::ReferralsServiceClient;
 use throughcare_proto::referrals::v1::transitions_service_client::TransitionsServiceClient;
 use throughcare_proto::sharing::v1::agreements_service_client::AgreementsServiceClient;
 use throughcare_proto::sharing::v1::audit_service_client::AuditServiceClient;
 use throughcare_proto::sharing::v1::consent_service_client::ConsentServiceClient;
 use throughcare_proto::sharing::v1::disclosure_service_client::DisclosureServiceClient;
+use throughcare_proto::topics;
 use tokio_util::sync::CancellationToken;
 use tonic::codegen::InterceptedService;
-use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -114,21 +116,6 @@ pub fn nhs(n: u32) -> String {
         .unwrap()
 }
 
-#[derive(Clone, Debug)]
-pub struct Bearer(MetadataValue<Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
 type Authed = InterceptedService<Channel, Bearer>;
 
 pub struct Rig {
@@ -136,6 +123,10 @@ pub struct Rig {
     /// The sharing service's database.
     pub db: Db,
     pub db_url: String,
+    /// The bus both services use, for reading what they publish.
+    pub bus: Bus,
+    /// The services' pseudonym key, to derive the keys they publish.
+    pub pseudonyms: PseudonymKey,
     referrals: Channel,
     sharing: Channel,
     shutdown: CancellationToken,
@@ -222,6 +213,10 @@ impl Rig {
         let transport = keys("t1");
         let clock = ManualClock::new(start());
         let shutdown = CancellationToken::new();
+        let reader = match &shared {
+            Some(bus) => bus.clone(),
+            None => Bus::connect(&bus, Metrics::disabled()).await.unwrap(),
+        };
         let runtime = Runtime {
             shutdown: shutdown.clone(),
             metrics: Metrics::disabled(),
@@ -272,6 +267,8 @@ impl Rig {
                 .await
                 .unwrap(),
             db_url: sharing_url,
+            bus: reader,
+            pseudonyms: PseudonymKey::from_hex(pseudonym_key.expose()).unwrap(),
             referrals,
             sharing,
             shutdown,
@@ -280,11 +277,7 @@ impl Rig {
     }
 
     fn bearer(organisation: &str) -> Bearer {
-        Bearer(
-            format!("Bearer sharing-test-token-{organisation}")
-                .parse()
-                .unwrap(),
-        )
+        Bearer::new(&format!("sharing-test-token-{organisation}")).unwrap()
     }
 
     pub fn transitions(&self, org: &str) -> TransitionsServiceClient<Authed> {
@@ -309,6 +302,32 @@ impl Rig {
 
     pub fn audit(&self, org: &str) -> AuditServiceClient<Authed> {
         AuditServiceClient::with_interceptor(self.sharing.clone(), Self::bearer(org))
+    }
+
+    /// The first batch of coded observations the sharing service publishes
+    /// (the referrals service's are on the same topic, and skipped).
+    pub async fn sharing_observations(&self) -> ObservationsRecorded {
+        let topic = self.bus.topic(topics::OBSERVATIONS);
+        let mut subscription = self
+            .bus
+            .subscribe(&unique("test-reader"), &[topic])
+            .await
+            .unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let received = tokio::time::timeout(left, subscription.next())
+                .await
+                .expect("the sharing service's observations in time")
+                .unwrap();
+            let event = Event::from_record(&received.record).expect("a cloudevent");
+            if event.source == throughcare_sharing::app::SOURCE
+                && event.is::<ObservationsRecorded>()
+            {
+                assert_eq!(received.record.key, event.key, "keyed by person key");
+                return event.decode().unwrap();
+            }
+        }
     }
 
     /// A number from a query on the sharing database.
