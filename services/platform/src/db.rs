@@ -57,15 +57,13 @@ impl Db {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(DbError::Connect)?
                 .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
                 // With WAL, NORMAL is durable across process crashes (not power loss),
                 // which is what the embedded mode promises.
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(max_connections.max(1))
-                .connect_with(options)
+            let pool = SqlitePoolOptions::new().max_connections(max_connections.max(1));
+            let pool = sqlite_wal_pool(options, pool)
                 .await
                 .map_err(DbError::Connect)?;
             Db::Sqlite(pool)
@@ -198,6 +196,54 @@ macro_rules! on_db {
             $crate::db::Db::Sqlite($pool) => $body,
         }
     };
+}
+
+/// Opens a pool on a SQLite file in WAL mode. The file is switched to WAL on one
+/// connection before the pool opens any: switching takes an exclusive lock that
+/// SQLite's busy timeout does not wait for, so connections that switch together
+/// fail at random with "database is locked". WAL is a property of the file, so
+/// the pool's connections (which leave the journal mode alone) inherit it.
+pub(crate) async fn sqlite_wal_pool(
+    options: SqliteConnectOptions,
+    pool: SqlitePoolOptions,
+) -> sqlx::Result<SqlitePool> {
+    // Another process may be opening the same file; retry its brief lock.
+    let mut attempt = 0;
+    loop {
+        match switch_to_wal(&options).await {
+            Ok(()) => break,
+            Err(error) if attempt < 100 && is_busy(&error) => attempt += 1,
+            Err(error) => return Err(error),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pool.connect_with(options).await
+}
+
+async fn switch_to_wal(options: &SqliteConnectOptions) -> sqlx::Result<()> {
+    use sqlx::{ConnectOptions, Connection};
+    let mut connection = options
+        .clone()
+        .journal_mode(SqliteJournalMode::Wal)
+        .connect()
+        .await?;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut connection)
+        .await?;
+    connection.close().await?;
+    if mode.eq_ignore_ascii_case("wal") {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Protocol(format!(
+            "SQLite kept journal mode {mode}; WAL is required"
+        )))
+    }
+}
+
+fn is_busy(error: &sqlx::Error) -> bool {
+    // SQLITE_BUSY (5) and its extended codes (5 + n * 256).
+    matches!(error, sqlx::Error::Database(db)
+        if db.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| code & 0xff == 5))
 }
 
 fn platform_migrator(base: &Migrator) -> Migrator {

@@ -9,7 +9,7 @@
 
 use super::{BusError, Publisher, Received, Record, Subscriber, Subscription};
 use crate::telemetry::Metrics;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -59,24 +59,27 @@ CREATE TABLE IF NOT EXISTS bus_group_offsets (
 impl InProcessBus {
     /// Opens (creating if need be) the log at `path`, or an in-memory one.
     pub async fn open(path: Option<&Path>, metrics: Metrics) -> Result<Self, BusError> {
-        let options = match path {
-            Some(path) => SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal),
-            None => SqliteConnectOptions::new().in_memory(true),
-        }
-        .busy_timeout(Duration::from_secs(10));
         // An in-memory database lives as long as its one connection.
         let connections = if path.is_some() { 4 } else { 1 };
-        let pool = SqlitePoolOptions::new()
+        let pool_options = SqlitePoolOptions::new()
             .max_connections(connections)
             .min_connections(1)
             .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
+            .max_lifetime(None);
+        let pool = match path {
+            Some(path) => {
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10));
+                crate::db::sqlite_wal_pool(options, pool_options).await?
+            }
+            None => {
+                let options = SqliteConnectOptions::new().in_memory(true);
+                pool_options.connect_with(options).await?
+            }
+        };
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         Ok(Self {
             inner: Arc::new(Inner {

@@ -7,4 +7,5 @@ mod bus_contract;
 mod common;
 mod identity;
 mod outbox;
+mod sqlite_files;
 mod telemetry;

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 static TEST_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("tests/it/migrations/postgres");
 static TEST_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("tests/it/migrations/sqlite");
-const MIGRATIONS: Migrations = Migrations {
+pub const MIGRATIONS: Migrations = Migrations {
     postgres: &TEST_POSTGRES,
     sqlite: &TEST_SQLITE,
 };
