@@ -102,7 +102,11 @@ where
     Err(IdempotencyError::Reused.into())
 }
 
-async fn lookup<R: prost::Message + Default>(
+/// The response stored for `key` in `tx`'s view, if the call was made before;
+/// [`IdempotencyError::Reused`] if the key was made for a different request.
+/// With [`remember`], for callers that write several calls in one transaction
+/// ([`idempotent`] is the one-call form).
+pub async fn lookup<R: prost::Message + Default>(
     tx: &mut Tx,
     key: &IdempotencyKey,
 ) -> Result<Option<R>, IdempotencyError> {
@@ -125,7 +129,9 @@ async fn lookup<R: prost::Message + Default>(
     }
 }
 
-async fn remember<R: prost::Message>(
+/// Stores `response` as the answer to `key`, in `tx`. A unique violation means
+/// another transaction stored it first.
+pub async fn remember<R: prost::Message>(
     tx: &mut Tx,
     key: &IdempotencyKey,
     response: &R,

@@ -105,6 +105,7 @@ pub async fn run_with_clock(
         topics: events::Topics::new(&platform.bus),
         waker: platform.waker.clone(),
         feeds: throughcare_platform::feed::Feeds::new(platform.db.clone()),
+        release_queue: Default::default(),
     });
 
     let limit = grpc::MAX_MESSAGE_BYTES;

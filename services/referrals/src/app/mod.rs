@@ -9,6 +9,7 @@ mod tasks;
 pub mod transitions;
 
 pub use feeds::Feed;
+pub use releases::ReleaseQueue;
 
 use crate::domain::fields::timestamp_to_proto;
 use crate::domain::observations::Subject;
@@ -46,6 +47,7 @@ pub struct App {
     pub topics: Topics,
     pub waker: OutboxWaker,
     pub feeds: Feeds,
+    pub release_queue: ReleaseQueue,
 }
 
 pub type SharedApp = Arc<App>;
@@ -86,14 +88,26 @@ impl Effects {
         });
     }
 
-    /// Writes the events to the outbox and the feed entries to their feeds.
-    /// Call it last: appending takes each feed's counter lock, held to commit.
-    pub(crate) async fn enqueue(mut self, tx: &mut Tx, topics: &Topics) -> Result<()> {
+    /// Adds another use case's effects after these, to be written together;
+    /// its observations still go out as a batch of their own.
+    pub(crate) fn absorb(&mut self, mut other: Effects, topics: &Topics) {
+        other.batch_observations(topics);
+        self.events.append(&mut other.events);
+        self.feed.append(&mut other.feed);
+    }
+
+    fn batch_observations(&mut self, topics: &Topics) {
         if let Some(first) = self.observations.first() {
             let person_key = first.person_key.clone();
             self.events
                 .push(topics.batch(&person_key, std::mem::take(&mut self.observations)));
         }
+    }
+
+    /// Writes the events to the outbox and the feed entries to their feeds.
+    /// Call it last: appending takes each feed's counter lock, held to commit.
+    pub(crate) async fn enqueue(mut self, tx: &mut Tx, topics: &Topics) -> Result<()> {
+        self.batch_observations(topics);
         tx.enqueue_all(&self.events).await?;
         throughcare_platform::feed::append(tx, self.feed).await?;
         Ok(())

@@ -36,6 +36,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     releases::a_release_opens_its_pathway_and_announces_it,
     releases::replays_return_the_first_response_and_reused_keys_are_refused,
+    releases::concurrent_releases_answer_as_if_each_were_alone,
     releases::a_reversal_undoes_what_the_release_started,
     releases::releases_are_visible_only_to_those_involved,
     lifecycle::the_whole_lifecycle_closes_the_continuity_task,

@@ -384,3 +384,83 @@ pub async fn releases_are_visible_only_to_those_involved(svc: TestService) {
         "NMI does not serve LEI"
     );
 }
+
+/// Many notifications at once are written in shared transactions; each caller
+/// must still get exactly the answer it would have had alone: replays the
+/// first answer, a reused key ALREADY_EXISTS, a returning person one identity.
+pub async fn concurrent_releases_answer_as_if_each_were_alone(svc: TestService) {
+    let client = svc.transitions("LEI");
+    let mut calls = Vec::new();
+    // People 1..=16, each released once, and each notification sent twice.
+    for n in 1..=16 {
+        calls.push(release(&format!("first-{n}"), n, complex_needs()));
+        calls.push(release(&format!("first-{n}"), n, complex_needs()));
+    }
+    // People 1..=8 again under new keys: a second release each, same person.
+    for n in 1..=8 {
+        calls.push(release(&format!("second-{n}"), n, complex_needs()));
+    }
+    // Keys 1..=4 each used for two different requests: one wins.
+    for k in 1..=4 {
+        calls.push(release(&format!("contested-{k}"), 100 + k, complex_needs()));
+        calls.push(release(&format!("contested-{k}"), 200 + k, complex_needs()));
+    }
+    let answers = futures::future::join_all(calls.into_iter().map(|request| {
+        let mut client = client.clone();
+        async move {
+            let key = request.idempotency_key.clone();
+            (key, client.notify_release(request).await)
+        }
+    }))
+    .await;
+
+    let mut by_key: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+    for (key, answer) in answers {
+        by_key.entry(key).or_default().push(answer);
+    }
+    for (key, answers) in &by_key {
+        if key.starts_with("first-") {
+            let [a, b] = answers.as_slice() else {
+                panic!("two calls")
+            };
+            let (a, b) = (a.as_ref().unwrap().get_ref(), b.as_ref().unwrap().get_ref());
+            assert_eq!(
+                a, b,
+                "{key}: a replay answers exactly as the first call did"
+            );
+        } else if key.starts_with("contested-") {
+            let refused: Vec<Code> = answers
+                .iter()
+                .filter_map(|a| a.as_ref().err().map(|s| s.code()))
+                .collect();
+            assert_eq!(
+                refused,
+                [Code::AlreadyExists],
+                "{key}: one wins, one is refused"
+            );
+        } else {
+            assert!(answers[0].is_ok(), "{key}: {:?}", answers[0]);
+        }
+    }
+    let tasks_per_release = by_key["first-1"][0]
+        .as_ref()
+        .unwrap()
+        .get_ref()
+        .tasks_opened
+        .len() as i64;
+    assert_eq!(
+        svc.count("releases").await,
+        16 + 8 + 4,
+        "one release per winning key"
+    );
+    assert_eq!(
+        svc.count("persons").await,
+        16 + 4,
+        "a returning person keeps one identity"
+    );
+    assert_eq!(
+        svc.count("continuity_tasks").await,
+        (16 + 8 + 4) * tasks_per_release
+    );
+    assert_eq!(svc.count("idempotency_keys").await, 16 + 8 + 4);
+}
