@@ -8,6 +8,7 @@ use crate::db::{Db, Tx};
 use crate::on_tx;
 use crate::validation::FieldViolation;
 use ring::digest;
+use std::collections::BTreeMap;
 use std::future::Future;
 use tonic::Status;
 
@@ -23,6 +24,22 @@ pub struct IdempotencyKey {
 }
 
 impl IdempotencyKey {
+    /// Whether `self` comes again after `earlier` in one batch of calls: `None`
+    /// for another key, `Some(Ok(()))` for a replay of the same request,
+    /// `Some(Err(Reused))` for the same key on a different request.
+    pub fn again_after(&self, earlier: &IdempotencyKey) -> Option<Result<(), IdempotencyError>> {
+        let same_key = self.organisation == earlier.organisation
+            && self.operation == earlier.operation
+            && self.key == earlier.key;
+        same_key.then(|| {
+            if self.request_hash == earlier.request_hash {
+                Ok(())
+            } else {
+                Err(IdempotencyError::Reused)
+            }
+        })
+    }
+
     /// `key` must be 1 to 128 visible ASCII characters. The whole request is
     /// hashed, so any difference in its body is noticed.
     pub fn new(
@@ -86,11 +103,14 @@ where
 {
     for attempt in 0..2 {
         let mut tx = db.begin().await.map_err(IdempotencyError::from)?;
-        if let Some(stored) = lookup::<R>(&mut tx, key).await? {
+        let stored = lookup_all::<R>(&mut tx, &[key])
+            .await
+            .map_err(IdempotencyError::from)?;
+        if let Some(stored) = stored.into_iter().next().transpose()?.flatten() {
             return Ok(stored);
         }
         let (mut tx, response) = work(tx).await?;
-        match remember(&mut tx, key, &response).await {
+        match remember_all(&mut tx, &[(key, &response)]).await {
             Ok(()) => {
                 tx.commit().await.map_err(IdempotencyError::from)?;
                 return Ok(response);
@@ -102,55 +122,85 @@ where
     Err(IdempotencyError::Reused.into())
 }
 
-/// The response stored for `key` in `tx`'s view, if the call was made before;
-/// [`IdempotencyError::Reused`] if the key was made for a different request.
-/// With [`remember`], for callers that write several calls in one transaction
-/// ([`idempotent`] is the one-call form).
-pub async fn lookup<R: prost::Message + Default>(
+/// For each key, the response stored for it in `tx`'s view if the call was made
+/// before, or [`IdempotencyError::Reused`] if the key was used for a different
+/// request; one statement for all. With [`remember_all`], for callers that
+/// write several calls in one transaction ([`idempotent`] is the one-call form).
+pub async fn lookup_all<R: prost::Message + Default>(
     tx: &mut Tx,
-    key: &IdempotencyKey,
-) -> Result<Option<R>, IdempotencyError> {
-    const SQL: &str = "SELECT request_hash, response FROM idempotency_keys
-                       WHERE organisation = $1 AND operation = $2 AND idempotency_key = $3";
-    let row: Option<(Vec<u8>, Vec<u8>)> = on_tx!(tx, c => {
-        sqlx::query_as(SQL)
-            .bind(&key.organisation)
-            .bind(key.operation)
-            .bind(&key.key)
-            .fetch_optional(&mut **c)
-            .await?
-    });
-    match row {
-        None => Ok(None),
-        Some((hash, _)) if hash != key.request_hash => Err(IdempotencyError::Reused),
-        Some((_, response)) => R::decode(response.as_slice())
-            .map(Some)
-            .map_err(|_| IdempotencyError::Corrupt),
+    keys: &[&IdempotencyKey],
+) -> sqlx::Result<Vec<Result<Option<R>, IdempotencyError>>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
     }
+    type Row = (String, String, String, Vec<u8>, Vec<u8>);
+    // One index range per caller and operation (a batch usually has one).
+    let mut groups: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for key in keys {
+        groups
+            .entry((&key.organisation, key.operation))
+            .or_default()
+            .push(&key.key);
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    for ((organisation, operation), names) in groups {
+        rows.extend(on_tx!(tx, c => {
+            let mut select = sqlx::QueryBuilder::new(
+                "SELECT organisation, operation, idempotency_key, request_hash, response
+                 FROM idempotency_keys WHERE organisation = ",
+            );
+            select.push_bind(organisation).push(" AND operation = ").push_bind(operation);
+            select.push(" AND idempotency_key IN (");
+            let mut list = select.separated(", ");
+            for name in names {
+                list.push_bind(name);
+            }
+            select.push(")");
+            select.build_query_as::<Row>().fetch_all(&mut **c).await?
+        }));
+    }
+    Ok(keys
+        .iter()
+        .map(|key| {
+            let stored = rows.iter().find(|(organisation, operation, k, _, _)| {
+                *organisation == key.organisation && operation == key.operation && *k == key.key
+            });
+            match stored {
+                None => Ok(None),
+                Some((.., hash, _)) if *hash != key.request_hash => Err(IdempotencyError::Reused),
+                Some((.., response)) => R::decode(response.as_slice())
+                    .map(Some)
+                    .map_err(|_| IdempotencyError::Corrupt),
+            }
+        })
+        .collect())
 }
 
-/// Stores `response` as the answer to `key`, in `tx`. A unique violation means
-/// another transaction stored it first.
-pub async fn remember<R: prost::Message>(
+/// Stores each response as the answer to its key, in `tx`, in one statement. A
+/// unique violation means another transaction stored one of them first.
+pub async fn remember_all<R: prost::Message>(
     tx: &mut Tx,
-    key: &IdempotencyKey,
-    response: &R,
+    answers: &[(&IdempotencyKey, &R)],
 ) -> sqlx::Result<()> {
+    if answers.is_empty() {
+        return Ok(());
+    }
     // created_at is bound, not defaulted, so both backends store one format.
-    const SQL: &str = "INSERT INTO idempotency_keys
-                           (organisation, operation, idempotency_key, request_hash, response, created_at)
-                       VALUES ($1, $2, $3, $4, $5, $6)";
+    let now = chrono::Utc::now();
     on_tx!(tx, c => {
-        sqlx::query(SQL)
-            .bind(&key.organisation)
-            .bind(key.operation)
-            .bind(&key.key)
-            .bind(&key.request_hash)
-            .bind(response.encode_to_vec())
-            .bind(chrono::Utc::now())
-            .execute(&mut **c)
-            .await
-            .map(|done| done.rows_affected())
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO idempotency_keys
+                (organisation, operation, idempotency_key, request_hash, response, created_at) ",
+        );
+        insert.push_values(answers, |mut row, (key, response)| {
+            row.push_bind(&key.organisation)
+                .push_bind(key.operation)
+                .push_bind(&key.key)
+                .push_bind(&key.request_hash)
+                .push_bind(response.encode_to_vec())
+                .push_bind(now);
+        });
+        insert.build().execute(&mut **c).await.map(|done| done.rows_affected())
     })?;
     Ok(())
 }

@@ -6,6 +6,7 @@ use crate::domain::observations;
 use crate::domain::release::{Release, ReleaseNotification, ReleaseState, serves_prison};
 use crate::domain::task::{Task, TaskState};
 use crate::error::{Error, Result};
+use crate::events::Topics;
 use crate::store::rows::enum_name;
 use crate::store::write::{self, Placement};
 use chrono::{DateTime, Utc};
@@ -74,6 +75,24 @@ impl ReleaseQueue {
         }
         let take = state.waiting.len().min(MAX_BATCH);
         Some(state.waiting.drain(..take).collect())
+    }
+}
+
+/// What recorded notifications write together at the end of their
+/// transaction: releases, then their tasks, then what they announce.
+#[derive(Debug, Default)]
+struct ReleaseWrites {
+    releases: Vec<Release>,
+    tasks: Vec<Task>,
+    effects: Effects,
+}
+
+impl ReleaseWrites {
+    async fn write(self, tx: &mut Tx, topics: &Topics) -> Result<()> {
+        write::insert_releases(tx, &self.releases).await?;
+        write::insert_tasks(tx, &self.tasks).await?;
+        // Last: each feed's counter lock is then held only to commit.
+        self.effects.enqueue(tx, topics).await
     }
 }
 
@@ -163,10 +182,9 @@ impl App {
     /// One notification in its own transaction.
     async fn write_alone(&self, queued: &Queued) -> Result<pb::NotifyReleaseResponse> {
         let response = idempotent(self.store.db(), &queued.key, |mut tx| async move {
-            let (response, effects) = self
-                .record_release(&mut tx, &queued.caller, &queued.command, queued.now)
-                .await?;
-            effects.enqueue(&mut tx, &self.topics).await?;
+            let mut writes = ReleaseWrites::default();
+            let response = self.record_release(&mut tx, &mut writes, queued).await?;
+            writes.write(&mut tx, &self.topics).await?;
             Ok::<_, Error>((tx, response))
         })
         .instrument(queued.span.clone())
@@ -177,46 +195,67 @@ impl App {
 
     /// Several notifications in one transaction, in order: the answers, or an
     /// error if the batch must be written one by one instead. A key reused for
-    /// a different request is that caller's answer, not the batch's failure.
+    /// a different request is that caller's answer, not the batch's failure;
+    /// a key sent twice in one batch is answered as a replay.
     async fn write_together(
         &self,
         batch: &[Queued],
     ) -> Result<Vec<Result<pb::NotifyReleaseResponse>>> {
         let mut tx = self.store.db().begin().await?;
-        let mut answers = Vec::with_capacity(batch.len());
-        let mut all = Effects::default();
-        for queued in batch {
-            match idempotency::lookup(&mut tx, &queued.key).await {
-                Ok(Some(stored)) => answers.push(Ok(stored)),
-                Err(IdempotencyError::Reused) => answers.push(Err(IdempotencyError::Reused.into())),
-                Err(other) => return Err(other.into()),
-                Ok(None) => {
-                    let (response, effects) = self
-                        .record_release(&mut tx, &queued.caller, &queued.command, queued.now)
+        let keys: Vec<&IdempotencyKey> = batch.iter().map(|q| &q.key).collect();
+        let stored = idempotency::lookup_all(&mut tx, &keys).await?;
+        let mut answers: Vec<Result<pb::NotifyReleaseResponse>> = Vec::with_capacity(batch.len());
+        // The notifications this batch records, with their answers.
+        let mut recorded: Vec<(&Queued, pb::NotifyReleaseResponse)> = Vec::new();
+        let mut writes = ReleaseWrites::default();
+        for (queued, stored) in batch.iter().zip(stored) {
+            let earlier = recorded
+                .iter()
+                .find_map(|(first, answer)| Some((answer, queued.key.again_after(&first.key)?)));
+            let answer = match (stored, earlier) {
+                (Err(IdempotencyError::Reused), _) => Err(IdempotencyError::Reused.into()),
+                (Err(other), _) => return Err(other.into()),
+                (Ok(Some(stored)), _) => Ok(stored),
+                (Ok(None), Some((first, again))) => {
+                    again.map(|()| first.clone()).map_err(Error::from)
+                }
+                (Ok(None), None) => {
+                    let answer = self
+                        .record_release(&mut tx, &mut writes, queued)
                         .instrument(queued.span.clone())
                         .await?;
-                    // Its observation batch carries its caller's trace too.
-                    queued.span.in_scope(|| all.absorb(effects, &self.topics));
-                    idempotency::remember(&mut tx, &queued.key, &response).await?;
-                    answers.push(Ok(response));
+                    recorded.push((queued, answer.clone()));
+                    Ok(answer)
                 }
-            }
+            };
+            answers.push(answer);
         }
-        // Last, as one: each feed's counter lock is then held only to commit.
-        all.enqueue(&mut tx, &self.topics).await?;
+        writes.write(&mut tx, &self.topics).await?;
+        let remembered: Vec<(&IdempotencyKey, &pb::NotifyReleaseResponse)> = recorded
+            .iter()
+            .map(|(q, answer)| (&q.key, answer))
+            .collect();
+        idempotency::remember_all(&mut tx, &remembered).await?;
         tx.commit().await?;
         Ok(answers)
     }
 
-    /// Writes a release, its person and its tasks; returns the answer and what
-    /// it announces, for the caller to write once it has written all it will.
+    /// Resolves the person and plans a release and its tasks into `writes`;
+    /// returns the answer. Nothing is written but the person, so a batch writes
+    /// its releases, tasks and announcements once, after all are recorded.
     async fn record_release(
         &self,
         tx: &mut Tx,
-        caller: &Caller,
-        command: &ReleaseNotification,
-        now: DateTime<Utc>,
-    ) -> Result<(pb::NotifyReleaseResponse, Effects)> {
+        writes: &mut ReleaseWrites,
+        queued: &Queued,
+    ) -> Result<pb::NotifyReleaseResponse> {
+        let Queued {
+            caller,
+            command,
+            now,
+            ..
+        } = queued;
+        let now = *now;
         let placement = Placement {
             area: &command.destination,
             prison: Some(&command.releasing_prison),
@@ -237,7 +276,6 @@ impl App {
             notified_at: now,
             reversed_at: None,
         };
-        write::insert_release(tx, &release).await?;
 
         let mut effects = Effects::default();
         let mut opened = Vec::new();
@@ -276,7 +314,6 @@ impl App {
             opened.push(proto);
             tasks.push(task);
         }
-        write::insert_tasks(tx, &tasks).await?;
 
         effects.push(self.topics.lifecycle(
             &person.person_key,
@@ -319,11 +356,14 @@ impl App {
         {
             effects.observe(observation);
         }
+        writes.effects.absorb(effects, &self.topics);
+        writes.tasks.append(&mut tasks);
         let response = pb::NotifyReleaseResponse {
             release: Some(release.to_proto(ids)),
             tasks_opened: opened,
         };
-        Ok((response, effects))
+        writes.releases.push(release);
+        Ok(response)
     }
 
     pub async fn reverse_release(

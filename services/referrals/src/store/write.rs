@@ -153,18 +153,27 @@ async fn add_identifier(
     Ok(())
 }
 
-pub async fn insert_release(tx: &mut Tx, r: &Release) -> StoreResult<()> {
-    let d = &r.destination;
-    on_tx!(tx, c => sqlx::query(
-        "INSERT INTO releases (release_id, person_key, release_date, reason, releasing_prison, local_authority,
-            probation_region, probation_delivery_unit, integrated_care_board, approved_premises, state,
-            notified_by, notified_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
-        .bind(&r.release_id).bind(&r.person_key).bind(r.release_date).bind(enum_name(r.reason))
-        .bind(&r.releasing_prison).bind(&d.local_authority).bind(&d.probation_region)
-        .bind(&d.probation_delivery_unit).bind(&d.integrated_care_board).bind(&d.approved_premises)
-        .bind(r.state.as_str()).bind(&r.notified_by).bind(r.notified_at)
-        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+/// Inserts releases in one statement.
+pub async fn insert_releases(tx: &mut Tx, releases: &[Release]) -> StoreResult<()> {
+    if releases.is_empty() {
+        return Ok(());
+    }
+    on_tx!(tx, c => {
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO releases (release_id, person_key, release_date, reason, releasing_prison, local_authority,
+                probation_region, probation_delivery_unit, integrated_care_board, approved_premises, state,
+                notified_by, notified_at) ",
+        );
+        insert.push_values(releases, |mut row, r| {
+            let d = &r.destination;
+            row.push_bind(&r.release_id).push_bind(&r.person_key).push_bind(r.release_date)
+                .push_bind(enum_name(r.reason)).push_bind(&r.releasing_prison).push_bind(&d.local_authority)
+                .push_bind(&d.probation_region).push_bind(&d.probation_delivery_unit)
+                .push_bind(&d.integrated_care_board).push_bind(&d.approved_premises)
+                .push_bind(r.state.as_str()).push_bind(&r.notified_by).push_bind(r.notified_at);
+        });
+        insert.build().execute(&mut **c).await.map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -210,7 +219,7 @@ pub async fn current_release(
     Ok(row.map(Release::try_from).transpose()?)
 }
 
-/// Inserts a release's tasks in one statement.
+/// Inserts tasks in one statement.
 pub async fn insert_tasks(tx: &mut Tx, tasks: &[Task]) -> StoreResult<()> {
     if tasks.is_empty() {
         return Ok(());
