@@ -124,7 +124,7 @@ where
 
 /// For each key, the response stored for it in `tx`'s view if the call was made
 /// before, or [`IdempotencyError::Reused`] if the key was used for a different
-/// request; one statement for all. With [`remember_all`], for callers that
+/// request; one statement per caller and operation. With [`remember_all`], for callers that
 /// write several calls in one transaction ([`idempotent`] is the one-call form).
 pub async fn lookup_all<R: prost::Message + Default>(
     tx: &mut Tx,

@@ -36,8 +36,8 @@ const MAX_BATCH: usize = 64;
 /// same key, a deadlock) it is rolled back and each notification runs alone, so
 /// every caller gets the answer (or the error) it would have had on its own.
 ///
-/// One writer: a second, tried on PostgreSQL, made the tail worse (its batches
-/// wait on the first's feed counter locks and unique keys) for no more rate.
+/// One writer: a second, tried once on PostgreSQL, gave no more rate and a
+/// worse tail (its batches wait on the first's feed counter locks and keys).
 #[derive(Debug, Default)]
 pub struct ReleaseQueue(Mutex<QueueState>);
 
@@ -164,12 +164,19 @@ impl App {
                     .write_together(&batch)
                     .instrument(tracing::info_span!("release batch", size = batch.len()))
                     .await;
-                if let Ok(answers) = written {
-                    self.committed();
-                    for (queued, answer) in batch.into_iter().zip(answers) {
-                        let _ = queued.reply.send(answer);
+                match written {
+                    Ok(answers) => {
+                        self.committed();
+                        for (queued, answer) in batch.into_iter().zip(answers) {
+                            let _ = queued.reply.send(answer);
+                        }
+                        continue;
                     }
-                    continue;
+                    Err(error) => tracing::warn!(
+                        %error,
+                        size = batch.len(),
+                        "release batch rolled back; writing its notifications one by one"
+                    ),
                 }
             }
             for queued in batch.drain(..) {
