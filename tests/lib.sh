@@ -74,10 +74,11 @@ start_broker() {
     log "tansu did not start:"; cat "$broker_dir/broker.log" >&2; exit 1
 }
 
+# Drops the test databases no one is connected to (another run may be using the rest).
 drop_test_databases() {
     psql "$THROUGHCARE_TEST_POSTGRES_URL" -Atq -c \
         "SELECT datname FROM pg_database WHERE datname LIKE 'tc\_test\_%'" 2>/dev/null |
-        while read -r db; do psql "$THROUGHCARE_TEST_POSTGRES_URL" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true; done
+        while read -r db; do psql "$THROUGHCARE_TEST_POSTGRES_URL" -q -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done
 }
 
 cleanup() {

@@ -46,6 +46,31 @@ pub mod events {
     }
 }
 
+/// Where an observation places a person by age: one definition, beside the
+/// contract that carries it, so every service that places a person in a
+/// stratum places them alike.
+mod age {
+    use crate::types::v1::AgeBand;
+    use chrono::NaiveDate;
+
+    impl AgeBand {
+        /// The band of someone born on `date_of_birth`, on the day `on`:
+        /// unspecified when the date of birth is unknown or they are under 18.
+        pub fn on(date_of_birth: Option<NaiveDate>, on: NaiveDate) -> Self {
+            let Some(dob) = date_of_birth else {
+                return AgeBand::Unspecified;
+            };
+            match on.years_since(dob).unwrap_or(0) {
+                0..18 => AgeBand::Unspecified,
+                18..25 => AgeBand::AgeBand18To24,
+                25..35 => AgeBand::AgeBand25To34,
+                35..50 => AgeBand::AgeBand35To49,
+                _ => AgeBand::AgeBand50AndOver,
+            }
+        }
+    }
+}
+
 /// Redacted `Debug` for the messages that carry identifiers or health facts.
 mod redacted {
     use crate::types::v1::{HealthSummary, PersonDetails, PersonIdentifiers};
@@ -83,12 +108,6 @@ pub mod topics {
     pub const SHARING_EVENTS: &str = "throughcare.sharing.events";
     /// Published indicator snapshots, already under disclosure control.
     pub const INDICATOR_SNAPSHOTS: &str = "throughcare.indicators.snapshots";
-
-    /// Topics that are a service's source of truth (its state is rebuilt from
-    /// them from offset zero), so they are created with unlimited retention.
-    /// Every other topic keeps the broker's default retention: none of them
-    /// is replayed, and person-level health records must not outlive their use.
-    pub const KEPT_FOREVER: &[&str] = &[OBSERVATIONS];
 }
 
 /// The associated data a `SealedHealthRecord` is sealed with: binds the

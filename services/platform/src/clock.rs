@@ -45,3 +45,22 @@ impl Clock for ManualClock {
         *self.0.lock().expect("clock")
     }
 }
+
+/// `at` as a protobuf timestamp.
+pub fn to_timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// A protobuf timestamp from a request, at microsecond precision; a violation
+/// naming `field` if it is out of range.
+pub fn from_timestamp(
+    t: &prost_types::Timestamp,
+    field: &str,
+) -> Result<DateTime<Utc>, crate::validation::FieldViolation> {
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(u32::MAX))
+        .map(|t| t.trunc_subsecs(6))
+        .ok_or_else(|| crate::validation::FieldViolation::new(field, "is not a valid timestamp"))
+}

@@ -116,37 +116,6 @@ pub enum Tx {
 }
 
 impl Tx {
-    /// Adds `event` to the outbox: it is published if and only if this commits.
-    pub async fn enqueue(&mut self, event: &crate::bus::Event) -> sqlx::Result<()> {
-        match self {
-            Tx::Postgres(tx) => crate::outbox::enqueue_postgres(tx, event).await,
-            Tx::Sqlite(tx) => crate::outbox::enqueue_sqlite(tx, event).await,
-        }
-    }
-
-    /// Adds several events to the outbox in one statement per few hundred.
-    pub async fn enqueue_all(&mut self, events: &[crate::bus::Event]) -> sqlx::Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        match self {
-            Tx::Postgres(tx) => crate::outbox::enqueue_all_postgres(tx, events).await,
-            Tx::Sqlite(tx) => crate::outbox::enqueue_all_sqlite(tx, events).await,
-        }
-    }
-
-    /// Records a consumed event; `false` means it was already applied (skip it).
-    pub async fn record_inbox(
-        &mut self,
-        consumer: &str,
-        event_id: uuid::Uuid,
-    ) -> sqlx::Result<bool> {
-        match self {
-            Tx::Postgres(tx) => crate::inbox::record_postgres(tx, consumer, event_id).await,
-            Tx::Sqlite(tx) => crate::inbox::record_sqlite(tx, consumer, event_id).await,
-        }
-    }
-
     /// `" FOR UPDATE"` on PostgreSQL; nothing on SQLite, whose write
     /// transaction already holds the only write lock.
     pub fn for_update(&self) -> &'static str {

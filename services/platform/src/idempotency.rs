@@ -7,10 +7,10 @@
 use crate::db::{Db, Tx};
 use crate::on_tx;
 use crate::validation::FieldViolation;
+use crate::work::{Transactions, Work};
 use ring::digest;
 use std::collections::BTreeMap;
 use std::future::Future;
-use tonic::Status;
 
 const MAX_KEY_LEN: usize = 128;
 
@@ -18,7 +18,7 @@ const MAX_KEY_LEN: usize = 128;
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
     organisation: String,
-    operation: &'static str,
+    operation: String,
     key: String,
     request_hash: Vec<u8>,
 }
@@ -40,13 +40,14 @@ impl IdempotencyKey {
         })
     }
 
-    /// `key` must be 1 to 128 visible ASCII characters. The whole request is
-    /// hashed, so any difference in its body is noticed.
-    pub fn new(
+    /// `key` must be 1 to 128 visible ASCII characters. The operation is the
+    /// request's message type, so keys are scoped to it without a name to keep
+    /// in step. The whole request is hashed, so any difference in its body is
+    /// noticed.
+    pub fn new<M: prost::Message + prost::Name>(
         organisation: &str,
-        operation: &'static str,
         key: &str,
-        request: &impl prost::Message,
+        request: &M,
     ) -> Result<Self, FieldViolation> {
         if key.is_empty() {
             return Err(FieldViolation::missing("idempotency_key"));
@@ -59,7 +60,7 @@ impl IdempotencyKey {
         }
         Ok(Self {
             organisation: organisation.to_owned(),
-            operation,
+            operation: M::full_name(),
             key: key.to_owned(),
             request_hash: digest::digest(&digest::SHA256, &request.encode_to_vec())
                 .as_ref()
@@ -78,41 +79,34 @@ pub enum IdempotencyError {
     Database(#[from] sqlx::Error),
 }
 
-impl From<IdempotencyError> for Status {
-    fn from(error: IdempotencyError) -> Self {
-        match error {
-            IdempotencyError::Reused => {
-                Status::already_exists("idempotency_key was already used for a different request")
-            }
-            other => crate::grpc::internal("idempotency", &other),
-        }
-    }
-}
-
-/// Runs `work` once per key: returns the stored response on a replay, or runs
-/// `work` in a fresh transaction, stores its response and commits. `work` gets
-/// the transaction, does all its writes through it and hands it back with the
-/// response. Concurrent first calls with one key resolve to one effect: the
-/// loser's transaction rolls back and it returns the winner's response.
-pub async fn idempotent<R, E, F, Fut>(db: &Db, key: &IdempotencyKey, mut work: F) -> Result<R, E>
+/// Runs `apply` once per key: returns the stored response on a replay, or runs
+/// `apply` in a fresh unit of work, stores its response with it and commits.
+/// `apply` gets the work, does all its writes through it and hands it back
+/// with the response. Concurrent first calls with one key resolve to one
+/// effect: the loser's work rolls back and it returns the winner's response.
+pub async fn idempotent<R, E, F, Fut>(
+    transactions: &Transactions,
+    key: &IdempotencyKey,
+    mut apply: F,
+) -> Result<R, E>
 where
     R: prost::Message + Default,
     E: From<IdempotencyError>,
-    F: FnMut(Tx) -> Fut,
-    Fut: Future<Output = Result<(Tx, R), E>>,
+    F: FnMut(Work) -> Fut,
+    Fut: Future<Output = Result<(Work, R), E>>,
 {
     for attempt in 0..2 {
-        let mut tx = db.begin().await.map_err(IdempotencyError::from)?;
-        let stored = lookup_all::<R>(&mut tx, &[key])
+        let mut work = transactions.begin().await.map_err(IdempotencyError::from)?;
+        let stored = lookup_all::<R>(work.tx(), &[key])
             .await
             .map_err(IdempotencyError::from)?;
         if let Some(stored) = stored.into_iter().next().transpose()?.flatten() {
             return Ok(stored);
         }
-        let (mut tx, response) = work(tx).await?;
-        match remember_all(&mut tx, &[(key, &response)]).await {
+        let (mut work, response) = apply(work).await?;
+        match remember_all(work.tx(), &[(key, &response)]).await {
             Ok(()) => {
-                tx.commit().await.map_err(IdempotencyError::from)?;
+                work.commit().await.map_err(IdempotencyError::from)?;
                 return Ok(response);
             }
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt == 0 => continue,
@@ -138,7 +132,7 @@ pub async fn lookup_all<R: prost::Message + Default>(
     let mut groups: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
     for key in keys {
         groups
-            .entry((&key.organisation, key.operation))
+            .entry((&key.organisation, &key.operation))
             .or_default()
             .push(&key.key);
     }
@@ -163,7 +157,7 @@ pub async fn lookup_all<R: prost::Message + Default>(
         .iter()
         .map(|key| {
             let stored = rows.iter().find(|(organisation, operation, k, _, _)| {
-                *organisation == key.organisation && operation == key.operation && *k == key.key
+                *organisation == key.organisation && *operation == key.operation && *k == key.key
             });
             match stored {
                 None => Ok(None),
@@ -194,7 +188,7 @@ pub async fn remember_all<R: prost::Message>(
         );
         insert.push_values(answers, |mut row, (key, response)| {
             row.push_bind(&key.organisation)
-                .push_bind(key.operation)
+                .push_bind(&key.operation)
                 .push_bind(&key.key)
                 .push_bind(&key.request_hash)
                 .push_bind(response.encode_to_vec())

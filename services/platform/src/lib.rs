@@ -1,24 +1,33 @@
 //! The Throughcare platform: what every service stands on, written once and
-//! proven once, so each service is only domain logic.
+//! proven once, so each service is only domain logic. Its floors stack one way
+//! (each uses only those above it in this list):
 //!
-//! - [`config`]: figment configuration (defaults, file, `THROUGHCARE_` env).
-//! - [`identifiers`]: NHS number, prison number, CRN and organisation codes that
-//!   can only be built valid; pseudonymous person keys.
-//! - [`identity`]: the caller (organisation, kind, role) from mTLS or bearer token.
-//! - [`bus`]: Kafka and in-process buses behind one narrow interface, and the
-//!   consume loop with retries and dead-lettering.
-//! - [`outbox`] and [`inbox`]: effectively-once effects across services.
-//! - [`db`]: PostgreSQL or SQLite, migrated at start-up; SQL written once for both.
-//! - [`idempotency`]: replay-safe mutating RPCs.
-//! - [`sealing`]: AEAD for person-level records on shared topics.
-//! - [`clock`]: time as a dependency.
-//! - [`grpc`]: the server scaffolding (health, reflection, auth, TLS, shutdown).
+//! - [`identifiers`], [`validation`], [`clock`], [`config`], [`shutdown`]:
+//!   valid-only identifiers and pseudonymous person keys, field violations,
+//!   time as a dependency, figment configuration, the shutdown signal.
 //! - [`telemetry`]: tracing, OpenTelemetry, trace propagation, metrics.
+//! - [`sealing`]: AEAD for person-level records on shared topics.
+//! - [`db`]: PostgreSQL or SQLite, migrated at start-up; SQL written once for both.
+//! - [`bus`]: Kafka and in-process buses behind one narrow interface; CloudEvents;
+//!   the consume loop with retries and dead-lettering.
+//! - [`outbox`], [`feed`]: events published iff their transaction commits;
+//!   per-organisation change feeds.
+//! - [`work`]: the unit of work (state, events and feed entries in one
+//!   transaction, the relay and watchers woken after commit).
+//! - [`inbox`], [`idempotency`]: effectively-once consumers and replay-safe RPCs,
+//!   both on top of a unit of work.
+//! - [`error`]: the one error type of every use case.
+//! - [`identity`]: the caller (organisation, kind, role) from mTLS or bearer token.
+//! - [`grpc`]: the server scaffolding (health, reflection, auth, TLS, shutdown)
+//!   and the one mapping from [`error::Error`] to a gRPC status.
+//! - [`service`]: start-up and supervision of a whole service.
+//! - [`testing`]: support for tests against the real parts.
 
 pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod feed;
 pub mod grpc;
 pub mod idempotency;
@@ -32,3 +41,4 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod testing;
 pub mod validation;
+pub mod work;

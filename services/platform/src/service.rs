@@ -6,7 +6,7 @@
 //! its relay and consumers under a [`Supervisor`], serves gRPC until shutdown,
 //! then waits for everything to drain.
 
-use crate::bus::{Bus, BusError};
+use crate::bus::{Bus, BusError, Retention};
 use crate::config::{self, CommonArgs, PlatformConfig, TlsConfig};
 use crate::db::{Db, DbError, Migrations};
 use crate::grpc::{GrpcServer, ServeError};
@@ -14,6 +14,7 @@ use crate::identifiers::{PseudonymKey, PseudonymKeyError};
 use crate::identity::{AuthConfigError, Authenticator};
 use crate::outbox::{OutboxWaker, Relay};
 use crate::telemetry::{self, Metrics};
+use crate::work::Transactions;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::convert::Infallible;
@@ -66,16 +67,19 @@ pub struct Platform {
     pub authenticator: Authenticator,
     pub pseudonyms: PseudonymKey,
     pub waker: OutboxWaker,
+    /// Units of work on `db` that wake this service's relay.
+    pub transactions: Transactions,
     pub metrics: Metrics,
 }
 
 impl Platform {
     /// Connects and migrates the database, opens the bus and creates `topics`
-    /// (with their dead-letter topics), and loads identity and keys.
+    /// (with the retention the service declares for each, and their
+    /// dead-letter topics), and loads identity and keys.
     pub async fn start(
         config: &PlatformConfig,
         migrations: Migrations,
-        topics: &[&str],
+        topics: &[(&str, Retention)],
         runtime: &Runtime,
     ) -> Result<Self, StartError> {
         let pseudonyms = PseudonymKey::from_hex(config.pseudonym_key.expose())?;
@@ -90,14 +94,17 @@ impl Platform {
             Some(bus) => bus.clone(),
             None => Bus::connect(&config.bus, runtime.metrics.clone()).await?,
         };
-        let topics: Vec<String> = topics.iter().map(|t| bus.topic(t)).collect();
-        bus.ensure_topics(&topics).await?;
+        let topics: Vec<(String, Retention)> =
+            topics.iter().map(|(t, r)| (bus.topic(t), *r)).collect();
+        bus.ensure_topics_with(&topics).await?;
+        let waker = OutboxWaker::new();
         Ok(Self {
+            transactions: Transactions::new(db.clone(), waker.clone()),
             db,
             bus,
             authenticator,
             pseudonyms,
-            waker: OutboxWaker::new(),
+            waker,
             metrics: runtime.metrics.clone(),
         })
     }

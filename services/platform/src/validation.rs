@@ -1,8 +1,6 @@
-//! Field-level validation errors and their gRPC form: INVALID_ARGUMENT carrying
-//! `google.rpc.BadRequest` details, so a client learns which field and why.
-
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+//! Field-level validation errors: which field, and which rule it broke. Plain
+//! data, free of any transport; the gRPC edge answers them as INVALID_ARGUMENT
+//! with `google.rpc.BadRequest` details.
 
 /// One invalid field: its path in the request (e.g. `person.identifiers.nhs_number`)
 /// and the rule it broke. Descriptions never repeat the rejected value.
@@ -37,28 +35,42 @@ impl FieldViolation {
     }
 }
 
-impl From<FieldViolation> for Status {
-    fn from(violation: FieldViolation) -> Self {
-        invalid_argument(vec![violation])
+/// A request that broke one or more rules: every violation, so a client sees
+/// every problem at once. Plain data: the gRPC edge turns it into
+/// INVALID_ARGUMENT with `google.rpc.BadRequest` details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub Vec<FieldViolation>);
+
+impl Invalid {
+    pub fn violations(&self) -> &[FieldViolation] {
+        &self.0
+    }
+
+    /// The same violations placed under `parent` (see [`FieldViolation::within`]).
+    pub fn within(self, parent: &str) -> Self {
+        Invalid(self.0.into_iter().map(|v| v.within(parent)).collect())
     }
 }
 
-/// INVALID_ARGUMENT naming every violation, with `google.rpc.BadRequest` details.
-pub fn invalid_argument(violations: Vec<FieldViolation>) -> Status {
-    let message = violations
-        .iter()
-        .map(|v| format!("{} {}", v.field, v.description))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let mut details = ErrorDetails::new();
-    for v in &violations {
-        details.add_bad_request_violation(v.field.clone(), v.description.clone());
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("invalid request: ")?;
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{} {}", v.field, v.description)?;
+        }
+        Ok(())
     }
-    Status::with_error_details(
-        Code::InvalidArgument,
-        format!("invalid request: {message}"),
-        details,
-    )
+}
+
+impl std::error::Error for Invalid {}
+
+impl From<FieldViolation> for Invalid {
+    fn from(violation: FieldViolation) -> Self {
+        Invalid(vec![violation])
+    }
 }
 
 /// Collects violations while validating a whole request, so a client sees every
@@ -84,12 +96,18 @@ impl Violations {
         self.0.is_empty()
     }
 
-    /// `Ok(value)` when nothing was violated, otherwise INVALID_ARGUMENT.
-    pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Status> {
+    /// Keeps the value of a successful check, records every violation of a
+    /// failed one that itself collected several (e.g. a nested message).
+    pub fn check_all<T>(&mut self, result: Result<T, Invalid>) -> Option<T> {
+        result.map_err(|invalid| self.0.extend(invalid.0)).ok()
+    }
+
+    /// `Ok(value)` when nothing was violated, otherwise every violation.
+    pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Invalid> {
         if self.0.is_empty() {
             Ok(value())
         } else {
-            Err(invalid_argument(self.0))
+            Err(Invalid(self.0))
         }
     }
 }
@@ -99,17 +117,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_names_the_field_and_carries_bad_request_details() {
-        let status: Status = FieldViolation::new("nhs_number", "nhs number fails its check digit")
-            .within("person.identifiers")
-            .into();
-        assert_eq!(status.code(), Code::InvalidArgument);
-        assert!(status.message().contains("person.identifiers.nhs_number"));
-        let details = status.get_error_details();
-        let bad = details.bad_request().expect("bad request details");
-        assert_eq!(
-            bad.field_violations[0].field,
-            "person.identifiers.nhs_number"
+    fn violations_are_placed_under_their_parent_and_named() {
+        let invalid: Invalid =
+            FieldViolation::new("nhs_number", "nhs number fails its check digit")
+                .within("person.identifiers")
+                .into();
+        assert_eq!(invalid.0[0].field, "person.identifiers.nhs_number");
+        assert!(
+            invalid
+                .to_string()
+                .contains("person.identifiers.nhs_number")
         );
     }
 
@@ -118,16 +135,8 @@ mod tests {
         let mut v = Violations::new();
         assert_eq!(v.check::<u8>(Err(FieldViolation::missing("a"))), None);
         v.push(FieldViolation::missing("b"));
-        let status = v.finish(|| ()).unwrap_err();
-        assert_eq!(
-            status
-                .get_error_details()
-                .bad_request()
-                .unwrap()
-                .field_violations
-                .len(),
-            2
-        );
+        let invalid = v.finish(|| ()).unwrap_err();
+        assert_eq!(invalid.violations().len(), 2);
         assert_eq!(Violations::new().finish(|| 5).unwrap(), 5);
     }
 }

@@ -46,6 +46,13 @@ pub enum HandleError {
     Transient(String),
 }
 
+impl From<sqlx::Error> for HandleError {
+    /// A database failure may pass (a restart, a lock timeout): retry.
+    fn from(error: sqlx::Error) -> Self {
+        HandleError::Transient(error.to_string())
+    }
+}
+
 /// Applies one event. Must record the event id in the inbox in the same
 /// transaction as its effect, so a redelivery is a no-op.
 pub trait Handler: Send + Sync {

@@ -19,7 +19,6 @@ use crate::config::{BusBackend, BusConfig};
 use crate::telemetry::Metrics;
 use std::fmt;
 use std::future::Future;
-use throughcare_proto::topics;
 
 /// One record: what is published and what is consumed.
 #[derive(Clone, PartialEq, Eq)]
@@ -154,21 +153,36 @@ impl Bus {
         format!("{}{name}", self.prefix)
     }
 
-    /// Creates the topics (and their dead-letter topics) if they do not exist.
-    /// The topics in [`topics::KEPT_FOREVER`] get unlimited retention (their
-    /// dead-letter topics keep the default); an existing topic is left as it is.
+    /// Creates the topics (and their dead-letter topics) with the broker's
+    /// default retention, if they do not exist.
     pub async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError> {
-        let mut all: Vec<String> = topics.to_vec();
-        all.extend(topics.iter().map(|t| dead_letter_topic(t)));
+        let specs: Vec<(String, Retention)> = topics
+            .iter()
+            .map(|t| (t.clone(), Retention::BrokerDefault))
+            .collect();
+        self.ensure_topics_with(&specs).await
+    }
+
+    /// Creates the topics (full names) with the retention each one's owner
+    /// declared, and their dead-letter topics with the broker's default, if
+    /// they do not exist; an existing topic is left as it is.
+    pub async fn ensure_topics_with(&self, topics: &[(String, Retention)]) -> Result<(), BusError> {
+        let mut all: Vec<(String, Retention)> = topics.to_vec();
+        all.extend(
+            topics
+                .iter()
+                .map(|(t, _)| (dead_letter_topic(t), Retention::BrokerDefault)),
+        );
         match &self.backend {
             Backend::Kafka(bus) => {
-                let specs: Vec<(&str, Retention)> = all
-                    .iter()
-                    .map(|t| (t.as_str(), self.retention(t)))
-                    .collect();
+                let specs: Vec<(&str, Retention)> =
+                    all.iter().map(|(t, r)| (t.as_str(), *r)).collect();
                 bus.ensure_topics(&specs).await
             }
-            Backend::InProcess(bus) => bus.ensure_topics(&all).await,
+            Backend::InProcess(bus) => {
+                let names: Vec<String> = all.into_iter().map(|(t, _)| t).collect();
+                bus.ensure_topics(&names).await
+            }
         }
     }
 }
@@ -183,14 +197,6 @@ pub enum Retention {
 }
 
 impl Bus {
-    /// The retention `topic` (a full name) is created with.
-    pub fn retention(&self, topic: &str) -> Retention {
-        match topic.strip_prefix(self.prefix.as_str()) {
-            Some(name) if topics::KEPT_FOREVER.contains(&name) => Retention::Forever,
-            _ => Retention::BrokerDefault,
-        }
-    }
-
     /// Reads `topic` (a full name, as for subscribing) from offset zero to
     /// where it ends now, outside any consumer group: for rebuilding a
     /// service's state from the log.

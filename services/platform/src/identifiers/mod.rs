@@ -11,7 +11,13 @@ mod person;
 
 pub use codes::{Crn, LocalAuthorityCode, OdsCode, OrganisationCode, PrisonCode, PrisonNumber};
 pub use nhs_number::NhsNumber;
-pub use person::{PersonIds, PersonKey, PseudonymKey, PseudonymKeyError, age_band};
+pub use person::{PersonIds, PersonKey, PseudonymKey, PseudonymKeyError};
+
+/// A new id for something Throughcare records (a release, a referral, a
+/// consent...): a UUIDv7, so ids sort by creation time, as text.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
 
 /// Why a string is not a valid identifier. The message names the identifier and
 /// the rule, never the rejected value (which may be personal data).

@@ -1,6 +1,5 @@
 use super::{Crn, IdentifierError, NhsNumber, PrisonNumber};
 use crate::validation::FieldViolation;
-use chrono::NaiveDate;
 use ring::hmac;
 use std::fmt;
 use throughcare_proto::types::v1 as pb;
@@ -74,6 +73,33 @@ impl PersonIds {
         }
     }
 
+    /// The identifiers as a store's three columns: NHS number, prison
+    /// number, CRN, in the order [`choose`](Self::choose) ranks them.
+    pub fn columns(&self) -> [Option<&str>; 3] {
+        [
+            self.nhs_number.as_ref().map(|n| n.as_str()),
+            self.prison_number.as_ref().map(|n| n.as_str()),
+            self.crn.as_ref().map(|n| n.as_str()),
+        ]
+    }
+
+    /// The person rule, in one place: of the stored people that share any of
+    /// these identifiers (each given with the [`columns`](Self::columns) it
+    /// holds), these identifiers name the one with the same NHS number, else
+    /// the same prison number, else the same CRN. Stores fetch the candidates;
+    /// only this decides between them.
+    pub fn choose<T>(&self, candidates: Vec<(T, [Option<String>; 3])>) -> Option<T> {
+        let wanted = self.columns();
+        let rank = |held: &[Option<String>; 3]| {
+            (0..3).find(|&i| wanted[i].is_some() && held[i].as_deref() == wanted[i])
+        };
+        candidates
+            .into_iter()
+            .filter_map(|(candidate, held)| rank(&held).map(|r| (r, candidate)))
+            .min_by_key(|(r, _)| *r)
+            .map(|(_, candidate)| candidate)
+    }
+
     pub fn nhs_number(&self) -> Option<&NhsNumber> {
         self.nhs_number.as_ref()
     }
@@ -110,22 +136,6 @@ pub enum PseudonymKeyError {
         "pseudonym_key (THROUGHCARE_PSEUDONYM_KEY) must be at least 32 bytes (64 hex characters)"
     )]
     TooShort,
-}
-
-/// The indicators' age band on `on`: unspecified when the date of birth is
-/// unknown or the person is under 18. One definition, so every service that
-/// places a person in a stratum places them alike.
-pub fn age_band(date_of_birth: Option<NaiveDate>, on: NaiveDate) -> pb::AgeBand {
-    let Some(dob) = date_of_birth else {
-        return pb::AgeBand::Unspecified;
-    };
-    match on.years_since(dob).unwrap_or(0) {
-        0..18 => pb::AgeBand::Unspecified,
-        18..25 => pb::AgeBand::AgeBand18To24,
-        25..35 => pb::AgeBand::AgeBand25To34,
-        35..50 => pb::AgeBand::AgeBand35To49,
-        _ => pb::AgeBand::AgeBand50AndOver,
-    }
 }
 
 impl PseudonymKey {
@@ -207,6 +217,28 @@ mod tests {
             crn.map(|n| Crn::parse(n).unwrap()),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn the_nhs_number_names_a_person_before_the_prison_number_and_the_crn() {
+        let held = |n: Option<&str>, p: Option<&str>, c: Option<&str>| {
+            [n, p, c].map(|v| v.map(str::to_owned))
+        };
+        let ids = ids(Some("9434765919"), Some("A1234BC"), Some("X123456"));
+        let by_crn = ("by-crn", held(None, None, Some("X123456")));
+        let by_prison = ("by-prison", held(None, Some("A1234BC"), None));
+        let by_nhs = ("by-nhs", held(Some("9434765919"), None, None));
+        assert_eq!(
+            ids.choose(vec![by_crn.clone(), by_prison.clone(), by_nhs]),
+            Some("by-nhs")
+        );
+        assert_eq!(
+            ids.choose(vec![by_crn.clone(), by_prison]),
+            Some("by-prison")
+        );
+        assert_eq!(ids.choose(vec![by_crn]), Some("by-crn"));
+        let unrelated = ("other", held(Some("4010232137"), None, None));
+        assert_eq!(ids.choose(vec![unrelated]), None);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 use super::{Organisation, OrganisationKind};
+use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use tonic::{Request, Status};
+use tonic::Request;
 
 /// What a caller does within its organisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -80,11 +81,11 @@ pub struct Permission {
 
 impl Caller {
     /// The caller of a request that passed through the authenticator.
-    pub fn of<T>(request: &Request<T>) -> Result<&Caller, Status> {
+    pub fn of<T>(request: &Request<T>) -> Result<&Caller, Error> {
         request
             .extensions()
             .get::<Caller>()
-            .ok_or_else(|| Status::unauthenticated("no authenticated caller"))
+            .ok_or_else(|| Error::Unauthenticated("no authenticated caller".into()))
     }
 
     pub fn code(&self) -> &str {
@@ -101,20 +102,20 @@ impl Caller {
         request: &'a Request<T>,
         action: &str,
         permission: &Permission,
-    ) -> Result<&'a Caller, Status> {
+    ) -> Result<&'a Caller, Error> {
         let caller = Self::of(request)?;
         caller.authorize(action, permission)?;
         Ok(caller)
     }
 
     /// PERMISSION_DENIED unless the caller's kind and role are allowed to `action`.
-    pub fn authorize(&self, action: &str, permission: &Permission) -> Result<(), Status> {
+    pub fn authorize(&self, action: &str, permission: &Permission) -> Result<(), Error> {
         let kind_ok = permission.kinds.is_empty() || permission.kinds.contains(&self.kind());
         let role_ok = permission.roles.contains(&self.role);
         if kind_ok && role_ok {
             Ok(())
         } else {
-            Err(Status::permission_denied(format!(
+            Err(Error::Forbidden(format!(
                 "a {} organisation with role {} may not {action}",
                 self.kind().as_str(),
                 self.role

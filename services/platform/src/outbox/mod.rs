@@ -1,6 +1,6 @@
 //! The transactional outbox. A service writes its state change and the event
-//! announcing it in one transaction ([`enqueue_postgres`] / [`enqueue_sqlite`]
-//! inside the service's own transaction); the [`Relay`] publishes committed rows
+//! announcing it in one transaction ([`enqueue_all`] inside the service's own
+//! transaction, usually through a [`Work`](crate::work::Work)); the [`Relay`] publishes committed rows
 //! and deletes them only after the bus has acknowledged them. A crash between
 //! publish and delete republishes — never loses — and the consumers' inbox
 //! makes the duplicate harmless.
@@ -10,6 +10,7 @@ mod relay;
 pub use relay::{AfterPublishHook, Relay, RelayError, RelayOptions};
 
 use crate::bus::Event;
+use crate::db::Tx;
 use sqlx::{PgConnection, SqliteConnection};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -48,9 +49,19 @@ pub(crate) fn lane(key: &str) -> i16 {
 /// parameter limits).
 const INSERT_CHUNK: usize = 500;
 
-/// Adds `events` to the outbox inside the caller's PostgreSQL transaction, in
-/// as few statements as possible.
-pub async fn enqueue_all_postgres(tx: &mut PgConnection, events: &[Event]) -> sqlx::Result<()> {
+/// Adds `events` to the outbox inside the caller's transaction, in as few
+/// statements as possible: they are published if and only if it commits.
+pub async fn enqueue_all(tx: &mut Tx, events: &[Event]) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Postgres(tx) => enqueue_all_postgres(tx, events).await,
+        Tx::Sqlite(tx) => enqueue_all_sqlite(tx, events).await,
+    }
+}
+
+async fn enqueue_all_postgres(tx: &mut PgConnection, events: &[Event]) -> sqlx::Result<()> {
     for chunk in events.chunks(INSERT_CHUNK) {
         let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
             "INSERT INTO outbox (event_id, topic, record_key, lane, event_type, event_source, event_time, \
@@ -73,8 +84,7 @@ pub async fn enqueue_all_postgres(tx: &mut PgConnection, events: &[Event]) -> sq
     Ok(())
 }
 
-/// The SQLite twin of [`enqueue_all_postgres`].
-pub async fn enqueue_all_sqlite(tx: &mut SqliteConnection, events: &[Event]) -> sqlx::Result<()> {
+async fn enqueue_all_sqlite(tx: &mut SqliteConnection, events: &[Event]) -> sqlx::Result<()> {
     for chunk in events.chunks(INSERT_CHUNK) {
         let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO outbox (event_id, topic, record_key, event_type, event_source, event_time, \
@@ -93,49 +103,6 @@ pub async fn enqueue_all_sqlite(tx: &mut SqliteConnection, events: &[Event]) -> 
         });
         insert.build().execute(&mut *tx).await?;
     }
-    Ok(())
-}
-
-/// Adds `event` to the outbox inside the caller's PostgreSQL transaction.
-pub async fn enqueue_postgres(tx: &mut PgConnection, event: &Event) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO outbox (event_id, topic, record_key, lane, event_type, event_source, event_time,
-                             payload, traceparent, tracestate)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(event.id)
-    .bind(&event.topic)
-    .bind(&event.key)
-    .bind(lane(&event.key))
-    .bind(&event.event_type)
-    .bind(&event.source)
-    .bind(event.time)
-    .bind(&event.payload)
-    .bind(&event.trace.traceparent)
-    .bind(&event.trace.tracestate)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
-/// Adds `event` to the outbox inside the caller's SQLite transaction.
-pub async fn enqueue_sqlite(tx: &mut SqliteConnection, event: &Event) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO outbox (event_id, topic, record_key, event_type, event_source, event_time,
-                             payload, traceparent, tracestate)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(event.id.to_string())
-    .bind(&event.topic)
-    .bind(&event.key)
-    .bind(&event.event_type)
-    .bind(&event.source)
-    .bind(event.time)
-    .bind(&event.payload)
-    .bind(&event.trace.traceparent)
-    .bind(&event.trace.tracestate)
-    .execute(tx)
-    .await?;
     Ok(())
 }
 

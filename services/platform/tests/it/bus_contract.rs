@@ -469,16 +469,12 @@ async fn log_topics_are_created_with_unlimited_retention() {
     let bus = &test.bus;
     let log = bus.topic(topics::OBSERVATIONS);
     let events = bus.topic(topics::REFERRALS_EVENTS);
-    assert_eq!(bus.retention(&log), Retention::Forever);
-    assert_eq!(bus.retention(&events), Retention::BrokerDefault);
-    assert_eq!(
-        bus.retention(topics::OBSERVATIONS),
-        Retention::BrokerDefault,
-        "only this deployment's own prefixed topic"
-    );
-    bus.ensure_topics(&[log.clone(), events.clone()])
-        .await
-        .unwrap();
+    bus.ensure_topics_with(&[
+        (log.clone(), Retention::Forever),
+        (events.clone(), Retention::BrokerDefault),
+    ])
+    .await
+    .unwrap();
 
     let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
         .set(

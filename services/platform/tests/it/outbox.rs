@@ -10,10 +10,12 @@ use throughcare_platform::bus::{
     ConsumerOptions, Event, HandleError, Handler, Subscriber, Subscription, run_consumer,
 };
 use throughcare_platform::db::{Db, Migrations};
-use throughcare_platform::inbox;
-use throughcare_platform::outbox::{self, OutboxWaker, Relay, RelayOptions};
+use throughcare_platform::inbox::Inbox;
+use throughcare_platform::on_tx;
+use throughcare_platform::outbox::{OutboxWaker, Relay, RelayOptions};
 use throughcare_platform::telemetry::Metrics;
 use throughcare_platform::testing::{eventually, fresh_postgres, unique};
+use throughcare_platform::work::Transactions;
 use tokio_util::sync::CancellationToken;
 
 static TEST_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("tests/it/migrations/postgres");
@@ -59,31 +61,21 @@ async fn sqlite_and_in_process() -> Rig {
     }
 }
 
-/// A state change and the event announcing it, in one transaction.
+/// A state change and the event announcing it, in one unit of work.
 async fn change_state(db: &Db, event: &Event) {
     let item = seq_of(event) as i64;
-    match db {
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await.unwrap();
-            sqlx::query("INSERT INTO items (id) VALUES ($1)")
-                .bind(item)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            outbox::enqueue_postgres(&mut tx, event).await.unwrap();
-            tx.commit().await.unwrap();
-        }
-        Db::Sqlite(pool) => {
-            let mut tx = pool.begin().await.unwrap();
-            sqlx::query("INSERT INTO items (id) VALUES (?)")
-                .bind(item)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            outbox::enqueue_sqlite(&mut tx, event).await.unwrap();
-            tx.commit().await.unwrap();
-        }
-    }
+    let mut work = Transactions::new(db.clone(), OutboxWaker::new())
+        .begin()
+        .await
+        .unwrap();
+    on_tx!(work.tx(), c => sqlx::query("INSERT INTO items (id) VALUES ($1)")
+        .bind(item)
+        .execute(&mut **c)
+        .await
+        .map(|done| done.rows_affected()))
+    .unwrap();
+    work.publish(event.clone());
+    work.commit().await.unwrap();
 }
 
 async fn scalar(db: &Db, sql: &'static str) -> i64 {
@@ -96,45 +88,23 @@ async fn scalar(db: &Db, sql: &'static str) -> i64 {
 /// The consuming service: its effect and the inbox entry commit together.
 #[derive(Clone)]
 struct Effects {
-    db: Db,
+    inbox: Inbox,
     calls: Arc<AtomicUsize>,
 }
 
 impl Handler for Effects {
     async fn handle(&self, event: &Event) -> Result<(), HandleError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let transient = |e: sqlx::Error| HandleError::Transient(e.to_string());
-        let item = seq_of(event) as i64;
-        match &self.db {
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(transient)?;
-                if inbox::record_postgres(&mut tx, "effects", event.id)
-                    .await
-                    .map_err(transient)?
-                {
-                    sqlx::query("INSERT INTO effects (item) VALUES ($1)")
-                        .bind(item)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(transient)?;
-                }
-                tx.commit().await.map_err(transient)
-            }
-            Db::Sqlite(pool) => {
-                let mut tx = pool.begin().await.map_err(transient)?;
-                if inbox::record_sqlite(&mut tx, "effects", event.id)
-                    .await
-                    .map_err(transient)?
-                {
-                    sqlx::query("INSERT INTO effects (item) VALUES (?)")
-                        .bind(item)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(transient)?;
-                }
-                tx.commit().await.map_err(transient)
-            }
-        }
+        let Some(mut work) = self.inbox.begin(event).await? else {
+            return Ok(());
+        };
+        on_tx!(work.tx(), c => sqlx::query("INSERT INTO effects (item) VALUES ($1)")
+            .bind(seq_of(event) as i64)
+            .execute(&mut **c)
+            .await
+            .map(|done| done.rows_affected()))?;
+        work.commit().await?;
+        Ok(())
     }
 }
 
@@ -203,7 +173,10 @@ async fn killed_relay_loses_nothing_and_duplicates_no_effect(rig: Rig) {
         tokio::spawn(async move { relay.run(shutdown).await })
     };
     let effects = Effects {
-        db: rig.consumer.clone(),
+        inbox: Inbox::new(
+            "effects",
+            Transactions::new(rig.consumer.clone(), OutboxWaker::new()),
+        ),
         calls: Arc::new(AtomicUsize::new(0)),
     };
     let consumer = {

@@ -11,15 +11,17 @@ use std::sync::{Arc, OnceLock};
 use throughcare_platform::bus::{Bus, ConsumerOptions, Event, HandleError, Handler, run_consumer};
 use throughcare_platform::config::Secret;
 use throughcare_platform::db::{Db, Migrations};
+use throughcare_platform::error::Error;
 use throughcare_platform::grpc::GrpcServer;
 use throughcare_platform::identity::{
     AuthConfig, Authenticator, OrganisationConfig, OrganisationKind, Role, TokenConfig,
 };
-use throughcare_platform::outbox::{self, OutboxWaker, Relay};
+use throughcare_platform::outbox::{OutboxWaker, Relay};
 use throughcare_platform::telemetry::{
     Metrics, TelemetryBuilder, TelemetryConfig, TelemetryGuard, TraceInterceptor,
 };
 use throughcare_platform::testing::{eventually, fresh_postgres, unique};
+use throughcare_platform::work::Transactions;
 use throughcare_proto::events::v1::ReleaseReversed;
 use throughcare_proto::sharing::v1::audit_service_client::AuditServiceClient;
 use throughcare_proto::sharing::v1::audit_service_server::{AuditService, AuditServiceServer};
@@ -62,9 +64,8 @@ fn telemetry() -> &'static Telemetry {
 
 /// Stands in for any service RPC that changes state and announces it.
 struct Announcing {
-    db: Db,
+    transactions: Transactions,
     topic: String,
-    waker: OutboxWaker,
 }
 
 #[tonic::async_trait]
@@ -73,26 +74,15 @@ impl AuditService for Announcing {
         &self,
         _request: Request<VerifyAuditChainRequest>,
     ) -> Result<Response<VerifyAuditChainResponse>, Status> {
-        let Db::Postgres(pool) = &self.db else {
-            unreachable!("postgres rig")
-        };
         let event = Event::new(
             &self.topic,
             "person-key",
             "/throughcare/test",
             &ReleaseReversed::default(),
         );
-        let mut tx = pool
-            .begin()
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        outbox::enqueue_postgres(&mut tx, &event)
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        tx.commit()
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        self.waker.wake();
+        let mut work = self.transactions.begin().await.map_err(Error::from)?;
+        work.publish(event);
+        work.commit().await.map_err(Error::from)?;
         Ok(Response::new(VerifyAuditChainResponse::default()))
     }
 
@@ -154,9 +144,8 @@ async fn a_consumer_span_continues_the_producing_request_trace() {
     };
     let mut server = GrpcServer::new(Authenticator::new(&auth).unwrap());
     server.add_authenticated(AuditServiceServer::new(Announcing {
-        db: db.clone(),
+        transactions: Transactions::new(db.clone(), waker.clone()),
         topic: topic.clone(),
-        waker: waker.clone(),
     }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
