@@ -1,12 +1,13 @@
 //! The gRPC surface: authorise by organisation kind and role, delegate.
 
-use crate::app::App;
+use crate::app::{App, Streamed};
 use std::pin::Pin;
 use std::sync::Arc;
-use throughcare_platform::grpc::respond;
+use throughcare_platform::error::Error;
+use throughcare_platform::grpc::{respond, status};
 use throughcare_platform::identity::{Caller, OrganisationKind as K, Permission, Role as R};
 use throughcare_proto::indicators::v1::*;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -34,7 +35,15 @@ const STRUCTURE_READERS: Permission = Permission {
     roles: &[R::Analyst, R::HealthLead, R::Governance, R::Auditor],
 };
 
-type Streamed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+type Statuses<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// A use case's stream as a gRPC response: each error mapped by [`status`].
+fn stream<T: Send + 'static>(
+    result: Result<Streamed<T>, Error>,
+) -> Result<Response<Statuses<T>>, Status> {
+    let stream = result?.map(|item| item.map_err(status));
+    Ok(Response::new(Box::pin(stream)))
+}
 
 #[derive(Debug, Clone)]
 pub struct Indicators {
@@ -78,28 +87,24 @@ impl indicators_service_server::IndicatorsService for Indicators {
         respond(self.app.query(caller, request.get_ref()).await)
     }
 
-    type WatchSnapshotsStream = Streamed<WatchSnapshotsResponse>;
+    type WatchSnapshotsStream = Statuses<WatchSnapshotsResponse>;
 
     async fn watch_snapshots(
         &self,
         request: Request<WatchSnapshotsRequest>,
     ) -> Result<Response<Self::WatchSnapshotsStream>, Status> {
         let caller = Caller::authorised(&request, "watch indicator snapshots", &COMMISSIONING)?;
-        let stream = self
-            .app
-            .watch(caller, request.get_ref(), self.shutdown.clone())
-            .await?;
-        Ok(Response::new(Box::pin(stream)))
+        let shutdown = self.shutdown.clone();
+        stream(self.app.watch(caller, request.get_ref(), shutdown).await)
     }
 
-    type ExportIndicatorsCsvStream = Streamed<ExportIndicatorsCsvResponse>;
+    type ExportIndicatorsCsvStream = Statuses<ExportIndicatorsCsvResponse>;
 
     async fn export_indicators_csv(
         &self,
         request: Request<ExportIndicatorsCsvRequest>,
     ) -> Result<Response<Self::ExportIndicatorsCsvStream>, Status> {
         let caller = Caller::authorised(&request, "export indicators", &COMMISSIONING)?;
-        let stream = self.app.export_csv(caller, request.get_ref()).await?;
-        Ok(Response::new(Box::pin(stream)))
+        stream(self.app.export_csv(caller, request.get_ref()).await)
     }
 }

@@ -2,18 +2,27 @@
 //!
 //! `run` is the whole service; `main.rs` only parses flags and loads config,
 //! and the embedded mode links this library beside the others.
+//!
+//! - [`domain`]: periods, areas, strata, the per-person state, the
+//!   aggregation core and disclosure control, free of I/O.
+//! - [`catalogue`]: the indicator definitions (`indicators.toml`).
+//! - [`app`]: the use cases: consuming observations, publishing each closed
+//!   period once, reading what was published, structure indicators, and
+//!   rebuilding from the log. Errors are the platform's plain
+//!   [`Error`](throughcare_platform::error::Error).
+//! - [`store`]: the SQL, written once for PostgreSQL and SQLite.
+//! - [`grpc`]: the gRPC surface (authorise, delegate, map errors).
 
 pub mod app;
 pub mod catalogue;
 pub mod domain;
-pub mod error;
 pub mod grpc;
 pub mod store;
 
 use app::{App, Consumer, PublicationConfig};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use throughcare_platform::bus::{ConsumerOptions, run_consumer};
+use throughcare_platform::bus::{ConsumerOptions, Retention, run_consumer};
 use throughcare_platform::clock::{SharedClock, SystemClock};
 use throughcare_platform::config::PlatformConfig;
 use throughcare_platform::db::Migrations;
@@ -42,8 +51,13 @@ impl Config {
     }
 }
 
-/// The topics this service publishes to or reads from; created at start-up.
-pub const TOPICS: &[&str] = &[topics::INDICATOR_SNAPSHOTS, topics::OBSERVATIONS];
+/// The topics this service publishes to or reads from, with their retention;
+/// created at start-up. Observations are kept forever: a rebuild replays them
+/// from offset zero.
+pub const TOPICS: &[(&str, Retention)] = &[
+    (topics::INDICATOR_SNAPSHOTS, Retention::BrokerDefault),
+    (topics::OBSERVATIONS, Retention::Forever),
+];
 
 /// The consumer group reading observations.
 pub const CONSUMER_GROUP: &str = "throughcare-indicators";
@@ -72,10 +86,9 @@ pub async fn run_with_clock(
     let platform = Platform::start(&config.platform, MIGRATIONS, TOPICS, &runtime).await?;
     let app = Arc::new(
         App::start(
-            platform.db.clone(),
+            platform.transactions.clone(),
             platform.authenticator.registry().clone(),
             clock,
-            platform.waker.clone(),
             platform.bus.topic(topics::INDICATOR_SNAPSHOTS),
             config.publication.clone(),
         )
@@ -101,7 +114,7 @@ pub async fn run_with_clock(
     );
     let (metrics, consumer, stop) = (
         platform.metrics.clone(),
-        Consumer(app.clone()),
+        Consumer::new(app.clone()),
         shutdown.clone(),
     );
     tasks.spawn("observations consumer", async move {

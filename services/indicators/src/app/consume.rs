@@ -6,13 +6,24 @@ use crate::domain::person::Input;
 use crate::store;
 use std::sync::Arc;
 use throughcare_platform::bus::{Event, HandleError, Handler};
+use throughcare_platform::inbox::Inbox;
 use throughcare_proto::events::v1 as events;
 
 /// The inbox name of this consumer.
 const INBOX: &str = "indicators";
 
 #[derive(Debug, Clone)]
-pub struct Consumer(pub Arc<App>);
+pub struct Consumer {
+    app: Arc<App>,
+    inbox: Inbox,
+}
+
+impl Consumer {
+    pub fn new(app: Arc<App>) -> Self {
+        let inbox = Inbox::new(INBOX, app.transactions.clone());
+        Self { app, inbox }
+    }
+}
 
 /// The input an event carries, if it is one the indicators use.
 pub(super) fn input_of(event: &Event) -> Option<Result<Input, String>> {
@@ -41,13 +52,14 @@ impl Handler for Consumer {
             return Ok(());
         };
         let input = input.map_err(HandleError::Permanent)?;
-        self.0.apply(event, &input).await
+        self.app.apply(&self.inbox, event, &input).await
     }
 }
 
 impl App {
-    async fn apply(&self, event: &Event, input: &Input) -> Result<(), HandleError> {
-        let transient = |e: sqlx::Error| HandleError::Transient(e.to_string());
+    /// Stores the person's new state with the event's inbox entry, then
+    /// counts the change.
+    async fn apply(&self, inbox: &Inbox, event: &Event, input: &Input) -> Result<(), HandleError> {
         let (change, state) = {
             let mut core = self.core();
             let Some(change) = core
@@ -59,14 +71,11 @@ impl App {
             let state = encode(&change.person, &core);
             (change, state)
         };
-        let mut tx = self.db.begin().await.map_err(transient)?;
-        if !tx.record_inbox(INBOX, event.id).await.map_err(transient)? {
-            return Ok(());
-        }
-        store::save_person(&mut tx, &change.person_key, &state, self.now())
-            .await
-            .map_err(transient)?;
-        tx.commit().await.map_err(transient)?;
+        let Some(mut work) = inbox.begin(event).await? else {
+            return Ok(()); // applied before
+        };
+        store::save_person(work.tx(), &change.person_key, &state, self.now()).await?;
+        work.commit().await?;
         self.changed(change.months());
         self.core().apply(change);
         Ok(())

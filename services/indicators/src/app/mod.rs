@@ -3,13 +3,19 @@
 //! period's close, and read by commissioners within their own areas.
 
 mod consume;
+mod export;
 mod publish;
 mod query;
 pub mod rebuild;
+mod scope;
+mod snapshot;
+mod stream;
 mod structure;
+mod watcher;
 
 pub use consume::Consumer;
-pub use query::CSV_HEADER;
+pub use export::CSV_HEADER;
+pub use stream::Streamed;
 
 use crate::catalogue::Catalogue;
 use crate::domain::core::Aggregator;
@@ -24,11 +30,11 @@ use std::time::Instant;
 use throughcare_platform::clock::SharedClock;
 use throughcare_platform::db::Db;
 use throughcare_platform::identity::Registry;
-use throughcare_platform::outbox::OutboxWaker;
+use throughcare_platform::work::Transactions;
 use tokio::sync::watch;
 
 /// The CloudEvents source of this service's events.
-const SOURCE: &str = "throughcare-indicators";
+const SOURCE: &str = "/throughcare/indicators";
 
 /// When periods are published.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,11 +66,11 @@ impl Default for PublicationConfig {
 /// The running service's state.
 #[derive(Debug)]
 pub struct App {
-    pub db: Db,
+    /// Units of work on the service's database (they wake the relay).
+    pub transactions: Transactions,
     pub catalogue: &'static Catalogue,
     pub registry: Registry,
     pub clock: SharedClock,
-    pub waker: OutboxWaker,
     /// Full name of the snapshots topic.
     pub snapshots_topic: String,
     pub publication: PublicationConfig,
@@ -78,28 +84,33 @@ pub struct App {
 impl App {
     /// Loads the stored state and counts it.
     pub async fn start(
-        db: Db,
+        transactions: Transactions,
         registry: Registry,
         clock: SharedClock,
-        waker: OutboxWaker,
         snapshots_topic: String,
         publication: PublicationConfig,
     ) -> sqlx::Result<Self> {
         let catalogue = Catalogue::standard();
-        let core = load(&db, catalogue).await?;
-        let latest = store::latest_snapshot(&db).await?.map_or(0, |s| s.sequence);
+        let core = load(transactions.db(), catalogue).await?;
+        let latest = store::latest_snapshot(transactions.db())
+            .await?
+            .map_or(0, |s| s.sequence);
         Ok(Self {
-            db,
+            transactions,
             catalogue,
             registry,
             clock,
-            waker,
             snapshots_topic,
             publication,
             core: Mutex::new(core),
             published: watch::Sender::new(latest),
             changed: Mutex::default(),
         })
+    }
+
+    /// The service's database, for reads.
+    pub fn db(&self) -> &Db {
+        self.transactions.db()
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -165,12 +176,4 @@ pub async fn load(db: &Db, catalogue: &'static Catalogue) -> sqlx::Result<Aggreg
 /// The stored form of a person.
 fn encode(person: &Person, core: &Aggregator) -> Vec<u8> {
     person.to_stored(core.areas()).encode_to_vec()
-}
-
-/// A timestamp for a response.
-fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
 }

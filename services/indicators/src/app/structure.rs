@@ -2,17 +2,18 @@
 //! about itself only (a mortality review process, pathways into services, an
 //! experience survey...). Not about people, so no disclosure control.
 
-use super::query::Scope;
-use super::{App, timestamp};
-use crate::error::Result;
+use super::App;
+use super::scope::{Scope, refuse};
 use crate::store::{self, StructureRow};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
+use throughcare_platform::clock::to_timestamp;
+use throughcare_platform::error::{Error, Result};
 use throughcare_platform::idempotency::{IdempotencyKey, idempotent};
+use throughcare_platform::identifiers::new_id;
 use throughcare_platform::identity::{Caller, OrganisationKind};
-use throughcare_platform::validation::{FieldViolation, Violations};
+use throughcare_platform::validation::{FieldViolation, Invalid, Violations};
 use throughcare_proto::indicators::v1 as pb;
 use throughcare_proto::types::v1 as types;
-use tonic::Status;
 
 fn record_proto(row: &StructureRow) -> pb::StructureIndicatorRecord {
     pb::StructureIndicatorRecord {
@@ -20,12 +21,26 @@ fn record_proto(row: &StructureRow) -> pb::StructureIndicatorRecord {
         indicator_id: row.indicator_id.clone(),
         present: row.present,
         assessed_on: Some(types::Date {
-            year: chrono::Datelike::year(&row.assessed_on),
-            month: chrono::Datelike::month(&row.assessed_on) as i32,
-            day: chrono::Datelike::day(&row.assessed_on) as i32,
+            year: row.assessed_on.year(),
+            month: row.assessed_on.month() as i32,
+            day: row.assessed_on.day() as i32,
         }),
-        recorded_at: Some(timestamp(row.recorded_at)),
+        recorded_at: Some(to_timestamp(row.recorded_at)),
     }
+}
+
+/// The assessment date of a record: a calendar date, not after `today`.
+fn assessed_on(date: Option<&types::Date>, today: NaiveDate) -> Result<NaiveDate, FieldViolation> {
+    let d = date.ok_or_else(|| FieldViolation::missing("assessed_on"))?;
+    let day = u32::try_from(d.month)
+        .ok()
+        .zip(u32::try_from(d.day).ok())
+        .and_then(|(m, day)| NaiveDate::from_ymd_opt(d.year, m, day))
+        .ok_or_else(|| FieldViolation::new("assessed_on", "is not a calendar date"))?;
+    if day > today {
+        return Err(FieldViolation::new("assessed_on", "is in the future"));
+    }
+    Ok(day)
 }
 
 impl App {
@@ -34,10 +49,39 @@ impl App {
         caller: &Caller,
         request: &pb::RecordStructureIndicatorRequest,
     ) -> Result<pb::RecordStructureIndicatorResponse> {
+        let (key, assessed_on) = self.check_record(caller, request)?;
+        if request.organisation != caller.code() {
+            return Err(Error::Forbidden(
+                "an organisation records only its own structure indicators".into(),
+            ));
+        }
+        let row = StructureRow {
+            organisation: request.organisation.clone(),
+            indicator_id: request.indicator_id.clone(),
+            present: request.present,
+            assessed_on,
+            recorded_at: self.now(),
+        };
+        idempotent(&self.transactions, &key, |mut work| {
+            let row = row.clone();
+            async move {
+                store::insert_structure(work.tx(), &new_id(), &row).await?;
+                let record = Some(record_proto(&row));
+                Ok::<_, Error>((work, pb::RecordStructureIndicatorResponse { record }))
+            }
+        })
+        .await
+    }
+
+    /// Every violation of a record request; its idempotency key and date.
+    fn check_record(
+        &self,
+        caller: &Caller,
+        request: &pb::RecordStructureIndicatorRequest,
+    ) -> Result<(IdempotencyKey, NaiveDate), Invalid> {
         let mut v = Violations::new();
         let key = v.check(IdempotencyKey::new(
             caller.code(),
-            "RecordStructureIndicator",
             &request.idempotency_key,
             request,
         ));
@@ -55,58 +99,12 @@ impl App {
             v.push(FieldViolation::new("indicator_id", reason));
         }
         let today = self.now().date_naive();
-        let assessed_on = match &request.assessed_on {
-            None => {
-                v.push(FieldViolation::missing("assessed_on"));
-                None
-            }
-            Some(d) => match u32::try_from(d.month)
-                .ok()
-                .zip(u32::try_from(d.day).ok())
-                .and_then(|(m, day)| NaiveDate::from_ymd_opt(d.year, m, day))
-            {
-                None => {
-                    v.push(FieldViolation::new("assessed_on", "is not a calendar date"));
-                    None
-                }
-                Some(day) if day > today => {
-                    v.push(FieldViolation::new("assessed_on", "is in the future"));
-                    None
-                }
-                Some(day) => Some(day),
-            },
-        };
-        let (key, assessed_on) = v.finish(|| (key, assessed_on))?;
-        let (Some(key), Some(assessed_on)) = (key, assessed_on) else {
-            unreachable!("no violations means both were valid");
-        };
-        if request.organisation != caller.code() {
-            return Err(Status::permission_denied(
-                "an organisation records only its own structure indicators",
-            )
-            .into());
+        let assessed_on = v.check(assessed_on(request.assessed_on.as_ref(), today));
+        v.finish(|| ())?;
+        match (key, assessed_on) {
+            (Some(key), Some(assessed_on)) => Ok((key, assessed_on)),
+            _ => unreachable!("no violations means both were valid"),
         }
-        let row = StructureRow {
-            organisation: request.organisation.clone(),
-            indicator_id: request.indicator_id.clone(),
-            present: request.present,
-            assessed_on,
-            recorded_at: self.now(),
-        };
-        idempotent(&self.db, &key, |mut tx| {
-            let row = row.clone();
-            async move {
-                let id = uuid::Uuid::now_v7().to_string();
-                store::insert_structure(&mut tx, &id, &row).await?;
-                Ok::<_, crate::error::Error>((
-                    tx,
-                    pb::RecordStructureIndicatorResponse {
-                        record: Some(record_proto(&row)),
-                    },
-                ))
-            }
-        })
-        .await
     }
 
     /// The current structure indicators of the organisations the caller may
@@ -138,14 +136,8 @@ impl App {
             }
         }
         v.finish(|| ())?;
-        if !denied.is_empty() {
-            return Err(Status::permission_denied(format!(
-                "{} not visible to the caller",
-                denied.join(", ")
-            ))
-            .into());
-        }
-        let records = store::current_structures(&self.db)
+        refuse(&denied, "not visible to the caller")?;
+        let records = store::current_structures(self.db())
             .await?
             .iter()
             .filter(|r| {
