@@ -67,39 +67,25 @@ pub fn to_proto(s: Stratum) -> pb::Stratum {
 
 /// The stratum's split and value as words, e.g. `("sex", "female")`.
 pub fn label(s: Stratum) -> (&'static str, String) {
-    fn words(name: &str, prefix: &str) -> String {
-        name.trim_start_matches(prefix).to_ascii_lowercase()
-    }
-    match stratum_type(s) {
-        pb::StratumType::Sex => (
-            "sex",
-            words(
-                Sex::try_from(i32::from(s - SEX))
-                    .unwrap_or_default()
-                    .as_str_name(),
-                "SEX_",
-            ),
-        ),
-        pb::StratumType::AgeBand => (
-            "age_band",
-            words(
-                AgeBand::try_from(i32::from(s - AGE))
-                    .unwrap_or_default()
-                    .as_str_name(),
-                "AGE_BAND_",
-            ),
-        ),
-        pb::StratumType::EthnicGroup => (
-            "ethnic_group",
-            words(
-                EthnicGroup::try_from(i32::from(s - ETHNIC))
-                    .unwrap_or_default()
-                    .as_str_name(),
-                "ETHNIC_GROUP_",
-            ),
-        ),
-        _ => ("all", "all".into()),
-    }
+    let value = |first: u8| i32::from(s - first);
+    let (split, name) = match stratum_type(s) {
+        pb::StratumType::Sex => {
+            let sex = Sex::try_from(value(SEX)).unwrap_or_default();
+            ("sex", sex.as_str_name())
+        }
+        pb::StratumType::AgeBand => {
+            let band = AgeBand::try_from(value(AGE)).unwrap_or_default();
+            ("age_band", band.as_str_name())
+        }
+        pb::StratumType::EthnicGroup => {
+            let group = EthnicGroup::try_from(value(ETHNIC)).unwrap_or_default();
+            ("ethnic_group", group.as_str_name())
+        }
+        _ => return ("all", "all".into()),
+    };
+    // Enum value names are prefixed with their type: SEX_FEMALE.
+    let prefix = format!("{}_", split.to_ascii_uppercase());
+    (split, name.trim_start_matches(&prefix).to_ascii_lowercase())
 }
 
 #[cfg(test)]
