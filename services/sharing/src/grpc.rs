@@ -1,12 +1,15 @@
 //! The gRPC surface: authorise by organisation kind and role, delegate.
 
 use crate::app::App;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use throughcare_platform::grpc::respond;
+use throughcare_platform::error::{Error, Result as UseCase};
+use throughcare_platform::feed::parse_cursor;
+use throughcare_platform::grpc::{respond, status};
 use throughcare_platform::identity::{Caller, OrganisationKind as K, Permission, Role as R};
 use throughcare_proto::sharing::v1::*;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -30,6 +33,21 @@ const AUDITORS: Permission = Permission {
     roles: &[R::Auditor],
 };
 
+/// Answers `request` with `use_case` if its caller may `action`.
+async fn serve<'a, T, R, F, Fut>(
+    request: &'a Request<T>,
+    action: &str,
+    permission: &Permission,
+    use_case: F,
+) -> Result<Response<R>, Status>
+where
+    F: FnOnce(&'a Caller, &'a T) -> Fut,
+    Fut: Future<Output = UseCase<R>>,
+{
+    let caller = Caller::authorised(request, action, permission)?;
+    respond(use_case(caller, request.get_ref()).await)
+}
+
 #[derive(Debug, Clone)]
 pub struct Consents(pub Arc<App>);
 
@@ -39,24 +57,30 @@ impl consent_service_server::ConsentService for Consents {
         &self,
         request: Request<RecordConsentRequest>,
     ) -> Result<Response<RecordConsentResponse>, Status> {
-        let caller = Caller::authorised(&request, "record consent", &CARE)?;
-        respond(self.0.record_consent(caller, request.get_ref()).await)
+        serve(&request, "record consent", &CARE, |caller, r| {
+            self.0.record_consent(caller, r)
+        })
+        .await
     }
 
     async fn withdraw_consent(
         &self,
         request: Request<WithdrawConsentRequest>,
     ) -> Result<Response<WithdrawConsentResponse>, Status> {
-        let caller = Caller::authorised(&request, "withdraw consent", &CARE)?;
-        respond(self.0.withdraw_consent(caller, request.get_ref()).await)
+        serve(&request, "withdraw consent", &CARE, |caller, r| {
+            self.0.withdraw_consent(caller, r)
+        })
+        .await
     }
 
     async fn list_consents(
         &self,
         request: Request<ListConsentsRequest>,
     ) -> Result<Response<ListConsentsResponse>, Status> {
-        let caller = Caller::authorised(&request, "read consents", &CARE)?;
-        respond(self.0.list_consents(caller, request.get_ref()).await)
+        serve(&request, "read consents", &CARE, |caller, r| {
+            self.0.list_consents(caller, r)
+        })
+        .await
     }
 }
 
@@ -69,24 +93,30 @@ impl agreements_service_server::AgreementsService for Agreements {
         &self,
         request: Request<RegisterAgreementRequest>,
     ) -> Result<Response<RegisterAgreementResponse>, Status> {
-        let caller = Caller::authorised(&request, "register agreements", &GOVERNANCE)?;
-        respond(self.0.register_agreement(caller, request.get_ref()).await)
+        serve(&request, "register agreements", &GOVERNANCE, |caller, r| {
+            self.0.register_agreement(caller, r)
+        })
+        .await
     }
 
     async fn revoke_agreement(
         &self,
         request: Request<RevokeAgreementRequest>,
     ) -> Result<Response<RevokeAgreementResponse>, Status> {
-        let caller = Caller::authorised(&request, "revoke agreements", &GOVERNANCE)?;
-        respond(self.0.revoke_agreement(caller, request.get_ref()).await)
+        serve(&request, "revoke agreements", &GOVERNANCE, |caller, r| {
+            self.0.revoke_agreement(caller, r)
+        })
+        .await
     }
 
     async fn list_agreements(
         &self,
         request: Request<ListAgreementsRequest>,
     ) -> Result<Response<ListAgreementsResponse>, Status> {
-        Caller::authorised(&request, "list agreements", &OVERSIGHT)?;
-        respond(self.0.list_agreements(request.get_ref()).await)
+        serve(&request, "list agreements", &OVERSIGHT, |_, r| {
+            self.0.list_agreements(r)
+        })
+        .await
     }
 }
 
@@ -102,8 +132,10 @@ impl disclosure_service_server::DisclosureService for Disclosures {
         &self,
         request: Request<RequestDisclosureRequest>,
     ) -> Result<Response<RequestDisclosureResponse>, Status> {
-        let caller = Caller::authorised(&request, "request disclosures", &CARE)?;
-        respond(self.app.request_disclosure(caller, request.get_ref()).await)
+        serve(&request, "request disclosures", &CARE, |caller, r| {
+            self.app.request_disclosure(caller, r)
+        })
+        .await
     }
 
     type WatchDeliveriesStream =
@@ -114,20 +146,25 @@ impl disclosure_service_server::DisclosureService for Disclosures {
         request: Request<WatchDeliveriesRequest>,
     ) -> Result<Response<Self::WatchDeliveriesStream>, Status> {
         let caller = Caller::authorised(&request, "receive deliveries", &CARE)?.clone();
-        let after = throughcare_platform::feed::parse_cursor(&request.get_ref().cursor)?;
-        Ok(Response::new(Box::pin(self.app.watch_deliveries(
-            caller,
-            after,
-            self.shutdown.clone(),
-        ))))
+        let after = parse_cursor(&request.get_ref().cursor).map_err(Error::from)?;
+        let deliveries = self
+            .app
+            .watch_deliveries(caller, after, self.shutdown.clone())
+            .map(|item| item.map_err(status));
+        Ok(Response::new(Box::pin(deliveries)))
     }
 
     async fn list_disclosures(
         &self,
         request: Request<ListDisclosuresRequest>,
     ) -> Result<Response<ListDisclosuresResponse>, Status> {
-        Caller::authorised(&request, "answer subject access requests", &OVERSIGHT)?;
-        respond(self.app.list_disclosures(request.get_ref()).await)
+        serve(
+            &request,
+            "answer subject access requests",
+            &OVERSIGHT,
+            |_, r| self.app.list_disclosures(r),
+        )
+        .await
     }
 }
 
@@ -140,15 +177,19 @@ impl audit_service_server::AuditService for Audit {
         &self,
         request: Request<VerifyAuditChainRequest>,
     ) -> Result<Response<VerifyAuditChainResponse>, Status> {
-        Caller::authorised(&request, "verify the audit log", &AUDITORS)?;
-        respond(self.0.verify_audit().await)
+        serve(&request, "verify the audit log", &AUDITORS, |_, _| {
+            self.0.verify_audit()
+        })
+        .await
     }
 
     async fn list_audit_entries(
         &self,
         request: Request<ListAuditEntriesRequest>,
     ) -> Result<Response<ListAuditEntriesResponse>, Status> {
-        Caller::authorised(&request, "read the audit log", &AUDITORS)?;
-        respond(self.0.list_audit_entries(request.get_ref()).await)
+        serve(&request, "read the audit log", &AUDITORS, |_, r| {
+            self.0.list_audit_entries(r)
+        })
+        .await
     }
 }

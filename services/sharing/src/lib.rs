@@ -4,21 +4,27 @@
 //!
 //! `run` is the whole service; `main.rs` only parses flags and loads config,
 //! and the embedded mode links this library beside the others.
+//!
+//! - [`domain`]: the pure rules — the disclosure decision, minimisation, the
+//!   audit chain, wire-to-domain conversion;
+//! - [`store`]: the SQL, written once for PostgreSQL and SQLite;
+//! - [`app`]: the use cases, each one unit of work, and the consumer of the
+//!   referrals service's events;
+//! - [`grpc`]: authorises each RPC and delegates; the one place errors become
+//!   gRPC statuses (through the platform's mapping).
 
 pub mod app;
 pub mod domain;
-pub mod error;
 pub mod grpc;
 pub mod store;
 
 use app::{App, Consumer};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use throughcare_platform::bus::{ConsumerOptions, run_consumer};
+use throughcare_platform::bus::{ConsumerOptions, Retention, run_consumer};
 use throughcare_platform::clock::{SharedClock, SystemClock};
 use throughcare_platform::config::PlatformConfig;
 use throughcare_platform::db::Migrations;
-use throughcare_platform::feed::Feeds;
 use throughcare_platform::grpc::GrpcServer;
 use throughcare_platform::sealing::{Keyring, SealingConfig};
 use throughcare_platform::service::{Platform, RunError, Runtime, StartError, Supervisor};
@@ -54,12 +60,14 @@ impl Config {
     }
 }
 
-/// The topics this service publishes to or reads from; created at start-up.
-pub const TOPICS: &[&str] = &[
-    topics::SHARING_EVENTS,
-    topics::OBSERVATIONS,
-    topics::HEALTH_RECORDS,
-    topics::REFERRALS_EVENTS,
+/// The topics this service publishes to or reads from, with their retention;
+/// created at start-up. Observations are kept forever: the indicators service
+/// rebuilds from them.
+pub const TOPICS: &[(&str, Retention)] = &[
+    (topics::SHARING_EVENTS, Retention::BrokerDefault),
+    (topics::OBSERVATIONS, Retention::Forever),
+    (topics::HEALTH_RECORDS, Retention::BrokerDefault),
+    (topics::REFERRALS_EVENTS, Retention::BrokerDefault),
 ];
 
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -88,7 +96,7 @@ pub async fn run_with_clock(
         Keyring::new(&config.at_rest).map_err(|e| StartError::Config(format!("at_rest: {e}")))?;
     let platform = Platform::start(&config.platform, MIGRATIONS, TOPICS, &runtime).await?;
     let app = Arc::new(App {
-        db: platform.db.clone(),
+        transactions: platform.transactions.clone(),
         registry: platform.authenticator.registry().clone(),
         pseudonyms: platform.pseudonyms.clone(),
         transport,
@@ -96,8 +104,6 @@ pub async fn run_with_clock(
         clock,
         events_topic: platform.bus.topic(topics::SHARING_EVENTS),
         observations_topic: platform.bus.topic(topics::OBSERVATIONS),
-        waker: platform.waker.clone(),
-        feeds: Feeds::new(platform.db.clone()),
     });
 
     let limit = grpc::MAX_MESSAGE_BYTES;
@@ -131,7 +137,7 @@ pub async fn run_with_clock(
             bus.topic(topics::REFERRALS_EVENTS),
         ],
     );
-    let (metrics, consumer) = (platform.metrics.clone(), Consumer(app.clone()));
+    let (metrics, consumer) = (platform.metrics.clone(), Consumer::new(app.clone()));
     tasks.spawn("referrals consumer", async move {
         run_consumer(&bus, &options, &consumer, &metrics, shutdown).await
     });

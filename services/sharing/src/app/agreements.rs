@@ -1,11 +1,12 @@
 //! Lawful bases other than consent, registered by information governance.
 
-use super::{App, new_id, timestamp};
+use super::{App, complete};
 use crate::domain::convert;
 use crate::domain::decision::Agreement;
-use crate::error::{Error, Result};
-use crate::store::{self, AgreementRow};
-use throughcare_platform::idempotency::{IdempotencyKey, idempotent};
+use crate::store::{self, AgreementRow, Reader};
+use throughcare_platform::clock::to_timestamp;
+use throughcare_platform::error::{Error, Result};
+use throughcare_platform::identifiers::new_id;
 use throughcare_platform::identity::Caller;
 use throughcare_platform::validation::{FieldViolation, Violations};
 use throughcare_proto::sharing::v1 as pb;
@@ -15,7 +16,7 @@ const MAX_TEXT: usize = 500;
 /// A stored agreement: as the decision sees it, and as the wire shows it.
 pub(crate) fn stored_agreement(row: &AgreementRow) -> Result<(Agreement, pb::Agreement)> {
     let mut wire: pb::Agreement = prost::Message::decode(row.body.as_slice())
-        .map_err(|_| Error::Internal("a stored agreement does not decode".into()))?;
+        .map_err(|e| Error::internal("decoding a stored agreement", e))?;
     wire.state = if row.revoked_at.is_some() {
         pb::AgreementState::Revoked
     } else {
@@ -50,12 +51,8 @@ fn text(v: &mut Violations, value: &str, field: &str, required: bool) {
 }
 
 impl App {
-    pub async fn register_agreement(
-        &self,
-        caller: &Caller,
-        r: &pb::RegisterAgreementRequest,
-    ) -> Result<pb::RegisterAgreementResponse> {
-        let now = self.now();
+    /// An agreement to register, validated: its lawful basis.
+    fn agreement_asked(&self, r: &pb::RegisterAgreementRequest) -> Result<pb::LawfulBasisType> {
         let mut v = Violations::new();
         let basis = match pb::LawfulBasisType::try_from(r.basis_type) {
             Ok(pb::LawfulBasisType::Unspecified) => {
@@ -89,11 +86,17 @@ impl App {
                 "must name who the basis lets receive information",
             ));
         }
-        let basis = v
-            .finish(|| basis)?
-            .ok_or_else(|| Error::Internal("incomplete agreement".into()))?;
-        let key = IdempotencyKey::new(caller.code(), "RegisterAgreement", &r.idempotency_key, r)?;
-        let response = idempotent(&self.db, &key, |mut tx| async move {
+        complete(v.finish(|| basis)?)
+    }
+
+    pub async fn register_agreement(
+        &self,
+        caller: &Caller,
+        r: &pb::RegisterAgreementRequest,
+    ) -> Result<pb::RegisterAgreementResponse> {
+        let now = self.now();
+        let basis = self.agreement_asked(r)?;
+        self.once(caller, &r.idempotency_key, r, |mut work| async move {
             let wire = pb::Agreement {
                 agreement_id: new_id(),
                 basis_type: basis as i32,
@@ -105,29 +108,21 @@ impl App {
                 period: r.period,
                 state: pb::AgreementState::Active as i32,
                 registered_by: caller.code().to_owned(),
-                registered_at: Some(timestamp(now)),
+                registered_at: Some(to_timestamp(now)),
             };
-            store::insert_agreement(
-                &mut tx,
-                &AgreementRow {
-                    agreement_id: wire.agreement_id.clone(),
-                    basis_type: basis.as_str_name().to_owned(),
-                    body: prost::Message::encode_to_vec(&wire),
-                    registered_by: caller.code().to_owned(),
-                    registered_at: now,
-                    revoked_at: None,
-                },
-            )
-            .await?;
-            Ok::<_, Error>((
-                tx,
-                pb::RegisterAgreementResponse {
-                    agreement: Some(wire),
-                },
-            ))
+            let row = AgreementRow {
+                agreement_id: wire.agreement_id.clone(),
+                basis_type: basis.as_str_name().to_owned(),
+                body: prost::Message::encode_to_vec(&wire),
+                registered_by: caller.code().to_owned(),
+                registered_at: now,
+                revoked_at: None,
+            };
+            store::insert_agreement(work.tx(), &row).await?;
+            let agreement = Some(wire);
+            Ok((work, pb::RegisterAgreementResponse { agreement }))
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     pub async fn revoke_agreement(
@@ -139,33 +134,30 @@ impl App {
             return Err(FieldViolation::missing("agreement_id").into());
         }
         let now = self.now();
-        let key = IdempotencyKey::new(caller.code(), "RevokeAgreement", &r.idempotency_key, r)?;
-        let response = idempotent(&self.db, &key, |mut tx| async move {
-            let mut row = store::lock_agreement(&mut tx, &r.agreement_id)
+        self.once(caller, &r.idempotency_key, r, |mut work| async move {
+            let mut row = store::lock_agreement(work.tx(), &r.agreement_id)
                 .await?
                 .ok_or(Error::NotFound("agreement"))?;
             if row.revoked_at.is_some() {
-                return Err(Error::Precondition("agreement is already revoked".into()));
+                return Err(Error::precondition(
+                    "agreement",
+                    "agreement is already revoked",
+                ));
             }
-            store::revoke_agreement(&mut tx, &row.agreement_id, now).await?;
+            store::revoke_agreement(work.tx(), &row.agreement_id, now).await?;
             row.revoked_at = Some(now);
             let (_, wire) = stored_agreement(&row)?;
-            Ok::<_, Error>((
-                tx,
-                pb::RevokeAgreementResponse {
-                    agreement: Some(wire),
-                },
-            ))
+            let agreement = Some(wire);
+            Ok((work, pb::RevokeAgreementResponse { agreement }))
         })
-        .await?;
-        Ok(response)
+        .await
     }
 
     pub async fn list_agreements(
         &self,
         r: &pb::ListAgreementsRequest,
     ) -> Result<pb::ListAgreementsResponse> {
-        let agreements = store::agreements_of(&self.db)
+        let agreements = store::agreements(Reader::Db(self.db()))
             .await?
             .iter()
             .filter(|row| r.include_revoked || row.revoked_at.is_none())

@@ -1,152 +1,201 @@
 //! What the sharing service learns from the referrals service: sealed health
-//! records to store, and transition points that owe a push.
+//! records to store, and transition points that owe a push or withdraw one.
+//! Each event is decoded once into what sharing acts on, then applied by its
+//! use case in one unit of work with its inbox entry.
 
-use super::{App, Effects, new_id};
+use super::{App, delivery_entry};
 use crate::domain::minimise;
-use crate::error::Error;
 use crate::store::{people, records};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::Arc;
 use throughcare_platform::bus::{Event, HandleError, Handler};
-use throughcare_platform::db::Tx;
-use throughcare_platform::identifiers::{PersonIds, age_band};
-use throughcare_platform::sealing::Sealed;
+use throughcare_platform::clock::from_timestamp;
+use throughcare_platform::identifiers::{PersonIds, new_id};
+use throughcare_platform::inbox::Inbox;
+use throughcare_platform::sealing::{Keyring, Sealed};
+use throughcare_platform::work::Work;
 use throughcare_proto::events::v1 as events;
 use throughcare_proto::referrals::v1::ReferralState;
-use throughcare_proto::types::v1::Date;
+use throughcare_proto::types::v1::{AgeBand, Date};
 
 /// The inbox name of this consumer.
 const INBOX: &str = "sharing";
 
-#[derive(Debug, Clone)]
-pub struct Consumer(pub Arc<App>);
-
-fn transient(error: impl std::fmt::Display) -> HandleError {
-    HandleError::Transient(error.to_string())
+/// The events of the referrals service that sharing acts on.
+enum Incoming {
+    /// A health record, opened from its seal: stored sealed at rest.
+    HealthRecord(Box<Received>),
+    ReleaseNotified(events::ReleaseNotified),
+    ReleaseReversed(events::ReleaseReversed),
+    ReferralRequested(events::ReferralRequested),
+    /// A referral that ended without being taken up.
+    ReferralEnded(events::ReferralStateChanged),
 }
 
-impl Handler for Consumer {
-    async fn handle(&self, event: &Event) -> Result<(), HandleError> {
-        let app = &self.0;
-        let outcome = if event.is::<events::SealedHealthRecord>() {
-            app.store_record(event).await
+/// A health record opened from its seal, naming a valid person.
+struct Received {
+    record: events::HealthRecord,
+    ids: PersonIds,
+}
+
+fn permanent(reason: impl ToString) -> HandleError {
+    HandleError::Permanent(reason.to_string())
+}
+
+fn decode<M: prost::Message + prost::Name + Default>(event: &Event) -> Result<M, HandleError> {
+    event.decode().map_err(permanent)
+}
+
+impl Incoming {
+    /// What `event` asks of sharing, decoded once; `None` when it asks
+    /// nothing. What cannot be decoded or opened never will be: permanent.
+    fn of(event: &Event, transport: &Keyring) -> Result<Option<Self>, HandleError> {
+        Ok(Some(if event.is::<events::SealedHealthRecord>() {
+            Incoming::HealthRecord(Box::new(open(decode(event)?, transport)?))
         } else if event.is::<events::ReleaseNotified>() {
-            let notified: events::ReleaseNotified = decode(event)?;
-            let pdu = notified
-                .destination
-                .as_ref()
-                .map(|d| d.probation_delivery_unit.clone())
-                .filter(|p| !p.is_empty());
-            let released_at = notified
-                .release_date
-                .as_ref()
-                .and_then(calendar_date)
-                .and_then(|day| day.and_hms_opt(0, 0, 0))
-                .map(|start| start.and_utc());
-            app.apply(event, |app, tx, effects| {
-                Box::pin(async move {
-                    people::insert_release(
-                        tx,
-                        &notified.release_id,
-                        &notified.person_key,
-                        pdu.as_deref(),
-                        released_at,
-                    )
-                    .await?;
-                    if let Some(pdu) = &pdu {
-                        app.owe(
-                            tx,
-                            effects,
-                            pdu,
-                            &notified.person_key,
-                            ("release", &notified.release_id),
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .await
+            Incoming::ReleaseNotified(decode(event)?)
         } else if event.is::<events::ReleaseReversed>() {
-            let reversed: events::ReleaseReversed = decode(event)?;
-            app.apply(event, |app, tx, _| {
-                Box::pin(async move {
-                    people::reverse_release(tx, &reversed.release_id).await?;
-                    people::withdraw_for_trigger(tx, "release", &reversed.release_id, app.now())
-                        .await?;
-                    Ok(())
-                })
-            })
-            .await
+            Incoming::ReleaseReversed(decode(event)?)
         } else if event.is::<events::ReferralRequested>() {
-            let requested: events::ReferralRequested = decode(event)?;
-            app.apply(event, |app, tx, effects| {
-                Box::pin(async move {
-                    app.owe(
-                        tx,
-                        effects,
-                        &requested.provider,
-                        &requested.person_key,
-                        ("referral", &requested.referral_id),
-                    )
-                    .await
-                })
-            })
-            .await
+            Incoming::ReferralRequested(decode(event)?)
         } else if event.is::<events::ReferralStateChanged>() {
             let changed: events::ReferralStateChanged = decode(event)?;
             let ended = [
                 ReferralState::Cancelled,
                 ReferralState::Rejected,
                 ReferralState::Declined,
-            ]
-            .iter()
-            .any(|s| *s as i32 == changed.to_state);
-            if !ended {
-                return Ok(());
+            ];
+            if !ended.iter().any(|s| *s as i32 == changed.to_state) {
+                return Ok(None);
             }
-            app.apply(event, |app, tx, _| {
-                Box::pin(async move {
-                    people::withdraw_for_trigger(tx, "referral", &changed.referral_id, app.now())
-                        .await?;
-                    Ok(())
-                })
-            })
-            .await
+            Incoming::ReferralEnded(changed)
         } else {
-            return Ok(());
-        };
-        outcome.map_err(|error| match error {
-            Error::Rejected(status) => HandleError::Permanent(status.message().to_owned()),
-            other => transient(other),
-        })
+            return Ok(None);
+        }))
     }
 }
 
-fn decode<M: prost::Message + prost::Name + Default>(event: &Event) -> Result<M, HandleError> {
-    event
-        .decode()
-        .map_err(|e| HandleError::Permanent(e.to_string()))
+/// Opens a sealed health record (only this service holds the key).
+fn open(sealed: events::SealedHealthRecord, transport: &Keyring) -> Result<Received, HandleError> {
+    let binding =
+        throughcare_proto::sealed_health_record_binding(&sealed.record_id, &sealed.person_key);
+    let body = Sealed {
+        key_id: sealed.key_id,
+        nonce: sealed.nonce,
+        ciphertext: sealed.ciphertext,
+    };
+    let plain = transport.open(&body, &binding).map_err(permanent)?;
+    let record: events::HealthRecord = prost::Message::decode(plain.as_slice())
+        .map_err(|_| permanent("health record does not decode"))?;
+    let ids = record
+        .person
+        .as_ref()
+        .and_then(|p| p.identifiers.as_ref())
+        .and_then(|ids| PersonIds::from_proto(ids).ok())
+        .ok_or_else(|| permanent("health record names no valid person"))?;
+    Ok(Received { record, ids })
 }
 
-type Step<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = crate::error::Result<()>> + Send + 'a>>;
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    app: Arc<App>,
+    inbox: Inbox,
+}
 
-impl App {
-    /// Applies one event's effect in a transaction with its inbox entry.
-    async fn apply<F>(&self, event: &Event, effect: F) -> crate::error::Result<()>
-    where
-        F: for<'a> FnOnce(&'a App, &'a mut Tx, &'a mut Effects) -> Step<'a>,
-    {
-        let mut tx = self.db.begin().await?;
-        if !tx.record_inbox(INBOX, event.id).await? {
+impl Consumer {
+    pub fn new(app: Arc<App>) -> Self {
+        let inbox = Inbox::new(INBOX, app.transactions.clone());
+        Self { app, inbox }
+    }
+}
+
+impl Handler for Consumer {
+    async fn handle(&self, event: &Event) -> Result<(), HandleError> {
+        let Some(incoming) = Incoming::of(event, &self.app.transport)? else {
             return Ok(());
+        };
+        let Some(mut work) = self.inbox.begin(event).await? else {
+            return Ok(());
+        };
+        self.app.apply(&mut work, incoming).await?;
+        work.commit().await?;
+        Ok(())
+    }
+}
+
+/// The use cases of the consumer. Each writes into the event's unit of work;
+/// all they can fail on is the database, which may recover (transient).
+impl App {
+    /// Applies one incoming event through its use case.
+    async fn apply(&self, work: &mut Work, incoming: Incoming) -> sqlx::Result<()> {
+        match incoming {
+            Incoming::HealthRecord(received) => self.store_record(work, *received).await,
+            Incoming::ReleaseNotified(notified) => self.release_notified(work, &notified).await,
+            Incoming::ReleaseReversed(reversed) => self.release_reversed(work, &reversed).await,
+            Incoming::ReferralRequested(requested) => {
+                self.referral_requested(work, &requested).await
+            }
+            Incoming::ReferralEnded(changed) => self.referral_ended(work, &changed).await,
         }
-        let mut effects = Effects::default();
-        effect(self, &mut tx, &mut effects).await?;
-        effects.write(&mut tx).await?;
-        tx.commit().await?;
-        self.committed();
+    }
+
+    /// A release owes a push to the probation delivery unit it goes to.
+    async fn release_notified(
+        &self,
+        work: &mut Work,
+        notified: &events::ReleaseNotified,
+    ) -> sqlx::Result<()> {
+        let pdu = notified
+            .destination
+            .as_ref()
+            .map(|d| d.probation_delivery_unit.as_str())
+            .filter(|p| !p.is_empty());
+        let released_at = notified
+            .release_date
+            .as_ref()
+            .and_then(calendar_date)
+            .and_then(|day| day.and_hms_opt(0, 0, 0))
+            .map(|start| start.and_utc());
+        let (release_id, person_key) = (&notified.release_id, &notified.person_key);
+        people::insert_release(work.tx(), release_id, person_key, pdu, released_at).await?;
+        if let Some(pdu) = pdu {
+            self.owe(work, pdu, person_key, ("release", release_id))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A reversed release withdraws every push it caused that is not yet made.
+    async fn release_reversed(
+        &self,
+        work: &mut Work,
+        reversed: &events::ReleaseReversed,
+    ) -> sqlx::Result<()> {
+        people::reverse_release(work.tx(), &reversed.release_id).await?;
+        people::withdraw_for_trigger(work.tx(), "release", &reversed.release_id, self.now())
+            .await?;
+        Ok(())
+    }
+
+    /// A referral owes a push to the provider it asks.
+    async fn referral_requested(
+        &self,
+        work: &mut Work,
+        requested: &events::ReferralRequested,
+    ) -> sqlx::Result<()> {
+        let trigger = ("referral", requested.referral_id.as_str());
+        self.owe(work, &requested.provider, &requested.person_key, trigger)
+            .await
+    }
+
+    /// An ended referral withdraws its push if it is not yet made.
+    async fn referral_ended(
+        &self,
+        work: &mut Work,
+        changed: &events::ReferralStateChanged,
+    ) -> sqlx::Result<()> {
+        people::withdraw_for_trigger(work.tx(), "referral", &changed.referral_id, self.now())
+            .await?;
         Ok(())
     }
 
@@ -154,102 +203,83 @@ impl App {
     /// record is here, else when it arrives.
     async fn owe(
         &self,
-        tx: &mut Tx,
-        effects: &mut Effects,
+        work: &mut Work,
         recipient: &str,
         person_key: &str,
         trigger: (&str, &str),
-    ) -> crate::error::Result<()> {
-        let delivery_id = new_id();
+    ) -> sqlx::Result<()> {
+        let (id, now) = (new_id(), self.now());
         let created =
-            people::insert_delivery(tx, &delivery_id, recipient, person_key, trigger, self.now())
-                .await?;
-        if created && people::has_records(tx, person_key).await? {
-            people::mark_announced(tx, &delivery_id).await?;
-            effects.announce(recipient, &delivery_id, self.now());
+            people::insert_delivery(work.tx(), &id, recipient, person_key, trigger, now).await?;
+        if created && people::has_records(work.tx(), person_key).await? {
+            people::mark_announced(work.tx(), &id).await?;
+            work.announce(delivery_entry(recipient, &id, now));
         }
         Ok(())
     }
 
-    /// Opens a sealed record, stores each category sealed at rest, and
-    /// announces the person's deliveries that were waiting for it.
-    async fn store_record(&self, event: &Event) -> crate::error::Result<()> {
-        let permanent =
-            |reason: &str| Error::Rejected(tonic::Status::invalid_argument(reason.to_owned()));
-        let sealed: events::SealedHealthRecord = event
-            .decode()
-            .map_err(|_| permanent("sealed record does not decode"))?;
-        let binding =
-            throughcare_proto::sealed_health_record_binding(&sealed.record_id, &sealed.person_key);
-        let body = Sealed {
-            key_id: sealed.key_id,
-            nonce: sealed.nonce,
-            ciphertext: sealed.ciphertext,
-        };
-        let plain = self
-            .transport
-            .open(&body, &binding)
-            .map_err(|e| permanent(&e.to_string()))?;
-        let record: events::HealthRecord = prost::Message::decode(plain.as_slice())
-            .map_err(|_| permanent("health record does not decode"))?;
-        let ids = record
-            .person
+    /// Stores each category of an opened record sealed at rest (and a
+    /// release's subject), and announces the person's deliveries that were
+    /// waiting for it.
+    async fn store_record(&self, work: &mut Work, received: Received) -> sqlx::Result<()> {
+        let Received { record, ids } = received;
+        let now = self.now();
+        let recorded_at = record
+            .recorded_at
             .as_ref()
-            .and_then(|p| p.identifiers.as_ref())
-            .and_then(|ids| PersonIds::from_proto(ids).ok())
-            .ok_or_else(|| permanent("health record names no valid person"))?;
-        let health = record.health.clone().unwrap_or_default();
+            .and_then(|t| from_timestamp(t, "recorded_at").ok())
+            .unwrap_or(now);
         let source = match events::HealthRecordSource::try_from(record.source) {
             Ok(events::HealthRecordSource::Assessment) => "assessment",
             _ => "release",
         };
-        let recorded_at = record
-            .recorded_at
-            .as_ref()
-            .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32))
-            .unwrap_or_else(|| self.now());
-        let mut tx = self.db.begin().await?;
-        if !tx.record_inbox(INBOX, event.id).await? {
-            return Ok(());
-        }
-        people::adopt(&mut tx, &record.person_key, &ids, self.now()).await?;
-        for category in minimise::present(&health) {
-            let name = category.as_str_name();
-            let part = prost::Message::encode_to_vec(&minimise::only(&health, category));
-            records::insert_part(
-                &mut tx,
-                &records::Part {
-                    record_id: &record.record_id,
-                    category: name,
-                    person_key: &record.person_key,
-                    source,
-                    source_id: &record.source_id,
-                    recorded_by: &record.recorded_by,
-                    recorded_at,
-                    sealed: self
-                        .at_rest
-                        .seal(&part, &records::at_rest_binding(&record.record_id, name)),
-                },
-            )
-            .await?;
-        }
+        people::adopt(work.tx(), &record.person_key, &ids, now).await?;
+        self.store_parts(work, &record, source, recorded_at).await?;
         // Only a release's subject is ever observed (what reached probation at
         // release), so only a release's is kept.
         if let Some(subject) = subject(&record, recorded_at).filter(|_| source == "release") {
             let bytes = prost::Message::encode_to_vec(&subject);
-            let sealed = self
-                .at_rest
-                .seal(&bytes, &records::subject_binding(&record.record_id));
-            records::insert_subject(&mut tx, &record.record_id, &record.source_id, &sealed).await?;
+            let binding = records::subject_binding(&record.record_id);
+            let sealed = self.at_rest.seal(&bytes, &binding);
+            records::insert_subject(work.tx(), &record.record_id, &record.source_id, &sealed)
+                .await?;
         }
-        let mut effects = Effects::default();
-        for waiting in people::unannounced_for_person(&mut tx, &record.person_key).await? {
-            people::mark_announced(&mut tx, &waiting.delivery_id).await?;
-            effects.announce(&waiting.recipient, &waiting.delivery_id, self.now());
+        for waiting in people::unannounced_for_person(work.tx(), &record.person_key).await? {
+            people::mark_announced(work.tx(), &waiting.delivery_id).await?;
+            work.announce(delivery_entry(
+                &waiting.recipient,
+                &waiting.delivery_id,
+                now,
+            ));
         }
-        effects.write(&mut tx).await?;
-        tx.commit().await?;
-        self.committed();
+        Ok(())
+    }
+
+    /// One row per category the record holds anything for, sealed at rest.
+    async fn store_parts(
+        &self,
+        work: &mut Work,
+        record: &events::HealthRecord,
+        source: &'static str,
+        recorded_at: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        let health = record.health.clone().unwrap_or_default();
+        for category in minimise::present(&health) {
+            let name = category.as_str_name();
+            let part = prost::Message::encode_to_vec(&minimise::only(&health, category));
+            let binding = records::at_rest_binding(&record.record_id, name);
+            let part = records::Part {
+                record_id: &record.record_id,
+                category: name,
+                person_key: &record.person_key,
+                source,
+                source_id: &record.source_id,
+                recorded_by: &record.recorded_by,
+                recorded_at,
+                sealed: self.at_rest.seal(&part, &binding),
+            };
+            records::insert_part(work.tx(), &part).await?;
+        }
         Ok(())
     }
 }
@@ -273,7 +303,7 @@ fn subject(
             prison: String::new(),
         }),
         sex: person.sex,
-        age_band: age_band(date_of_birth, recorded_at.date_naive()) as i32,
+        age_band: AgeBand::on(date_of_birth, recorded_at.date_naive()) as i32,
         ethnic_group: person.ethnic_group,
         ..Default::default()
     })

@@ -1,17 +1,73 @@
-//! Disclosure on request, subject access, and the audit log's RPCs.
+//! Disclosure on request and subject access, and what every permitted or
+//! refused disclosure leaves behind (on request or pushed): its record and
+//! its event.
 
-use super::{App, Effects, consents::person, lawful_bases, new_id, timestamp};
+use super::audit::{audit_entry, commit_audited};
+use super::{App, complete, lawful_bases};
 use crate::domain::convert;
-use crate::domain::decision::{Request, decide};
-use crate::error::{Error, Result};
-use crate::store::{self, join_names, people};
+use crate::domain::decision::{self, Outcome, Request, decide, needs_justification};
+use crate::store::{self, Reader, join_names, people};
 use std::collections::BTreeSet;
+use throughcare_platform::bus::Event;
+use throughcare_platform::clock::to_timestamp;
+use throughcare_platform::error::Result;
+use throughcare_platform::identifiers::{PersonIds, new_id};
 use throughcare_platform::identity::Caller;
 use throughcare_platform::validation::{FieldViolation, Violations};
+use throughcare_platform::work::Work;
 use throughcare_proto::events::v1 as events;
 use throughcare_proto::sharing::v1 as pb;
+use throughcare_proto::types::v1::{DataCategory, OrganisationKind};
 
 const MAX_JUSTIFICATION: usize = 2000;
+
+/// What a disclosure was made at: `request` (on request), or the `release` or
+/// `referral` whose push made it.
+pub(crate) fn trigger(kind: &str) -> pb::DeliveryTrigger {
+    match kind {
+        "release" => pb::DeliveryTrigger::Release,
+        "referral" => pb::DeliveryTrigger::Referral,
+        _ => pb::DeliveryTrigger::Unspecified,
+    }
+}
+
+/// A permitted disclosure as recorded: what it rests on and what it carries.
+#[derive(Debug)]
+pub(crate) struct Disclosed {
+    pub(crate) disclosure_id: String,
+    pub(crate) bases: Vec<pb::LawfulBasis>,
+    pub(crate) categories: Vec<i32>,
+}
+
+/// A request for a person's information, validated: who it names, the
+/// decision's request, and the written justification.
+fn asked<'r>(
+    caller: &Caller,
+    at: chrono::DateTime<chrono::Utc>,
+    r: &'r pb::RequestDisclosureRequest,
+) -> Result<(PersonIds, Request, &'r str)> {
+    let mut v = Violations::new();
+    let ids = v.check_all(convert::person(r.person.as_ref()));
+    let purpose = v.check(convert::purpose(r.purpose, "purpose"));
+    let categories = convert::categories(&r.categories, "categories", &mut v);
+    let justification = r.justification.trim();
+    if justification.chars().count() > MAX_JUSTIFICATION {
+        v.push(FieldViolation::new(
+            "justification",
+            format!("must be at most {MAX_JUSTIFICATION} characters"),
+        ));
+    }
+    let (ids, purpose) = complete(v.finish(|| ids.zip(purpose))?)?;
+    let request = Request {
+        recipient: caller.code().to_owned(),
+        recipient_kind: caller.kind(),
+        purpose,
+        categories,
+        at,
+        justified: !justification.is_empty(),
+    };
+    Ok((ids, request, justification))
+}
 
 impl App {
     /// Decides, audits and — when permitted — discloses exactly the permitted
@@ -21,128 +77,112 @@ impl App {
         caller: &Caller,
         r: &pb::RequestDisclosureRequest,
     ) -> Result<pb::RequestDisclosureResponse> {
-        let now = self.now();
-        let mut v = Violations::new();
-        let ids = person(&mut v, r.person.as_ref());
-        let purpose = v.check(convert::purpose(r.purpose, "purpose"));
-        let categories = convert::categories(&r.categories, "categories", &mut v);
-        let justification = r.justification.trim();
-        if justification.chars().count() > MAX_JUSTIFICATION {
-            v.push(FieldViolation::new(
-                "justification",
-                format!("must be at most {MAX_JUSTIFICATION} characters"),
-            ));
-        }
-        let (ids, purpose) = v
-            .finish(|| Some((ids?, purpose?)))?
-            .ok_or_else(|| Error::Internal("incomplete request".into()))?;
-        let request = Request {
-            recipient: caller.code().to_owned(),
-            recipient_kind: caller.kind(),
-            purpose,
-            categories,
-            at: now,
-            justified: !justification.is_empty(),
-        };
-
-        let mut tx = self.db.begin().await?;
-        let known = people::key_of(&mut tx, &ids).await?;
-        let (consents, agreements) = self.bases_for(&mut tx, known.as_deref()).await?;
+        let (ids, request, justification) = asked(caller, self.now(), r)?;
+        let mut work = self.transactions.begin().await?;
+        let known = people::key_of(Reader::Tx(work.tx()), &ids).await?;
+        let (consents, agreements) = self.bases_for(&mut work, known.as_deref()).await?;
         let outcome = decide(&consents, &agreements, &request);
-        if !request.justified {
-            let with = decide(
-                &consents,
-                &agreements,
-                &Request {
-                    justified: true,
-                    ..request.clone()
-                },
-            );
-            if with.permitted.len() > outcome.permitted.len() {
-                return Err(FieldViolation::new(
-                    "justification",
-                    "is required: this disclosure can only rest on an agreement or statutory basis",
-                )
-                .into());
-            }
+        if needs_justification(&consents, &agreements, &request, &outcome) {
+            return Err(FieldViolation::new(
+                "justification",
+                "is required: this disclosure can only rest on an agreement or statutory basis",
+            )
+            .into());
         }
-        let person_key = known
-            .clone()
-            .unwrap_or_else(|| self.pseudonyms.person_key(&ids).as_str().to_owned());
-        let mut effects = Effects::default();
-        effects.audit(self.audit_entry(caller, &person_key, &request, &outcome, justification));
+        let person_key = match &known {
+            Some(key) => key.clone(),
+            None => self.pseudonyms.person_key(&ids).as_str().to_owned(),
+        };
+        let entry = audit_entry(caller, &person_key, &request, &outcome, justification);
         let response = if outcome.permits() {
             let permitted: BTreeSet<_> = outcome.permitted.keys().copied().collect();
             let health = match &known {
-                Some(key) => self.permitted_health(&mut tx, key, &permitted).await?,
+                Some(key) => self.permitted_health(&mut work, key, &permitted).await?,
                 None => Default::default(),
             };
-            let disclosure_id = new_id();
-            let bases = lawful_bases(&outcome);
-            store::people::insert_disclosure(
-                &mut tx,
-                &store::people::DisclosureRow {
-                    disclosure_id: disclosure_id.clone(),
-                    person_key: person_key.clone(),
-                    recipient: caller.code().to_owned(),
-                    recipient_kind: caller.kind().to_proto().as_str_name().to_owned(),
-                    purpose: purpose.as_str_name().to_owned(),
-                    bases: store::audit::bases_text(&bases),
-                    categories: join_names(permitted.iter().map(|c| c.as_str_name())),
-                    trigger_kind: "request".into(),
-                    trigger_id: String::new(),
-                    disclosed_at: now,
-                },
-            )
-            .await?;
-            effects.event(
-                self,
-                &person_key,
-                &events::DisclosureMade {
-                    disclosure_id: disclosure_id.clone(),
-                    person_key: person_key.clone(),
-                    recipient: caller.code().to_owned(),
-                    recipient_kind: caller.kind().to_proto() as i32,
-                    purpose: purpose as i32,
-                    bases: bases.clone(),
-                    categories: permitted.iter().map(|c| *c as i32).collect(),
-                    trigger: pb::DeliveryTrigger::Unspecified as i32,
-                    disclosed_at: Some(timestamp(now)),
-                },
-            );
+            let made = self
+                .disclose(&mut work, &person_key, &request, &outcome, ("request", ""))
+                .await?;
             pb::RequestDisclosureResponse {
                 decision: pb::Decision::Permit as i32,
-                disclosure_id,
-                bases,
-                categories: permitted.iter().map(|c| *c as i32).collect(),
+                disclosure_id: made.disclosure_id,
+                bases: made.bases,
+                categories: made.categories,
                 health: Some(health),
             }
         } else {
-            effects.event(
-                self,
-                &person_key,
-                &events::DisclosureDenied {
-                    decision_id: new_id(),
-                    person_key: person_key.clone(),
-                    recipient: caller.code().to_owned(),
-                    recipient_kind: caller.kind().to_proto() as i32,
-                    purpose: purpose as i32,
-                    categories: crate::domain::decision::wanted(&request)
-                        .iter()
-                        .map(|c| *c as i32)
-                        .collect(),
-                    decided_at: Some(timestamp(now)),
-                },
-            );
+            let wanted = decision::wanted(&request).into_iter().map(|c| c as i32);
+            work.publish(self.denied(&person_key, &request, wanted.collect()));
             pb::RequestDisclosureResponse {
                 decision: pb::Decision::Deny as i32,
                 ..Default::default()
             }
         };
-        effects.write(&mut tx).await?;
-        tx.commit().await?;
-        self.committed();
+        commit_audited(work, entry).await?;
         Ok(response)
+    }
+
+    /// Records a permitted disclosure made at `trigger` (kind, id) and
+    /// publishes that it was made.
+    pub(crate) async fn disclose(
+        &self,
+        work: &mut Work,
+        person_key: &str,
+        request: &Request,
+        outcome: &Outcome,
+        trigger: (&str, &str),
+    ) -> Result<Disclosed> {
+        let permitted: Vec<DataCategory> = outcome.permitted.keys().copied().collect();
+        let disclosed = Disclosed {
+            disclosure_id: new_id(),
+            bases: lawful_bases(outcome),
+            categories: permitted.iter().map(|c| *c as i32).collect(),
+        };
+        let row = people::DisclosureRow {
+            disclosure_id: disclosed.disclosure_id.clone(),
+            person_key: person_key.to_owned(),
+            recipient: request.recipient.clone(),
+            recipient_kind: request.recipient_kind.to_proto().as_str_name().to_owned(),
+            purpose: request.purpose.as_str_name().to_owned(),
+            bases: store::audit::bases_text(&disclosed.bases),
+            categories: join_names(permitted.iter().map(|c| c.as_str_name())),
+            trigger_kind: trigger.0.to_owned(),
+            trigger_id: trigger.1.to_owned(),
+            disclosed_at: request.at,
+        };
+        people::insert_disclosure(work.tx(), &row).await?;
+        let made = events::DisclosureMade {
+            disclosure_id: row.disclosure_id,
+            person_key: row.person_key,
+            recipient: row.recipient,
+            recipient_kind: request.recipient_kind.to_proto() as i32,
+            purpose: request.purpose as i32,
+            bases: disclosed.bases.clone(),
+            categories: disclosed.categories.clone(),
+            trigger: self::trigger(trigger.0) as i32,
+            disclosed_at: Some(to_timestamp(request.at)),
+        };
+        work.publish(self.event(person_key, &made));
+        Ok(disclosed)
+    }
+
+    /// The event of a refused disclosure, naming `categories`.
+    pub(crate) fn denied(
+        &self,
+        person_key: &str,
+        request: &Request,
+        categories: Vec<i32>,
+    ) -> Event {
+        let denied = events::DisclosureDenied {
+            decision_id: new_id(),
+            person_key: person_key.to_owned(),
+            recipient: request.recipient.clone(),
+            recipient_kind: request.recipient_kind.to_proto() as i32,
+            purpose: request.purpose as i32,
+            categories,
+            decided_at: Some(to_timestamp(request.at)),
+        };
+        self.event(person_key, &denied)
     }
 
     /// Subject access: every disclosure made about a person.
@@ -150,81 +190,33 @@ impl App {
         &self,
         r: &pb::ListDisclosuresRequest,
     ) -> Result<pb::ListDisclosuresResponse> {
-        let mut v = Violations::new();
-        let ids = person(&mut v, r.person.as_ref());
-        let ids = v
-            .finish(|| ids)?
-            .ok_or_else(|| Error::Internal("identifiers missing".into()))?;
-        let key = match people::key_of_read(&self.db, &ids).await? {
+        let ids = convert::person(r.person.as_ref())?;
+        let key = match people::key_of(Reader::Db(self.db()), &ids).await? {
             Some(key) => key,
             None => self.pseudonyms.person_key(&ids).as_str().to_owned(),
         };
-        let disclosures = people::disclosures_of(&self.db, &key)
+        let disclosures = people::disclosures_of(self.db(), &key)
             .await?
             .into_iter()
-            .map(|d| pb::DisclosureRecord {
-                disclosure_id: d.disclosure_id,
-                recipient: d.recipient,
-                recipient_kind: throughcare_proto::types::v1::OrganisationKind::from_str_name(
-                    &d.recipient_kind,
-                )
-                .unwrap_or_default() as i32,
-                disclosed_at: Some(timestamp(d.disclosed_at)),
-                purpose: pb::Purpose::from_str_name(&d.purpose).unwrap_or_default() as i32,
-                bases: store::audit::parse_bases(&d.bases).unwrap_or_default(),
-                categories: store::split_names(&d.categories)
-                    .filter_map(throughcare_proto::types::v1::DataCategory::from_str_name)
-                    .map(|c| c as i32)
-                    .collect(),
-                trigger: match d.trigger_kind.as_str() {
-                    "release" => pb::DeliveryTrigger::Release,
-                    "referral" => pb::DeliveryTrigger::Referral,
-                    _ => pb::DeliveryTrigger::Unspecified,
-                } as i32,
-            })
+            .map(disclosure_record)
             .collect();
         Ok(pb::ListDisclosuresResponse { disclosures })
     }
+}
 
-    pub async fn verify_audit(&self) -> Result<pb::VerifyAuditChainResponse> {
-        Ok(match store::audit::verify(&self.db).await? {
-            Ok(checked) => pb::VerifyAuditChainResponse {
-                intact: true,
-                entries_verified: checked,
-                ..Default::default()
-            },
-            Err(broken) => pb::VerifyAuditChainResponse {
-                intact: false,
-                entries_verified: broken.seq - 1,
-                first_broken_sequence: broken.seq,
-                reason: broken.reason.to_owned(),
-            },
-        })
-    }
-
-    pub async fn list_audit_entries(
-        &self,
-        r: &pb::ListAuditEntriesRequest,
-    ) -> Result<pb::ListAuditEntriesResponse> {
-        let limit = match r.page_size {
-            0 => 100,
-            1..=1000 => i64::from(r.page_size),
-            _ => return Err(FieldViolation::new("page_size", "must be between 0 and 1000").into()),
-        };
-        let after = match r.page_token.as_str() {
-            "" => 0,
-            token => token.parse::<i64>().map_err(|_| {
-                FieldViolation::new("page_token", "is not a page token this service issued")
-            })?,
-        };
-        let entries = store::audit::entries(&self.db, r.flagged_only, after, limit).await?;
-        let next_page_token = match entries.last() {
-            Some(last) if entries.len() as i64 == limit => last.sequence.to_string(),
-            _ => String::new(),
-        };
-        Ok(pb::ListAuditEntriesResponse {
-            entries,
-            next_page_token,
-        })
+fn disclosure_record(d: people::DisclosureRow) -> pb::DisclosureRecord {
+    pb::DisclosureRecord {
+        disclosure_id: d.disclosure_id,
+        recipient: d.recipient,
+        recipient_kind: OrganisationKind::from_str_name(&d.recipient_kind).unwrap_or_default()
+            as i32,
+        disclosed_at: Some(to_timestamp(d.disclosed_at)),
+        purpose: pb::Purpose::from_str_name(&d.purpose).unwrap_or_default() as i32,
+        bases: store::audit::parse_bases(&d.bases).unwrap_or_default(),
+        categories: store::split_names(&d.categories)
+            .filter_map(DataCategory::from_str_name)
+            .map(|c| c as i32)
+            .collect(),
+        trigger: trigger(&d.trigger_kind) as i32,
     }
 }

@@ -2,10 +2,12 @@
 //! every violation named.
 
 use super::decision::{Effect, Period, Provision, Recipient, Scope};
+use throughcare_platform::clock::from_timestamp;
+use throughcare_platform::identifiers::PersonIds;
 use throughcare_platform::identity::{OrganisationKind, Registry};
-use throughcare_platform::validation::{FieldViolation, Violations};
+use throughcare_platform::validation::{FieldViolation, Invalid, Violations};
 use throughcare_proto::sharing::v1 as pb;
-use throughcare_proto::types::v1::{DataCategory, TimeRange};
+use throughcare_proto::types::v1::{DataCategory, PersonIdentifiers, TimeRange};
 
 /// Deepest nesting of exceptions, and most provisions in one consent.
 const MAX_DEPTH: usize = 5;
@@ -16,13 +18,10 @@ fn join(parent: &str, field: &str) -> String {
     format!("{parent}.{field}")
 }
 
-pub fn timestamp(
-    t: &prost_types::Timestamp,
-    field: &str,
-) -> Result<chrono::DateTime<chrono::Utc>, FieldViolation> {
-    chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(u32::MAX))
-        .map(|t| chrono::SubsecRound::trunc_subsecs(t, 6))
-        .ok_or_else(|| FieldViolation::new(field, "is not a valid timestamp"))
+/// The one person a request names, validated; violations are placed under `person`.
+pub fn person(ids: Option<&PersonIdentifiers>) -> Result<PersonIds, Invalid> {
+    let ids = ids.ok_or_else(|| FieldViolation::missing("person"))?;
+    PersonIds::from_proto(ids).map_err(|e| e.within("person").into())
 }
 
 pub fn period(range: Option<&TimeRange>, field: &str) -> Result<Option<Period>, FieldViolation> {
@@ -30,12 +29,12 @@ pub fn period(range: Option<&TimeRange>, field: &str) -> Result<Option<Period>, 
     let start = range
         .start
         .as_ref()
-        .map(|t| timestamp(t, &join(field, "start")))
+        .map(|t| from_timestamp(t, &join(field, "start")))
         .transpose()?;
     let end = range
         .end
         .as_ref()
-        .map(|t| timestamp(t, &join(field, "end")))
+        .map(|t| from_timestamp(t, &join(field, "end")))
         .transpose()?;
     if let (Some(start), Some(end)) = (start, end)
         && end <= start

@@ -202,6 +202,22 @@ pub fn wanted(request: &Request) -> BTreeSet<DataCategory> {
     }
 }
 
+/// Whether a request that came without a justification would be permitted
+/// more with one: it rests on an agreement or statutory basis, which needs it.
+pub fn needs_justification(
+    consents: &[Consent],
+    agreements: &[Agreement],
+    request: &Request,
+    outcome: &Outcome,
+) -> bool {
+    let justified = Request {
+        justified: true,
+        ..request.clone()
+    };
+    !request.justified
+        && decide(consents, agreements, &justified).permitted.len() > outcome.permitted.len()
+}
+
 pub fn decide(consents: &[Consent], agreements: &[Agreement], request: &Request) -> Outcome {
     let mut outcome = Outcome::default();
     for category in wanted(request) {

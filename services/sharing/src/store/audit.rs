@@ -1,6 +1,6 @@
 //! The audit log's storage: append under the head's lock, verify by streaming.
 
-use super::{StoreError, StoreResult, join_names, split_names};
+use super::{join_names, split_names};
 use crate::domain::audit::{Broken, Entry, Verifier};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -80,7 +80,7 @@ impl AuditRow {
 
 /// Appends `entry` (its `seq` is assigned here) and returns it with its hash.
 /// Locks the head until commit: call it last in the transaction.
-pub async fn append(tx: &mut Tx, mut entry: Entry) -> StoreResult<(Entry, Vec<u8>)> {
+pub async fn append(tx: &mut Tx, mut entry: Entry) -> sqlx::Result<(Entry, Vec<u8>)> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT last_seq, last_hash FROM audit_head WHERE id = 1{}",
         tx.for_update()
@@ -106,7 +106,7 @@ pub async fn append(tx: &mut Tx, mut entry: Entry) -> StoreResult<(Entry, Vec<u8
 
 /// Verifies the whole chain, streaming it: the number of entries checked, or
 /// the first broken one.
-pub async fn verify(db: &Db) -> StoreResult<Result<i64, Broken>> {
+pub async fn verify(db: &Db) -> sqlx::Result<Result<i64, Broken>> {
     let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"));
     let outcome: Result<Verifier, Broken> = on_db!(db, p => {
         let mut rows = sqlx::query_as::<_, AuditRow>(sql).fetch(p);
@@ -138,7 +138,7 @@ pub async fn entries(
     flagged_only: bool,
     after_seq: i64,
     limit: i64,
-) -> StoreResult<Vec<pb::AuditEntry>> {
+) -> sqlx::Result<Vec<pb::AuditEntry>> {
     let filter = if flagged_only { " AND flagged" } else { "" };
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM audit_log WHERE seq > $1{filter} ORDER BY seq LIMIT $2"
@@ -147,7 +147,9 @@ pub async fn entries(
         on_db!(db, p => sqlx::query_as(sql).bind(after_seq).bind(limit).fetch_all(p).await)?;
     rows.into_iter()
         .map(|row| {
-            let entry = row.entry().ok_or(StoreError::Corrupt("audit entry"))?;
+            let entry = row.entry().ok_or_else(|| {
+                sqlx::Error::Decode("a stored audit entry no longer parses".into())
+            })?;
             Ok(entry.to_proto(row.previous_hash, row.hash))
         })
         .collect()

@@ -6,18 +6,27 @@ pub mod people;
 pub mod records;
 
 use chrono::{DateTime, Utc};
-use throughcare_platform::db::Tx;
-use throughcare_platform::{on_db, on_tx};
+use throughcare_platform::db::{Db, Tx};
+use throughcare_platform::on_tx;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("a stored {0} is not valid")]
-    Corrupt(&'static str),
+/// Where a read runs: in a use case's transaction, or straight on the pool.
+#[derive(Debug)]
+pub enum Reader<'a> {
+    Tx(&'a mut Tx),
+    Db(&'a Db),
 }
 
-pub type StoreResult<T> = Result<T, StoreError>;
+/// Runs one read statement on a [`Reader`]: `read!(reader, c => query.fetch_all(c))`,
+/// where `c` is the transaction's connection or the pool.
+macro_rules! read {
+    ($reader:expr, $c:ident => $body:expr) => {
+        match $reader {
+            $crate::store::Reader::Tx(tx) => throughcare_platform::on_tx!(tx, $c => { let $c = &mut **$c; $body }),
+            $crate::store::Reader::Db(db) => throughcare_platform::on_db!(db, $c => $body),
+        }
+    };
+}
+pub(crate) use read;
 
 /// A list of enum names stored as one comma-separated text column.
 pub fn join_names(names: impl IntoIterator<Item = &'static str>) -> String {
@@ -43,7 +52,7 @@ pub struct ConsentRow {
 
 const CONSENT_COLUMNS: &str = "consent_id, person_key, provision, period_start, period_end, method, recorded_by, recorded_at, withdrawn_at";
 
-pub async fn insert_consent(tx: &mut Tx, c: &ConsentRow) -> StoreResult<()> {
+pub async fn insert_consent(tx: &mut Tx, c: &ConsentRow) -> sqlx::Result<()> {
     on_tx!(tx, conn => sqlx::query(
         "INSERT INTO consents (consent_id, person_key, provision, period_start, period_end, method, recorded_by, recorded_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
@@ -53,36 +62,30 @@ pub async fn insert_consent(tx: &mut Tx, c: &ConsentRow) -> StoreResult<()> {
     Ok(())
 }
 
-pub async fn lock_consent(tx: &mut Tx, consent_id: &str) -> StoreResult<Option<ConsentRow>> {
+pub async fn lock_consent(tx: &mut Tx, consent_id: &str) -> sqlx::Result<Option<ConsentRow>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {CONSENT_COLUMNS} FROM consents WHERE consent_id = $1{}",
         tx.for_update()
     ));
-    Ok(on_tx!(tx, c => sqlx::query_as(sql).bind(consent_id).fetch_optional(&mut **c).await)?)
+    on_tx!(tx, c => sqlx::query_as(sql).bind(consent_id).fetch_optional(&mut **c).await)
 }
 
-pub async fn withdraw_consent(tx: &mut Tx, consent_id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+pub async fn withdraw_consent(
+    tx: &mut Tx,
+    consent_id: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query("UPDATE consents SET withdrawn_at = $2 WHERE consent_id = $1")
         .bind(consent_id).bind(at).execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// A person's consents (all, withdrawn included), oldest first.
-pub async fn consents_in(tx: &mut Tx, person_key: &str) -> StoreResult<Vec<ConsentRow>> {
+pub async fn consents(reader: Reader<'_>, person_key: &str) -> sqlx::Result<Vec<ConsentRow>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {CONSENT_COLUMNS} FROM consents WHERE person_key = $1 ORDER BY recorded_at, consent_id"
     ));
-    Ok(on_tx!(tx, c => sqlx::query_as(sql).bind(person_key).fetch_all(&mut **c).await)?)
-}
-
-pub async fn consents_of(
-    db: &throughcare_platform::db::Db,
-    person_key: &str,
-) -> StoreResult<Vec<ConsentRow>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {CONSENT_COLUMNS} FROM consents WHERE person_key = $1 ORDER BY recorded_at, consent_id"
-    ));
-    Ok(on_db!(db, p => sqlx::query_as(sql).bind(person_key).fetch_all(p).await)?)
+    read!(reader, c => sqlx::query_as(sql).bind(person_key).fetch_all(c).await)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -98,7 +101,7 @@ pub struct AgreementRow {
 const AGREEMENT_COLUMNS: &str =
     "agreement_id, basis_type, body, registered_by, registered_at, revoked_at";
 
-pub async fn insert_agreement(tx: &mut Tx, a: &AgreementRow) -> StoreResult<()> {
+pub async fn insert_agreement(tx: &mut Tx, a: &AgreementRow) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO agreements (agreement_id, basis_type, body, registered_by, registered_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&a.agreement_id).bind(&a.basis_type).bind(&a.body).bind(&a.registered_by).bind(a.registered_at)
@@ -106,34 +109,28 @@ pub async fn insert_agreement(tx: &mut Tx, a: &AgreementRow) -> StoreResult<()> 
     Ok(())
 }
 
-pub async fn lock_agreement(tx: &mut Tx, agreement_id: &str) -> StoreResult<Option<AgreementRow>> {
+pub async fn lock_agreement(tx: &mut Tx, agreement_id: &str) -> sqlx::Result<Option<AgreementRow>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE agreement_id = $1{}",
         tx.for_update()
     ));
-    Ok(on_tx!(tx, c => sqlx::query_as(sql).bind(agreement_id).fetch_optional(&mut **c).await)?)
+    on_tx!(tx, c => sqlx::query_as(sql).bind(agreement_id).fetch_optional(&mut **c).await)
 }
 
 pub async fn revoke_agreement(
     tx: &mut Tx,
     agreement_id: &str,
     at: DateTime<Utc>,
-) -> StoreResult<()> {
+) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query("UPDATE agreements SET revoked_at = $2 WHERE agreement_id = $1")
         .bind(agreement_id).bind(at).execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
-pub async fn agreements_in(tx: &mut Tx) -> StoreResult<Vec<AgreementRow>> {
+/// Every agreement (revoked included), oldest first.
+pub async fn agreements(reader: Reader<'_>) -> sqlx::Result<Vec<AgreementRow>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {AGREEMENT_COLUMNS} FROM agreements ORDER BY registered_at, agreement_id"
     ));
-    Ok(on_tx!(tx, c => sqlx::query_as(sql).fetch_all(&mut **c).await)?)
-}
-
-pub async fn agreements_of(db: &throughcare_platform::db::Db) -> StoreResult<Vec<AgreementRow>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {AGREEMENT_COLUMNS} FROM agreements ORDER BY registered_at, agreement_id"
-    ));
-    Ok(on_db!(db, p => sqlx::query_as(sql).fetch_all(p).await)?)
+    read!(reader, c => sqlx::query_as(sql).fetch_all(c).await)
 }

@@ -1,34 +1,28 @@
 //! People, releases, deliveries and disclosures.
 
-use super::StoreResult;
+use super::{Reader, read};
 use chrono::{DateTime, Utc};
 use throughcare_platform::db::{Db, Tx};
 use throughcare_platform::identifiers::{Crn, NhsNumber, PersonIds, PrisonNumber, PseudonymKey};
 use throughcare_platform::{on_db, on_tx};
 
-fn columns(ids: &PersonIds) -> [Option<String>; 3] {
-    [
-        ids.nhs_number().map(|n| n.as_str().to_owned()),
-        ids.prison_number().map(|n| n.as_str().to_owned()),
-        ids.crn().map(|n| n.as_str().to_owned()),
-    ]
-}
+/// A stored person: their key, and the identifiers held, as [`PersonIds::columns`].
+type Candidate = (String, Option<String>, Option<String>, Option<String>);
 
-/// The key of the person these identifiers name, strongest identifier first.
-pub async fn key_of(tx: &mut Tx, ids: &PersonIds) -> StoreResult<Option<String>> {
-    let [nhs, noms, crn] = columns(ids);
-    Ok(on_tx!(tx, c => sqlx::query_scalar(
-        "SELECT person_key FROM persons WHERE nhs_number = $1 OR prison_number = $2 OR crn = $3
-         ORDER BY CASE WHEN nhs_number = $1 THEN 0 WHEN prison_number = $2 THEN 1 ELSE 2 END LIMIT 1")
-        .bind(&nhs).bind(&noms).bind(&crn).fetch_optional(&mut **c).await)?)
-}
-
-pub async fn key_of_read(db: &Db, ids: &PersonIds) -> StoreResult<Option<String>> {
-    let [nhs, noms, crn] = columns(ids);
-    Ok(on_db!(db, p => sqlx::query_scalar(
-        "SELECT person_key FROM persons WHERE nhs_number = $1 OR prison_number = $2 OR crn = $3
-         ORDER BY CASE WHEN nhs_number = $1 THEN 0 WHEN prison_number = $2 THEN 1 ELSE 2 END LIMIT 1")
-        .bind(&nhs).bind(&noms).bind(&crn).fetch_optional(p).await)?)
+/// The key of the person these identifiers name: the stored people sharing
+/// any of them are fetched, and [`PersonIds::choose`] (the person rule) picks.
+pub async fn key_of(reader: Reader<'_>, ids: &PersonIds) -> sqlx::Result<Option<String>> {
+    let [nhs, noms, crn] = ids.columns();
+    let sql = "SELECT person_key, nhs_number, prison_number, crn FROM persons
+               WHERE nhs_number = $1 OR prison_number = $2 OR crn = $3";
+    let candidates: Vec<Candidate> = read!(reader, c => sqlx::query_as(sql)
+        .bind(nhs).bind(noms).bind(crn).fetch_all(c).await)?;
+    Ok(ids.choose(
+        candidates
+            .into_iter()
+            .map(|(key, nhs, noms, crn)| (key, [nhs, noms, crn]))
+            .collect(),
+    ))
 }
 
 /// The person these identifiers name, created (keyed as the referrals service
@@ -38,21 +32,21 @@ pub async fn resolve(
     keys: &PseudonymKey,
     ids: &PersonIds,
     now: DateTime<Utc>,
-) -> StoreResult<String> {
-    if let Some(key) = key_of(tx, ids).await? {
+) -> sqlx::Result<String> {
+    if let Some(key) = key_of(Reader::Tx(&mut *tx), ids).await? {
         return Ok(key);
     }
     let key = keys.person_key(ids).as_str().to_owned();
     insert(tx, &key, ids, now).await?;
-    Ok(key_of(tx, ids).await?.unwrap_or(key))
+    Ok(key_of(Reader::Tx(&mut *tx), ids).await?.unwrap_or(key))
 }
 
-async fn insert(tx: &mut Tx, key: &str, ids: &PersonIds, now: DateTime<Utc>) -> StoreResult<()> {
-    let [nhs, noms, crn] = columns(ids);
+async fn insert(tx: &mut Tx, key: &str, ids: &PersonIds, now: DateTime<Utc>) -> sqlx::Result<()> {
+    let [nhs, noms, crn] = ids.columns();
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO persons (person_key, nhs_number, prison_number, crn, updated_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT DO NOTHING")
-        .bind(key).bind(&nhs).bind(&noms).bind(&crn).bind(now)
+        .bind(key).bind(nhs).bind(noms).bind(crn).bind(now)
         .execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
@@ -60,8 +54,13 @@ async fn insert(tx: &mut Tx, key: &str, ids: &PersonIds, now: DateTime<Utc>) -> 
 /// Records that `key` (minted by the referrals service) names the person with
 /// these identifiers. If sharing knew them under another key (a consent came
 /// first, keyed by a different identifier), everything moves to `key`.
-pub async fn adopt(tx: &mut Tx, key: &str, ids: &PersonIds, now: DateTime<Utc>) -> StoreResult<()> {
-    match key_of(tx, ids).await? {
+pub async fn adopt(
+    tx: &mut Tx,
+    key: &str,
+    ids: &PersonIds,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    match key_of(Reader::Tx(&mut *tx), ids).await? {
         Some(existing) if existing == key => {}
         Some(existing) => {
             for table in [
@@ -83,20 +82,20 @@ pub async fn adopt(tx: &mut Tx, key: &str, ids: &PersonIds, now: DateTime<Utc>) 
     }
     for (column, value) in ["nhs_number", "prison_number", "crn"]
         .into_iter()
-        .zip(columns(ids))
+        .zip(ids.columns())
     {
         let Some(value) = value else { continue };
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE persons SET {column} = $2 WHERE person_key = $1 AND {column} IS NULL
                AND NOT EXISTS (SELECT 1 FROM persons other WHERE other.{column} = $2)"
         ));
-        on_tx!(tx, c => sqlx::query(sql).bind(key).bind(&value).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+        on_tx!(tx, c => sqlx::query(sql).bind(key).bind(value).execute(&mut **c).await.map(|r| r.rows_affected()))?;
     }
     Ok(())
 }
 
 /// A person's identifiers, for the deliveries that name them.
-pub async fn ids(tx: &mut Tx, key: &str) -> StoreResult<Option<PersonIds>> {
+pub async fn ids(tx: &mut Tx, key: &str) -> sqlx::Result<Option<PersonIds>> {
     let row: Option<(Option<String>, Option<String>, Option<String>)> = on_tx!(tx, c => sqlx::query_as(
         "SELECT nhs_number, prison_number, crn FROM persons WHERE person_key = $1")
         .bind(key).fetch_optional(&mut **c).await)?;
@@ -116,7 +115,7 @@ pub async fn insert_release(
     person_key: &str,
     pdu: Option<&str>,
     released_at: Option<DateTime<Utc>>,
-) -> StoreResult<()> {
+) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO releases (release_id, person_key, probation_delivery_unit, state, released_at)
          VALUES ($1, $2, $3, 'notified', $4) ON CONFLICT DO NOTHING")
@@ -126,14 +125,14 @@ pub async fn insert_release(
 }
 
 /// The start of a release's day, if the release is known and not reversed.
-pub async fn released_at(tx: &mut Tx, release_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
+pub async fn released_at(tx: &mut Tx, release_id: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
     let row: Option<(Option<DateTime<Utc>>,)> = on_tx!(tx, c => sqlx::query_as(
         "SELECT released_at FROM releases WHERE release_id = $1 AND state = 'notified'")
         .bind(release_id).fetch_optional(&mut **c).await)?;
     Ok(row.and_then(|(at,)| at))
 }
 
-pub async fn reverse_release(tx: &mut Tx, release_id: &str) -> StoreResult<()> {
+pub async fn reverse_release(tx: &mut Tx, release_id: &str) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query("UPDATE releases SET state = 'reversed' WHERE release_id = $1")
         .bind(release_id).execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
@@ -148,7 +147,7 @@ pub async fn insert_delivery(
     person_key: &str,
     trigger: (&str, &str),
     now: DateTime<Utc>,
-) -> StoreResult<bool> {
+) -> sqlx::Result<bool> {
     let inserted = on_tx!(tx, c => sqlx::query(
         "INSERT INTO deliveries (delivery_id, recipient, person_key, trigger_kind, trigger_id, state, created_at)
          VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING")
@@ -170,12 +169,12 @@ pub struct DeliveryRow {
 const DELIVERY_COLUMNS: &str =
     "delivery_id, recipient, person_key, trigger_kind, trigger_id, state";
 
-pub async fn lock_delivery(tx: &mut Tx, delivery_id: &str) -> StoreResult<Option<DeliveryRow>> {
+pub async fn lock_delivery(tx: &mut Tx, delivery_id: &str) -> sqlx::Result<Option<DeliveryRow>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = $1{}",
         tx.for_update()
     ));
-    Ok(on_tx!(tx, c => sqlx::query_as(sql).bind(delivery_id).fetch_optional(&mut **c).await)?)
+    on_tx!(tx, c => sqlx::query_as(sql).bind(delivery_id).fetch_optional(&mut **c).await)
 }
 
 pub async fn set_delivery_state(
@@ -183,7 +182,7 @@ pub async fn set_delivery_state(
     delivery_id: &str,
     state: &str,
     at: DateTime<Utc>,
-) -> StoreResult<()> {
+) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query(
         "UPDATE deliveries SET state = $2, withdrawn_at = CASE WHEN $2 = 'withdrawn' THEN $3 ELSE withdrawn_at END
          WHERE delivery_id = $1")
@@ -198,24 +197,24 @@ async fn withdraw_where(
     condition: &str,
     binds: &[&str],
     at: DateTime<Utc>,
-) -> StoreResult<u64> {
+) -> sqlx::Result<u64> {
     let sql = sqlx::AssertSqlSafe(format!(
         "UPDATE deliveries SET state = 'withdrawn', withdrawn_at = $1 WHERE {condition} AND state = 'pending'"
     ));
-    Ok(on_tx!(tx, c => {
+    on_tx!(tx, c => {
         let mut query = sqlx::query(sql).bind(at);
         for value in binds {
             query = query.bind(*value);
         }
         query.execute(&mut **c).await.map(|r| r.rows_affected())
-    })?)
+    })
 }
 
 pub async fn withdraw_for_person(
     tx: &mut Tx,
     person_key: &str,
     at: DateTime<Utc>,
-) -> StoreResult<u64> {
+) -> sqlx::Result<u64> {
     withdraw_where(tx, "person_key = $2", &[person_key], at).await
 }
 
@@ -224,7 +223,7 @@ pub async fn withdraw_for_trigger(
     kind: &str,
     id: &str,
     at: DateTime<Utc>,
-) -> StoreResult<u64> {
+) -> sqlx::Result<u64> {
     withdraw_where(tx, "trigger_kind = $2 AND trigger_id = $3", &[kind, id], at).await
 }
 
@@ -232,21 +231,21 @@ pub async fn withdraw_for_trigger(
 pub async fn unannounced_for_person(
     tx: &mut Tx,
     person_key: &str,
-) -> StoreResult<Vec<DeliveryRow>> {
+) -> sqlx::Result<Vec<DeliveryRow>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE person_key = $1 AND state = 'pending' AND NOT announced"
     ));
-    Ok(on_tx!(tx, c => sqlx::query_as(sql).bind(person_key).fetch_all(&mut **c).await)?)
+    on_tx!(tx, c => sqlx::query_as(sql).bind(person_key).fetch_all(&mut **c).await)
 }
 
-pub async fn mark_announced(tx: &mut Tx, delivery_id: &str) -> StoreResult<()> {
+pub async fn mark_announced(tx: &mut Tx, delivery_id: &str) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query("UPDATE deliveries SET announced = TRUE WHERE delivery_id = $1")
         .bind(delivery_id).execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
 /// Whether any health information is held for a person.
-pub async fn has_records(tx: &mut Tx, person_key: &str) -> StoreResult<bool> {
+pub async fn has_records(tx: &mut Tx, person_key: &str) -> sqlx::Result<bool> {
     let found: Option<i32> = on_tx!(tx, c => sqlx::query_scalar("SELECT 1 FROM health_records WHERE person_key = $1 LIMIT 1")
         .bind(person_key).fetch_optional(&mut **c).await)?;
     Ok(found.is_some())
@@ -266,7 +265,7 @@ pub struct DisclosureRow {
     pub disclosed_at: DateTime<Utc>,
 }
 
-pub async fn insert_disclosure(tx: &mut Tx, d: &DisclosureRow) -> StoreResult<()> {
+pub async fn insert_disclosure(tx: &mut Tx, d: &DisclosureRow) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO disclosures (disclosure_id, person_key, recipient, recipient_kind, purpose, bases, categories,
             trigger_kind, trigger_id, disclosed_at)
@@ -277,10 +276,10 @@ pub async fn insert_disclosure(tx: &mut Tx, d: &DisclosureRow) -> StoreResult<()
     Ok(())
 }
 
-pub async fn disclosures_of(db: &Db, person_key: &str) -> StoreResult<Vec<DisclosureRow>> {
-    Ok(on_db!(db, p => sqlx::query_as(
+pub async fn disclosures_of(db: &Db, person_key: &str) -> sqlx::Result<Vec<DisclosureRow>> {
+    on_db!(db, p => sqlx::query_as(
         "SELECT disclosure_id, person_key, recipient, recipient_kind, purpose, bases, categories, trigger_kind,
                 trigger_id, disclosed_at
          FROM disclosures WHERE person_key = $1 ORDER BY disclosed_at, disclosure_id")
-        .bind(person_key).fetch_all(p).await)?)
+        .bind(person_key).fetch_all(p).await)
 }

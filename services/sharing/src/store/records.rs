@@ -1,6 +1,5 @@
 //! Health records, one row per record and category, sealed at rest.
 
-use super::StoreResult;
 use chrono::{DateTime, Utc};
 use throughcare_platform::db::Tx;
 use throughcare_platform::on_tx;
@@ -23,7 +22,7 @@ pub async fn insert_subject(
     record_id: &str,
     source_id: &str,
     sealed: &Sealed,
-) -> StoreResult<()> {
+) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO record_subjects (record_id, source_id, key_id, nonce, ciphertext)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
@@ -34,7 +33,7 @@ pub async fn insert_subject(
 
 /// The subject of the (latest) record that came from `source_id`: its record
 /// id and the sealed subject.
-pub async fn subject_of(tx: &mut Tx, source_id: &str) -> StoreResult<Option<(String, Sealed)>> {
+pub async fn subject_of(tx: &mut Tx, source_id: &str) -> sqlx::Result<Option<(String, Sealed)>> {
     let row: Option<(String, String, Vec<u8>, Vec<u8>)> = on_tx!(tx, c => sqlx::query_as(
         "SELECT record_id, key_id, nonce, ciphertext FROM record_subjects
          WHERE source_id = $1 ORDER BY record_id DESC LIMIT 1")
@@ -64,7 +63,7 @@ pub struct Part<'a> {
     pub sealed: Sealed,
 }
 
-pub async fn insert_part(tx: &mut Tx, p: &Part<'_>) -> StoreResult<()> {
+pub async fn insert_part(tx: &mut Tx, p: &Part<'_>) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO health_records (record_id, category, person_key, source, source_id, recorded_by, recorded_at,
             key_id, nonce, ciphertext)
@@ -82,7 +81,7 @@ type PartRow = (String, String, String, Vec<u8>, Vec<u8>);
 pub async fn latest_parts(
     tx: &mut Tx,
     person_key: &str,
-) -> StoreResult<Vec<(String, String, Sealed)>> {
+) -> sqlx::Result<Vec<(String, String, Sealed)>> {
     let rows: Vec<PartRow> = on_tx!(tx, c => sqlx::query_as(
         "SELECT h.category, h.record_id, h.key_id, h.nonce, h.ciphertext FROM health_records h
          WHERE h.person_key = $1 AND h.recorded_at = (

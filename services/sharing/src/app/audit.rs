@@ -1,0 +1,97 @@
+//! The audit log: every decision appended last in its unit of work, and the
+//! auditors' RPCs that verify and page through it.
+
+use super::{App, lawful_bases};
+use crate::domain::audit::Entry;
+use crate::domain::decision::{self, Outcome, Request};
+use crate::store;
+use throughcare_platform::error::Result;
+use throughcare_platform::identity::Caller;
+use throughcare_platform::validation::FieldViolation;
+use throughcare_platform::work::Work;
+use throughcare_proto::sharing::v1 as pb;
+
+/// Commits a decision's unit of work with its audit entry appended last: the
+/// outbox and the feeds first, then the audit head, so the locks are always
+/// taken in that order.
+pub(crate) async fn commit_audited(mut work: Work, entry: Entry) -> Result<()> {
+    work.flush().await?;
+    store::audit::append(work.tx(), entry).await?;
+    work.commit().await?;
+    Ok(())
+}
+
+/// The audit entry for a decision.
+pub(crate) fn audit_entry(
+    caller: &Caller,
+    person_key: &str,
+    request: &Request,
+    outcome: &Outcome,
+    justification: &str,
+) -> Entry {
+    let (decision, categories) = if outcome.permits() {
+        let permitted = outcome.permitted.keys().copied().collect();
+        (pb::Decision::Permit, permitted)
+    } else {
+        let wanted = decision::wanted(request).into_iter().collect();
+        (pb::Decision::Deny, wanted)
+    };
+    Entry {
+        seq: 0,
+        at: request.at,
+        actor_organisation: caller.code().to_owned(),
+        actor_kind: caller.kind().to_proto(),
+        actor_role: caller.role.as_str().to_owned(),
+        person_key: person_key.to_owned(),
+        purpose: request.purpose,
+        decision,
+        bases: lawful_bases(outcome),
+        categories,
+        justification: justification.to_owned(),
+        flagged: outcome.flagged(),
+    }
+}
+
+impl App {
+    pub async fn verify_audit(&self) -> Result<pb::VerifyAuditChainResponse> {
+        Ok(match store::audit::verify(self.db()).await? {
+            Ok(checked) => pb::VerifyAuditChainResponse {
+                intact: true,
+                entries_verified: checked,
+                ..Default::default()
+            },
+            Err(broken) => pb::VerifyAuditChainResponse {
+                intact: false,
+                entries_verified: broken.seq - 1,
+                first_broken_sequence: broken.seq,
+                reason: broken.reason.to_owned(),
+            },
+        })
+    }
+
+    pub async fn list_audit_entries(
+        &self,
+        r: &pb::ListAuditEntriesRequest,
+    ) -> Result<pb::ListAuditEntriesResponse> {
+        let limit = match r.page_size {
+            0 => 100,
+            1..=1000 => i64::from(r.page_size),
+            _ => return Err(FieldViolation::new("page_size", "must be between 0 and 1000").into()),
+        };
+        let after = match r.page_token.as_str() {
+            "" => 0,
+            token => token.parse::<i64>().map_err(|_| {
+                FieldViolation::new("page_token", "is not a page token this service issued")
+            })?,
+        };
+        let entries = store::audit::entries(self.db(), r.flagged_only, after, limit).await?;
+        let next_page_token = match entries.last() {
+            Some(last) if entries.len() as i64 == limit => last.sequence.to_string(),
+            _ => String::new(),
+        };
+        Ok(pb::ListAuditEntriesResponse {
+            entries,
+            next_page_token,
+        })
+    }
+}
