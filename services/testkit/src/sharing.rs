@@ -1,0 +1,26 @@
+//! Starting the sharing service on a stack.
+
+use crate::stack::{Running, Stack, keys};
+
+pub const SHARING_HEALTH: &str = "throughcare.sharing.v1.DisclosureService";
+
+impl Stack {
+    /// The sharing service's configuration on this stack: it opens what the
+    /// referrals service seals with the stack's transport keys, and seals at
+    /// rest with keys of its own.
+    pub fn sharing_config(&self, database_url: &str) -> throughcare_sharing::Config {
+        throughcare_sharing::Config {
+            platform: self.platform(database_url),
+            sealing: self.transport.clone(),
+            at_rest: keys("r1"),
+        }
+    }
+
+    /// Starts the sharing service with `config`.
+    pub async fn start_sharing(&self, config: throughcare_sharing::Config) -> Running {
+        self.serve(SHARING_HEALTH, move |listener, runtime, clock| {
+            throughcare_sharing::run_with_clock(config, listener, runtime, clock)
+        })
+        .await
+    }
+}
