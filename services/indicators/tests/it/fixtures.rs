@@ -1,24 +1,17 @@
 //! The caseload the tests release, and how they read cells back.
 
 use crate::harness::{Rig, nhs, start};
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Duration, NaiveDate};
 use throughcare_proto::indicators::v1 as pb;
 use throughcare_proto::referrals::v1 as referrals;
 use throughcare_proto::types::v1 as types;
-use tonic_types::StatusExt;
 
 /// People released in the standard caseload, and the one whose release is
 /// then reversed.
 pub const RELEASED: u32 = 23;
 pub const REVERSED: u32 = 22;
 
-pub fn date(d: NaiveDate) -> types::Date {
-    types::Date {
-        year: d.year(),
-        month: d.month() as i32,
-        day: d.day() as i32,
-    }
-}
+pub use throughcare_testkit::date;
 
 /// Person `n` of the caseload: registered with a GP when even, a smoker
 /// below 5, a man from 20 (so the men are a small group).
@@ -205,13 +198,5 @@ pub fn suppressed() -> Option<pb::PublishedCount> {
 }
 
 pub fn fields(status: &tonic::Status) -> Vec<String> {
-    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-    status
-        .get_error_details()
-        .bad_request()
-        .expect("bad request details")
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect()
+    throughcare_testkit::bad_request_fields(status).expect("bad request details")
 }

@@ -9,28 +9,8 @@ mod fixtures;
 mod flows;
 mod harness;
 
-macro_rules! on_both_backends {
-    ($($module:ident :: $test:ident),* $(,)?) => {
-        mod postgres_kafka {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    crate::$module::$test(crate::harness::Rig::postgres_kafka().await).await
-                }
-            )*
-        }
-        mod sqlite_in_process {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    crate::$module::$test(crate::harness::Rig::sqlite_in_process().await).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+throughcare_testkit::on_both_backends!(
+    crate::harness::Rig;
     flows::observations_become_suppressed_values_per_area_period_and_stratum,
     flows::watchers_and_the_topic_receive_each_snapshot_of_their_areas,
     flows::the_csv_export_has_a_row_per_cell_with_its_suppression,

@@ -4,16 +4,10 @@ use crate::harness::{nhs, today};
 use chrono::{Duration, NaiveDate};
 use throughcare_proto::referrals::v1 as pb;
 use throughcare_proto::types::v1 as types;
-use tonic_types::StatusExt;
 
-pub fn date(d: NaiveDate) -> types::Date {
-    use chrono::Datelike;
-    types::Date {
-        year: d.year(),
-        month: d.month() as i32,
-        day: d.day() as i32,
-    }
-}
+pub use throughcare_testkit::date;
+pub use throughcare_testkit::health::gp_only;
+use throughcare_testkit::health::{gp_not_registered, mental_health_treated, smoker};
 
 pub fn release_day() -> NaiveDate {
     today() + Duration::days(2)
@@ -43,10 +37,7 @@ pub fn ids(n: u32) -> types::PersonIdentifiers {
 /// treatment, at high risk of self-harm.
 pub fn complex_needs() -> types::HealthSummary {
     types::HealthSummary {
-        gp_registration: Some(types::GpRegistration {
-            status: types::RegistrationStatus::NotRegistered as i32,
-            practice_code: String::new(),
-        }),
+        gp_registration: gp_not_registered(),
         substance_misuse: Some(types::SubstanceMisuse {
             drug_screening: types::ScreeningOutcome::NeedIdentified as i32,
             alcohol_screening: types::ScreeningOutcome::NoNeedIdentified as i32,
@@ -59,29 +50,13 @@ pub fn complex_needs() -> types::HealthSummary {
             }),
             last_opioid_substitution_dose: Some(date(today())),
         }),
-        mental_health: Some(types::MentalHealth {
-            screening: types::ScreeningOutcome::NeedIdentified as i32,
-            under_treatment: true,
-            ..Default::default()
-        }),
+        mental_health: mental_health_treated(),
         self_harm_risk: Some(types::SelfHarmRisk {
             level: types::SelfHarmRiskLevel::High as i32,
             open_case_plan: true,
             last_incident: None,
         }),
-        smoking: Some(types::Smoking {
-            status: types::SmokingStatus::CurrentSmoker as i32,
-        }),
-        ..Default::default()
-    }
-}
-
-pub fn gp_only() -> types::HealthSummary {
-    types::HealthSummary {
-        gp_registration: Some(types::GpRegistration {
-            status: types::RegistrationStatus::NotRegistered as i32,
-            practice_code: String::new(),
-        }),
+        smoking: smoker(),
         ..Default::default()
     }
 }
@@ -134,10 +109,5 @@ pub fn update(
 
 /// The fields an INVALID_ARGUMENT names.
 pub fn fields(status: &tonic::Status) -> Vec<String> {
-    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
-        .unwrap_or_default()
+    throughcare_testkit::bad_request_fields(status).unwrap_or_default()
 }

@@ -12,28 +12,8 @@ mod releases;
 mod transitions;
 mod worklists;
 
-macro_rules! on_both_backends {
-    ($($module:ident :: $test:ident),* $(,)?) => {
-        mod postgres_kafka {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    crate::$module::$test(crate::harness::TestService::postgres_kafka().await).await
-                }
-            )*
-        }
-        mod sqlite_in_process {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    crate::$module::$test(crate::harness::TestService::sqlite_in_process().await).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+throughcare_testkit::on_both_backends!(
+    crate::harness::TestService;
     releases::a_release_opens_its_pathway_and_announces_it,
     releases::replays_return_the_first_response_and_reused_keys_are_refused,
     releases::concurrent_releases_answer_as_if_each_were_alone,

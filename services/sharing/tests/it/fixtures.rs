@@ -5,7 +5,8 @@ use chrono::Duration;
 use throughcare_proto::referrals::v1 as referrals;
 use throughcare_proto::sharing::v1 as pb;
 use throughcare_proto::types::v1 as types;
-use tonic_types::StatusExt;
+use throughcare_testkit::date;
+use throughcare_testkit::health::{four_categories, smoker};
 
 pub fn ids(n: u32) -> types::PersonIdentifiers {
     types::PersonIdentifiers {
@@ -15,39 +16,11 @@ pub fn ids(n: u32) -> types::PersonIdentifiers {
     }
 }
 
-fn date(d: chrono::NaiveDate) -> types::Date {
-    use chrono::Datelike;
-    types::Date {
-        year: d.year(),
-        month: d.month() as i32,
-        day: d.day() as i32,
-    }
-}
-
 /// A health summary touching five categories.
 pub fn health() -> types::HealthSummary {
     types::HealthSummary {
-        gp_registration: Some(types::GpRegistration {
-            status: types::RegistrationStatus::NotRegistered as i32,
-            practice_code: String::new(),
-        }),
-        mental_health: Some(types::MentalHealth {
-            screening: types::ScreeningOutcome::NeedIdentified as i32,
-            under_treatment: true,
-            ..Default::default()
-        }),
-        substance_misuse: Some(types::SubstanceMisuse {
-            on_opioid_substitution_therapy: true,
-            ..Default::default()
-        }),
-        self_harm_risk: Some(types::SelfHarmRisk {
-            level: types::SelfHarmRiskLevel::Medium as i32,
-            ..Default::default()
-        }),
-        smoking: Some(types::Smoking {
-            status: types::SmokingStatus::CurrentSmoker as i32,
-        }),
-        ..Default::default()
+        smoking: smoker(),
+        ..four_categories()
     }
 }
 
@@ -145,10 +118,5 @@ pub fn categories(list: &[i32]) -> Vec<types::DataCategory> {
 }
 
 pub fn fields(status: &tonic::Status) -> Vec<String> {
-    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
-        .unwrap_or_default()
+    throughcare_testkit::bad_request_fields(status).unwrap_or_default()
 }

@@ -10,28 +10,8 @@ mod harness;
 mod pushes;
 mod reference;
 
-macro_rules! on_both_backends {
-    ($($module:ident :: $test:ident),* $(,)?) => {
-        mod postgres_kafka {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    crate::$module::$test(crate::harness::Rig::postgres_kafka().await).await
-                }
-            )*
-        }
-        mod sqlite_in_process {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    crate::$module::$test(crate::harness::Rig::sqlite_in_process().await).await
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+throughcare_testkit::on_both_backends!(
+    crate::harness::Rig;
     decisions::consent_permits_exactly_the_permitted_categories,
     decisions::deny_overrides_permit,
     decisions::agreements_need_a_justification_and_are_flagged,
