@@ -473,7 +473,9 @@ pub async fn a_month_still_receiving_records_is_published_only_once_it_settles(m
     caseload(&rig).await;
     rig.settle().await;
     rig.clock.set(march_closed());
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await; // ten publisher checks
+    rig.clock
+        .wait_for_periodic_runs(10, "ten publisher checks after March closed")
+        .await;
     let response = rig
         .indicators("NHSE-HJ")
         .query_indicators(pb::QueryIndicatorsRequest::default())

@@ -53,7 +53,9 @@ pub async fn missed_deadlines_go_overdue_and_alerts_are_acknowledged(svc: TestSe
 
     // Nothing is overdue before its deadline...
     svc.clock.advance(chrono::Duration::hours(12));
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    svc.clock
+        .wait_for_periodic_runs(2, "two overdue sweeps at the new time")
+        .await;
     assert_eq!(
         task_state(&svc, &release_id, "opioid-substitution-continuity").await,
         ContinuityTaskState::Open as i32
