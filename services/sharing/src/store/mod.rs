@@ -6,6 +6,8 @@ pub mod people;
 pub mod records;
 
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
 use throughcare_platform::db::{Db, Tx};
 use throughcare_platform::on_tx;
 
@@ -37,6 +39,40 @@ pub fn split_names(text: &str) -> impl Iterator<Item = &str> {
     text.split(',').filter(|s| !s.is_empty())
 }
 
+/// The row of `table` whose `key` column is `id` (its `columns`), locked
+/// until commit.
+pub(crate) async fn lock_row<T>(
+    tx: &mut Tx,
+    table: &str,
+    columns: &str,
+    key: &str,
+    id: &str,
+) -> sqlx::Result<Option<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, PgRow> + for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin,
+{
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {columns} FROM {table} WHERE {key} = $1{}",
+        tx.for_update()
+    ));
+    on_tx!(tx, c => sqlx::query_as(sql).bind(id).fetch_optional(&mut **c).await)
+}
+
+/// Sets `column` (when it was withdrawn, revoked) to `at` on the row of
+/// `table` whose `key` column is `id`.
+async fn stamp(
+    tx: &mut Tx,
+    table: &str,
+    key: &str,
+    column: &str,
+    id: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let sql = sqlx::AssertSqlSafe(format!("UPDATE {table} SET {column} = $2 WHERE {key} = $1"));
+    on_tx!(tx, c => sqlx::query(sql).bind(id).bind(at).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConsentRow {
     pub consent_id: String,
@@ -63,11 +99,7 @@ pub async fn insert_consent(tx: &mut Tx, c: &ConsentRow) -> sqlx::Result<()> {
 }
 
 pub async fn lock_consent(tx: &mut Tx, consent_id: &str) -> sqlx::Result<Option<ConsentRow>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {CONSENT_COLUMNS} FROM consents WHERE consent_id = $1{}",
-        tx.for_update()
-    ));
-    on_tx!(tx, c => sqlx::query_as(sql).bind(consent_id).fetch_optional(&mut **c).await)
+    lock_row(tx, "consents", CONSENT_COLUMNS, "consent_id", consent_id).await
 }
 
 pub async fn withdraw_consent(
@@ -75,9 +107,7 @@ pub async fn withdraw_consent(
     consent_id: &str,
     at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    on_tx!(tx, c => sqlx::query("UPDATE consents SET withdrawn_at = $2 WHERE consent_id = $1")
-        .bind(consent_id).bind(at).execute(&mut **c).await.map(|r| r.rows_affected()))?;
-    Ok(())
+    stamp(tx, "consents", "consent_id", "withdrawn_at", consent_id, at).await
 }
 
 /// A person's consents (all, withdrawn included), oldest first.
@@ -110,11 +140,14 @@ pub async fn insert_agreement(tx: &mut Tx, a: &AgreementRow) -> sqlx::Result<()>
 }
 
 pub async fn lock_agreement(tx: &mut Tx, agreement_id: &str) -> sqlx::Result<Option<AgreementRow>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {AGREEMENT_COLUMNS} FROM agreements WHERE agreement_id = $1{}",
-        tx.for_update()
-    ));
-    on_tx!(tx, c => sqlx::query_as(sql).bind(agreement_id).fetch_optional(&mut **c).await)
+    lock_row(
+        tx,
+        "agreements",
+        AGREEMENT_COLUMNS,
+        "agreement_id",
+        agreement_id,
+    )
+    .await
 }
 
 pub async fn revoke_agreement(
@@ -122,9 +155,15 @@ pub async fn revoke_agreement(
     agreement_id: &str,
     at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    on_tx!(tx, c => sqlx::query("UPDATE agreements SET revoked_at = $2 WHERE agreement_id = $1")
-        .bind(agreement_id).bind(at).execute(&mut **c).await.map(|r| r.rows_affected()))?;
-    Ok(())
+    stamp(
+        tx,
+        "agreements",
+        "agreement_id",
+        "revoked_at",
+        agreement_id,
+        at,
+    )
+    .await
 }
 
 /// Every agreement (revoked included), oldest first.

@@ -170,11 +170,14 @@ const DELIVERY_COLUMNS: &str =
     "delivery_id, recipient, person_key, trigger_kind, trigger_id, state";
 
 pub async fn lock_delivery(tx: &mut Tx, delivery_id: &str) -> sqlx::Result<Option<DeliveryRow>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = $1{}",
-        tx.for_update()
-    ));
-    on_tx!(tx, c => sqlx::query_as(sql).bind(delivery_id).fetch_optional(&mut **c).await)
+    super::lock_row(
+        tx,
+        "deliveries",
+        DELIVERY_COLUMNS,
+        "delivery_id",
+        delivery_id,
+    )
+    .await
 }
 
 pub async fn set_delivery_state(
