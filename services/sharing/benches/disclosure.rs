@@ -3,40 +3,32 @@
 //! time to verify an audit chain of 1,000,000 entries. Prints, never asserts.
 //! Run with `tests/bench.sh disclosure`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-use throughcare_platform::bus::{Bus, Event, Publisher};
-use throughcare_platform::config::{
-    BusBackend, BusConfig, DatabaseConfig, GrpcConfig, PlatformConfig, Secret,
-};
+use throughcare_platform::bus::{Event, Publisher};
 use throughcare_platform::db::Db;
-use throughcare_platform::identifiers::NhsNumber;
-use throughcare_platform::identity::{
-    AuthConfig, OrganisationConfig, OrganisationKind, Role, TokenConfig,
-};
-use throughcare_platform::sealing::{Keyring, SealingConfig};
-use throughcare_platform::service::Runtime;
-use throughcare_platform::telemetry::Metrics;
-use throughcare_platform::testing::{fresh_postgres, kafka_config, unique};
+use throughcare_platform::identity::{OrganisationKind, Role};
+use throughcare_platform::sealing::Keyring;
 use throughcare_proto::events::v1 as events;
 use throughcare_proto::sharing::v1::consent_service_client::ConsentServiceClient;
 use throughcare_proto::sharing::v1::disclosure_service_client::DisclosureServiceClient;
 use throughcare_proto::sharing::v1::{self as pb, Purpose};
 use throughcare_proto::types::v1 as types;
 use throughcare_sharing::domain::audit::{Entry, GENESIS};
-use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
+use throughcare_testkit::bench::drive;
+use throughcare_testkit::health::four_categories;
+use throughcare_testkit::{Organisation, Stack, bearer, count, nhs_number};
+
+const ORGANISATIONS: &[Organisation] = &[(
+    "EMR-LEI",
+    OrganisationKind::Probation,
+    Role::Practitioner,
+    &[],
+)];
 
 const PEOPLE: u32 = 500;
 
 fn nhs(n: u32) -> String {
-    (0..)
-        .map(|i| format!("{:09}", 700_000_000 + n * 11 + i))
-        .find_map(|p| {
-            NhsNumber::check_digit(p.as_bytes().try_into().unwrap()).map(|c| format!("{p}{c}"))
-        })
-        .unwrap()
+    nhs_number(700_000_000 + n * 11)
 }
 
 fn ids(n: u32) -> types::PersonIdentifiers {
@@ -46,151 +38,19 @@ fn ids(n: u32) -> types::PersonIdentifiers {
     }
 }
 
-fn health() -> types::HealthSummary {
-    types::HealthSummary {
-        gp_registration: Some(types::GpRegistration {
-            status: 2,
-            practice_code: String::new(),
-        }),
-        mental_health: Some(types::MentalHealth {
-            screening: 3,
-            under_treatment: true,
-            ..Default::default()
-        }),
-        substance_misuse: Some(types::SubstanceMisuse {
-            on_opioid_substitution_therapy: true,
-            ..Default::default()
-        }),
-        self_harm_risk: Some(types::SelfHarmRisk {
-            level: 3,
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-struct Figures {
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-async fn drive<F, Fut>(concurrency: usize, count: u32, op: F) -> Figures
-where
-    F: Fn(u32) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let next = Arc::new(AtomicU32::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (next, op) = (next.clone(), op.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= count {
-                        return latencies;
-                    }
-                    let t = Instant::now();
-                    op(n).await;
-                    latencies.push(t.elapsed());
-                }
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for worker in workers {
-        all.extend(worker.await.unwrap());
-    }
-    let elapsed = started.elapsed();
-    all.sort();
-    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
-    Figures {
-        per_second: all.len() as f64 / elapsed.as_secs_f64(),
-        p50: at(0.5),
-        p99: at(0.99),
-    }
-}
-
-fn bearer(token: &'static str) -> impl tonic::service::Interceptor + Clone {
-    let value: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
-    move |mut r: tonic::Request<()>| {
-        r.metadata_mut().insert("authorization", value.clone());
-        Ok(r)
-    }
-}
-
 async fn decisions() {
-    let url = fresh_postgres().await;
-    let transport = SealingConfig {
-        current: "t".into(),
-        keys: [("t".to_owned(), Secret::generate(32))].into(),
-    };
-    let bus_config = BusConfig {
-        topic_prefix: format!("{}.", unique("bench")),
-        backend: BusBackend::Kafka(kafka_config()),
-    };
-    let pseudonym_key = Secret::generate(32);
-    let config = throughcare_sharing::Config {
-        platform: PlatformConfig {
-            grpc: GrpcConfig {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                tls: None,
-            },
-            database: DatabaseConfig {
-                url: Secret::new(url.clone()),
-                max_connections: 32,
-            },
-            bus: bus_config.clone(),
-            auth: AuthConfig {
-                organisations: vec![OrganisationConfig {
-                    code: "EMR-LEI".into(),
-                    name: "pdu".into(),
-                    kind: OrganisationKind::Probation,
-                    areas: vec![],
-                }],
-                tokens: vec![TokenConfig {
-                    token: Secret::new("benchmark-probation-token"),
-                    organisation: "EMR-LEI".into(),
-                    role: Role::Practitioner,
-                }],
-            },
-            telemetry: Default::default(),
-            pseudonym_key: pseudonym_key.clone(),
-        },
-        sealing: transport.clone(),
-        at_rest: SealingConfig {
-            current: "r".into(),
-            keys: [("r".to_owned(), Secret::generate(32))].into(),
-        },
-    };
-    let shutdown = CancellationToken::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(throughcare_sharing::run(
-        config,
-        listener,
-        Runtime::new(shutdown.clone(), Metrics::disabled()),
-    ));
-    let channel = loop {
-        if let Ok(c) = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-        {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let stack = Stack::bench(ORGANISATIONS).await;
+    let url = stack.database("sharing").await;
+    let mut config = stack.sharing_config(&url);
+    config.platform.database.max_connections = 32;
+    let channel = stack.start_sharing(config).await.channel;
 
     // Seed: a sealed health record per person, as the referrals service sends them, and a consent each.
-    let bus = Bus::connect(&bus_config, Metrics::disabled())
-        .await
-        .unwrap();
+    let bus = &stack.bus;
     let keys =
-        throughcare_platform::identifiers::PseudonymKey::from_hex(pseudonym_key.expose()).unwrap();
-    let keyring = Keyring::new(&transport).unwrap();
+        throughcare_platform::identifiers::PseudonymKey::from_hex(stack.pseudonym_key.expose())
+            .unwrap();
+    let keyring = Keyring::new(&stack.transport).unwrap();
     let topic = bus.topic(throughcare_proto::topics::HEALTH_RECORDS);
     let mut records = Vec::new();
     for n in 0..PEOPLE {
@@ -206,7 +66,7 @@ async fn decisions() {
                 ..Default::default()
             }),
             destination: None,
-            health: Some(health()),
+            health: Some(four_categories()),
             recorded_by: "LEI".into(),
             recorded_at: None,
         };
@@ -223,10 +83,7 @@ async fn decisions() {
         records.push(Event::new(&topic, person_key, "/bench", &message).to_record());
     }
     bus.publish(&records).await.unwrap();
-    let mut consents = ConsentServiceClient::with_interceptor(
-        channel.clone(),
-        bearer("benchmark-probation-token"),
-    );
+    let mut consents = ConsentServiceClient::with_interceptor(channel.clone(), bearer("EMR-LEI"));
     let permit = pb::Provision {
         r#type: pb::ProvisionType::Permit as i32,
         recipients: vec![pb::Recipient {
@@ -256,16 +113,12 @@ async fn decisions() {
     let db = Db::connect(&url, 2, throughcare_sharing::MIGRATIONS)
         .await
         .unwrap();
-    loop {
-        let stored: i64 = throughcare_platform::on_db!(&db, p => sqlx::query_scalar("SELECT count(DISTINCT record_id) FROM health_records").fetch_one(p).await.unwrap());
-        if stored >= i64::from(PEOPLE) {
-            break;
-        }
+    let stored = "SELECT count(DISTINCT record_id) FROM health_records";
+    while count(&db, stored).await < i64::from(PEOPLE) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let client =
-        DisclosureServiceClient::with_interceptor(channel, bearer("benchmark-probation-token"));
+    let client = DisclosureServiceClient::with_interceptor(channel, bearer("EMR-LEI"));
     println!(
         "disclosure decisions: consent check, minimised answer, audit append, outbox event — one transaction each"
     );
@@ -298,12 +151,12 @@ async fn decisions() {
             figures.per_second, figures.p50, figures.p99
         );
     }
-    shutdown.cancel();
+    drop(stack);
 }
 
 async fn verify_a_million() {
     const ENTRIES: i64 = 1_000_000;
-    let url = fresh_postgres().await;
+    let url = throughcare_platform::testing::fresh_postgres().await;
     let db = Db::connect(&url, 4, throughcare_sharing::MIGRATIONS)
         .await
         .unwrap();
