@@ -7,6 +7,7 @@
 
 use chrono::Datelike;
 use std::time::Duration;
+use throughcare_platform::testing::eventually;
 use throughcare_proto::indicators::v1 as indicators;
 use throughcare_proto::indicators::v1::indicators_service_client::IndicatorsServiceClient;
 use throughcare_proto::referrals::v1 as referrals;
@@ -234,35 +235,33 @@ pub(crate) async fn one_release_through_every_service(system: &System<'_>, seed:
         year: released.year(),
         number: released.month() as i32,
     };
-    let mut client =
-        IndicatorsServiceClient::new(system.authed(system.indicators, "NHSE-HJ", "analyst").await);
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let cells = loop {
-        // Until the first observation arrives the area is unknown (an error).
-        let cells = client
-            .query_indicators(indicators::QueryIndicatorsRequest {
-                indicator_ids: vec!["gp-registration-recorded".into()],
-                areas: vec![types::Area {
-                    r#type: types::AreaType::ProbationDeliveryUnit as i32,
-                    code: "EMR-LEI".into(),
-                }],
-                periods: vec![month],
-                strata: vec![indicators::StratumType::All as i32],
-                ..Default::default()
-            })
-            .await
-            .map(|r| r.into_inner().cells);
-        if let Ok(cells) = cells
-            && !cells.is_empty()
-        {
-            break cells;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the month of release was not published within two minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    let client = tokio::sync::Mutex::new(IndicatorsServiceClient::new(
+        system.authed(system.indicators, "NHSE-HJ", "analyst").await,
+    ));
+    let request = indicators::QueryIndicatorsRequest {
+        indicator_ids: vec!["gp-registration-recorded".into()],
+        areas: vec![types::Area {
+            r#type: types::AreaType::ProbationDeliveryUnit as i32,
+            code: "EMR-LEI".into(),
+        }],
+        periods: vec![month],
+        strata: vec![indicators::StratumType::All as i32],
+        ..Default::default()
     };
+    let cells = eventually(
+        Duration::from_secs(120),
+        "the month of release to be published",
+        || {
+            let (client, request) = (&client, request.clone());
+            async move {
+                // Until the first observation arrives the area is unknown (an error).
+                let answer = client.lock().await.query_indicators(request).await;
+                let cells = answer.ok()?.into_inner().cells;
+                (!cells.is_empty()).then_some(cells)
+            }
+        },
+    )
+    .await;
     assert_eq!(cells.len(), 1);
     let suppressed = Some(indicators::PublishedCount {
         value: 0,
