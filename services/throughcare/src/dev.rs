@@ -116,37 +116,31 @@ pub(crate) async fn run(args: DevArgs, data_dir: &Path) -> anyhow::Result<()> {
     let bus_path = data_dir.join("bus.db");
     let bus = InProcessBus::open(Some(&bus_path), metrics.clone()).await?;
     let runtime = Runtime {
-        shutdown: shutdown.clone(),
+        shutdown,
         metrics,
         shared_bus: Some(Bus::in_process(bus, "")),
     };
-    let auth = AuthConfig {
-        organisations: dev_registry::organisations(),
-        tokens: secrets.tokens.clone(),
-    };
-    let platform = |service: &str| PlatformConfig {
-        grpc: GrpcConfig {
-            listen: SocketAddr::new(args.host, 0),
-            tls: None,
-        },
-        database: DatabaseConfig {
-            url: Secret::new(format!(
-                "sqlite://{}",
-                data_dir.join(format!("{service}.db")).display()
-            )),
-            max_connections: 4,
-        },
-        bus: BusConfig {
-            topic_prefix: String::new(),
-            backend: BusBackend::InProcess {
-                path: Some(bus_path.clone()),
-            },
-        },
-        auth: auth.clone(),
-        telemetry: TelemetryConfig::default(),
-        pseudonym_key: secrets.pseudonym_key.clone(),
-    };
+    let listeners = bind(&args).await?;
+    let addresses: Vec<SocketAddr> = listeners
+        .iter()
+        .map(|l| l.local_addr())
+        .collect::<Result<_, _>>()?;
+    print_banner(&data_dir, &addresses, &secrets);
 
+    let embedded = Embedded {
+        host: args.host,
+        data_dir: &data_dir,
+        bus_path: &bus_path,
+        secrets: &secrets,
+    };
+    let outcome = embedded.run(listeners, &runtime).await;
+    drop(telemetry);
+    outcome
+}
+
+/// The three listeners (referrals, sharing, indicators), on consecutive
+/// ports from `--port-base`, or on free ports.
+async fn bind(args: &DevArgs) -> anyhow::Result<[TcpListener; 3]> {
     let mut listeners = Vec::new();
     for offset in 0..3u16 {
         let port = if args.port_base == 0 {
@@ -161,58 +155,100 @@ pub(crate) async fn run(args: DevArgs, data_dir: &Path) -> anyhow::Result<()> {
                 .with_context(|| format!("binding {addr}"))?,
         );
     }
-    let addresses: Vec<SocketAddr> = listeners
-        .iter()
-        .map(|l| l.local_addr())
-        .collect::<Result<_, _>>()?;
-    print_banner(&data_dir, &addresses, &secrets);
-
-    let [referrals_listener, sharing_listener, indicators_listener]: [TcpListener; 3] = listeners
+    listeners
         .try_into()
-        .map_err(|_| anyhow::anyhow!("expected three listeners"))?;
-    let stop_all = |result: Result<(), RunError>| {
-        // One service stopping (or failing to start) stops the others.
-        shutdown.cancel();
-        result
-    };
-    let (referrals, sharing, indicators) = tokio::join!(
-        async {
-            let config = throughcare_referrals::Config {
-                platform: platform("referrals"),
-                sealing: secrets.sealing.clone(),
-                ..throughcare_referrals::Config::defaults()
-            };
-            stop_all(throughcare_referrals::run(config, referrals_listener, runtime.clone()).await)
-        },
-        async {
-            let config = throughcare_sharing::Config {
-                platform: platform("sharing"),
-                sealing: secrets.sealing.clone(),
-                at_rest: secrets.at_rest.clone(),
-            };
-            stop_all(throughcare_sharing::run(config, sharing_listener, runtime.clone()).await)
-        },
-        async {
-            let config = throughcare_indicators::Config {
-                platform: platform("indicators"),
-                // Looked for often, so a demo's closed months appear soon after
-                // its last record, rather than up to two minutes later.
-                publication: throughcare_indicators::app::PublicationConfig {
-                    check_interval_ms: 5_000,
-                    settle_ms: 15_000,
-                    ..Default::default()
+        .map_err(|_| anyhow::anyhow!("expected three listeners"))
+}
+
+/// The three services of one embedded system.
+struct Embedded<'a> {
+    host: IpAddr,
+    data_dir: &'a Path,
+    bus_path: &'a Path,
+    secrets: &'a DevSecrets,
+}
+
+impl Embedded<'_> {
+    /// A service's platform configuration: its own SQLite file, the shared
+    /// bus log, the development registry and tokens.
+    fn platform(&self, service: &str) -> PlatformConfig {
+        PlatformConfig {
+            grpc: GrpcConfig {
+                listen: SocketAddr::new(self.host, 0),
+                tls: None,
+            },
+            database: DatabaseConfig {
+                url: Secret::new(format!(
+                    "sqlite://{}",
+                    self.data_dir.join(format!("{service}.db")).display()
+                )),
+                max_connections: 4,
+            },
+            bus: BusConfig {
+                topic_prefix: String::new(),
+                backend: BusBackend::InProcess {
+                    path: Some(self.bus_path.to_owned()),
                 },
-            };
-            stop_all(
-                throughcare_indicators::run(config, indicators_listener, runtime.clone()).await,
-            )
-        },
-    );
-    drop(telemetry);
-    referrals.context("referrals")?;
-    sharing.context("sharing")?;
-    indicators.context("indicators")?;
-    Ok(())
+            },
+            auth: AuthConfig {
+                organisations: dev_registry::organisations(),
+                tokens: self.secrets.tokens.clone(),
+            },
+            telemetry: TelemetryConfig::default(),
+            pseudonym_key: self.secrets.pseudonym_key.clone(),
+        }
+    }
+
+    /// Runs the three libraries side by side until shutdown; one stopping
+    /// (or failing to start) stops the others.
+    async fn run(&self, listeners: [TcpListener; 3], runtime: &Runtime) -> anyhow::Result<()> {
+        let [referrals_listener, sharing_listener, indicators_listener] = listeners;
+        let stop_all = |result: Result<(), RunError>| {
+            runtime.shutdown.cancel();
+            result
+        };
+        let sealing = &self.secrets.sealing;
+        let referrals = throughcare_referrals::Config {
+            platform: self.platform("referrals"),
+            sealing: sealing.clone(),
+            ..throughcare_referrals::Config::defaults()
+        };
+        let sharing = throughcare_sharing::Config {
+            platform: self.platform("sharing"),
+            sealing: sealing.clone(),
+            at_rest: self.secrets.at_rest.clone(),
+        };
+        let indicators = throughcare_indicators::Config {
+            platform: self.platform("indicators"),
+            // Looked for often, so a demo's closed months appear soon after
+            // its last record, rather than up to two minutes later.
+            publication: throughcare_indicators::app::PublicationConfig {
+                check_interval_ms: 5_000,
+                settle_ms: 15_000,
+                ..Default::default()
+            },
+        };
+        let (referrals, sharing, indicators) = tokio::join!(
+            async {
+                let runtime = runtime.clone();
+                stop_all(throughcare_referrals::run(referrals, referrals_listener, runtime).await)
+            },
+            async {
+                let runtime = runtime.clone();
+                stop_all(throughcare_sharing::run(sharing, sharing_listener, runtime).await)
+            },
+            async {
+                let runtime = runtime.clone();
+                stop_all(
+                    throughcare_indicators::run(indicators, indicators_listener, runtime).await,
+                )
+            },
+        );
+        referrals.context("referrals")?;
+        sharing.context("sharing")?;
+        indicators.context("indicators")?;
+        Ok(())
+    }
 }
 
 fn print_banner(data_dir: &Path, addresses: &[SocketAddr], secrets: &DevSecrets) {

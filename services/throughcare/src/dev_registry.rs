@@ -34,8 +34,14 @@ pub(crate) fn organisations() -> Vec<OrganisationConfig> {
         IntegratedCareBoard, LocalAuthority, Prison, ProbationDeliveryUnit, ProbationRegion,
     };
     use OrganisationKind::{Commissioner, PrisonHealthcare, Probation, Provider, PublicHealth};
-    let prison =
-        |code: &str, name: &str| org(code, name, PrisonHealthcare, vec![area(Prison, code)]);
+    // An organisation whose one area has its own code.
+    let own = |code: &str, name: &str, kind, area_type| {
+        org(code, name, kind, vec![area(area_type, code)])
+    };
+    let prison = |code: &str, name: &str| own(code, name, PrisonHealthcare, Prison);
+    let region = |code: &str, name: &str| own(code, name, Probation, ProbationRegion);
+    let public_health = |code: &str, name: &str| own(code, name, PublicHealth, LocalAuthority);
+    let provider = |code: &str, name: &str| org(code, name, Provider, vec![]);
     let pdu = |code: &str, name: &str, region: &str| {
         org(
             code,
@@ -52,70 +58,20 @@ pub(crate) fn organisations() -> Vec<OrganisationConfig> {
         prison("NMI", "HMP Nottingham healthcare"),
         prison("LCI", "HMP Lincoln healthcare"),
         prison("BMI", "HMP Birmingham healthcare"),
-        org(
-            "EMR",
-            "East Midlands probation region",
-            Probation,
-            vec![area(ProbationRegion, "EMR")],
-        ),
-        org(
-            "WMR",
-            "West Midlands probation region",
-            Probation,
-            vec![area(ProbationRegion, "WMR")],
-        ),
+        region("EMR", "East Midlands probation region"),
+        region("WMR", "West Midlands probation region"),
         pdu("EMR-LEI", "Leicester probation delivery unit", "EMR"),
         pdu("EMR-NOT", "Nottingham probation delivery unit", "EMR"),
         pdu("EMR-LIN", "Lincolnshire probation delivery unit", "EMR"),
         pdu("WMR-BIR", "Birmingham probation delivery unit", "WMR"),
-        org(
-            "RT5",
-            "Leicestershire Partnership NHS Trust",
-            Provider,
-            vec![],
-        ),
-        org(
-            "RHA",
-            "Nottinghamshire Healthcare NHS Foundation Trust",
-            Provider,
-            vec![],
-        ),
-        org(
-            "TP-LEI",
-            "Leicester drug and alcohol service",
-            Provider,
-            vec![],
-        ),
-        org(
-            "TP-NOT",
-            "Nottingham drug and alcohol service",
-            Provider,
-            vec![],
-        ),
-        org(
-            "C82010",
-            "Leicester city centre GP practice",
-            Provider,
-            vec![],
-        ),
-        org(
-            "V00123",
-            "Leicester community dental service",
-            Provider,
-            vec![],
-        ),
-        org(
-            "SSS-LEI",
-            "Leicester stop smoking service",
-            Provider,
-            vec![],
-        ),
-        org(
-            "SH-LEI",
-            "Leicester sexual health service",
-            Provider,
-            vec![],
-        ),
+        provider("RT5", "Leicestershire Partnership NHS Trust"),
+        provider("RHA", "Nottinghamshire Healthcare NHS Foundation Trust"),
+        provider("TP-LEI", "Leicester drug and alcohol service"),
+        provider("TP-NOT", "Nottingham drug and alcohol service"),
+        provider("C82010", "Leicester city centre GP practice"),
+        provider("V00123", "Leicester community dental service"),
+        provider("SSS-LEI", "Leicester stop smoking service"),
+        provider("SH-LEI", "Leicester sexual health service"),
         org(
             "QK1",
             "Leicester, Leicestershire and Rutland ICB",
@@ -137,18 +93,8 @@ pub(crate) fn organisations() -> Vec<OrganisationConfig> {
                 area(LocalAuthority, "E10000024"),
             ],
         ),
-        org(
-            "E06000016",
-            "Leicester City Council public health",
-            PublicHealth,
-            vec![area(LocalAuthority, "E06000016")],
-        ),
-        org(
-            "E06000018",
-            "Nottingham City Council public health",
-            PublicHealth,
-            vec![area(LocalAuthority, "E06000018")],
-        ),
+        public_health("E06000016", "Leicester City Council public health"),
+        public_health("E06000018", "Nottingham City Council public health"),
         org(
             "NHSE-HJ",
             "NHS England Health and Justice",

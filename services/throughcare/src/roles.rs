@@ -7,9 +7,6 @@ use crate::client::{self, Connection, RequestError, Service};
 use anyhow::Context;
 use std::io::{Read, Write};
 
-/// A command's verbs: (verb, the service it calls, that service's full name, the method).
-type Verbs = &'static [(&'static str, Service, &'static str, &'static str)];
-
 const REFERRALS: &str = "throughcare.referrals.v1.ReferralsService";
 const TRANSITIONS: &str = "throughcare.referrals.v1.TransitionsService";
 const ASSESSMENTS: &str = "throughcare.referrals.v1.AssessmentsService";
@@ -57,135 +54,71 @@ pub(crate) struct Call {
     request: Option<String>,
 }
 
+/// One verb of a role command: (command, verb, the service it calls, that
+/// service's full name, the method).
+type Verb = (
+    &'static str,
+    &'static str,
+    Service,
+    &'static str,
+    &'static str,
+);
+
+/// Every verb of every role command, in the order their help lists them.
+#[rustfmt::skip]
+const VERBS: &[Verb] = &[
+    ("release", "notify", Referrals, TRANSITIONS, "NotifyRelease"),
+    ("release", "reverse", Referrals, TRANSITIONS, "ReverseRelease"),
+    ("release", "get", Referrals, TRANSITIONS, "GetRelease"),
+    ("transition", "reception", Referrals, TRANSITIONS, "NotifyReception"),
+    ("transition", "transfer", Referrals, TRANSITIONS, "NotifyTransfer"),
+    ("transition", "community-sentence", Referrals, TRANSITIONS, "NotifyCommunitySentence"),
+    ("transition", "approved-premises", Referrals, TRANSITIONS, "NotifyApprovedPremisesMove"),
+    ("transition", "supervision-end", Referrals, TRANSITIONS, "NotifySupervisionEnd"),
+    ("transition", "death", Referrals, TRANSITIONS, "NotifyDeath"),
+    ("assessment", "record", Referrals, ASSESSMENTS, "RecordAssessment"),
+    ("assessment", "list", Referrals, ASSESSMENTS, "ListAssessments"),
+    ("referral", "request", Referrals, REFERRALS, "RequestReferral"),
+    ("referral", "update", Referrals, REFERRALS, "UpdateReferral"),
+    ("referral", "get", Referrals, REFERRALS, "GetReferral"),
+    ("referral", "list", Referrals, REFERRALS, "ListReferrals"),
+    ("referral", "watch", Referrals, REFERRALS, "WatchReferrals"),
+    ("task", "list", Referrals, CONTINUITY, "ListContinuityTasks"),
+    ("task", "watch", Referrals, CONTINUITY, "WatchContinuityTasks"),
+    ("task", "acknowledge-alert", Referrals, CONTINUITY, "AcknowledgeAlert"),
+    ("consent", "record", Sharing, CONSENT, "RecordConsent"),
+    ("consent", "withdraw", Sharing, CONSENT, "WithdrawConsent"),
+    ("consent", "list", Sharing, CONSENT, "ListConsents"),
+    ("agreement", "register", Sharing, AGREEMENTS, "RegisterAgreement"),
+    ("agreement", "revoke", Sharing, AGREEMENTS, "RevokeAgreement"),
+    ("agreement", "list", Sharing, AGREEMENTS, "ListAgreements"),
+    ("disclosure", "request", Sharing, DISCLOSURE, "RequestDisclosure"),
+    ("disclosure", "list", Sharing, DISCLOSURE, "ListDisclosures"),
+    ("disclosure", "watch", Sharing, DISCLOSURE, "WatchDeliveries"),
+    ("audit", "verify", Sharing, AUDIT, "VerifyAuditChain"),
+    ("audit", "entries", Sharing, AUDIT, "ListAuditEntries"),
+    ("indicators", "list", Indicators, INDICATORS, "ListIndicators"),
+    ("indicators", "query", Indicators, INDICATORS, "QueryIndicators"),
+    ("indicators", "watch", Indicators, INDICATORS, "WatchSnapshots"),
+    ("indicators", "export", Indicators, INDICATORS, "ExportIndicatorsCsv"),
+    ("indicators", "record-structure", Indicators, INDICATORS, "RecordStructureIndicator"),
+    ("indicators", "list-structure", Indicators, INDICATORS, "ListStructureIndicators"),
+];
+
 impl RoleCommand {
-    fn parts(&self) -> (&'static str, Verbs, &Call) {
+    /// The command's name and its call.
+    fn parts(&self) -> (&'static str, &Call) {
         match self {
-            Self::Release(c) => (
-                "release",
-                &[
-                    ("notify", Referrals, TRANSITIONS, "NotifyRelease"),
-                    ("reverse", Referrals, TRANSITIONS, "ReverseRelease"),
-                    ("get", Referrals, TRANSITIONS, "GetRelease"),
-                ],
-                c,
-            ),
-            Self::Transition(c) => (
-                "transition",
-                &[
-                    ("reception", Referrals, TRANSITIONS, "NotifyReception"),
-                    ("transfer", Referrals, TRANSITIONS, "NotifyTransfer"),
-                    (
-                        "community-sentence",
-                        Referrals,
-                        TRANSITIONS,
-                        "NotifyCommunitySentence",
-                    ),
-                    (
-                        "approved-premises",
-                        Referrals,
-                        TRANSITIONS,
-                        "NotifyApprovedPremisesMove",
-                    ),
-                    (
-                        "supervision-end",
-                        Referrals,
-                        TRANSITIONS,
-                        "NotifySupervisionEnd",
-                    ),
-                    ("death", Referrals, TRANSITIONS, "NotifyDeath"),
-                ],
-                c,
-            ),
-            Self::Assessment(c) => (
-                "assessment",
-                &[
-                    ("record", Referrals, ASSESSMENTS, "RecordAssessment"),
-                    ("list", Referrals, ASSESSMENTS, "ListAssessments"),
-                ],
-                c,
-            ),
-            Self::Referral(c) => (
-                "referral",
-                &[
-                    ("request", Referrals, REFERRALS, "RequestReferral"),
-                    ("update", Referrals, REFERRALS, "UpdateReferral"),
-                    ("get", Referrals, REFERRALS, "GetReferral"),
-                    ("list", Referrals, REFERRALS, "ListReferrals"),
-                    ("watch", Referrals, REFERRALS, "WatchReferrals"),
-                ],
-                c,
-            ),
-            Self::Task(c) => (
-                "task",
-                &[
-                    ("list", Referrals, CONTINUITY, "ListContinuityTasks"),
-                    ("watch", Referrals, CONTINUITY, "WatchContinuityTasks"),
-                    (
-                        "acknowledge-alert",
-                        Referrals,
-                        CONTINUITY,
-                        "AcknowledgeAlert",
-                    ),
-                ],
-                c,
-            ),
-            Self::Consent(c) => (
-                "consent",
-                &[
-                    ("record", Sharing, CONSENT, "RecordConsent"),
-                    ("withdraw", Sharing, CONSENT, "WithdrawConsent"),
-                    ("list", Sharing, CONSENT, "ListConsents"),
-                ],
-                c,
-            ),
-            Self::Agreement(c) => (
-                "agreement",
-                &[
-                    ("register", Sharing, AGREEMENTS, "RegisterAgreement"),
-                    ("revoke", Sharing, AGREEMENTS, "RevokeAgreement"),
-                    ("list", Sharing, AGREEMENTS, "ListAgreements"),
-                ],
-                c,
-            ),
-            Self::Disclosure(c) => (
-                "disclosure",
-                &[
-                    ("request", Sharing, DISCLOSURE, "RequestDisclosure"),
-                    ("list", Sharing, DISCLOSURE, "ListDisclosures"),
-                    ("watch", Sharing, DISCLOSURE, "WatchDeliveries"),
-                ],
-                c,
-            ),
-            Self::Audit(c) => (
-                "audit",
-                &[
-                    ("verify", Sharing, AUDIT, "VerifyAuditChain"),
-                    ("entries", Sharing, AUDIT, "ListAuditEntries"),
-                ],
-                c,
-            ),
-            Self::Indicators(c) => (
-                "indicators",
-                &[
-                    ("list", Indicators, INDICATORS, "ListIndicators"),
-                    ("query", Indicators, INDICATORS, "QueryIndicators"),
-                    ("watch", Indicators, INDICATORS, "WatchSnapshots"),
-                    ("export", Indicators, INDICATORS, "ExportIndicatorsCsv"),
-                    (
-                        "record-structure",
-                        Indicators,
-                        INDICATORS,
-                        "RecordStructureIndicator",
-                    ),
-                    (
-                        "list-structure",
-                        Indicators,
-                        INDICATORS,
-                        "ListStructureIndicators",
-                    ),
-                ],
-                c,
-            ),
+            Self::Release(c) => ("release", c),
+            Self::Transition(c) => ("transition", c),
+            Self::Assessment(c) => ("assessment", c),
+            Self::Referral(c) => ("referral", c),
+            Self::Task(c) => ("task", c),
+            Self::Consent(c) => ("consent", c),
+            Self::Agreement(c) => ("agreement", c),
+            Self::Disclosure(c) => ("disclosure", c),
+            Self::Audit(c) => ("audit", c),
+            Self::Indicators(c) => ("indicators", c),
         }
     }
 }
@@ -208,11 +141,12 @@ fn request_text(request: Option<&str>) -> anyhow::Result<String> {
 }
 
 pub(crate) async fn run(command: RoleCommand, connection: &Connection) -> anyhow::Result<()> {
-    let (name, verbs, call) = command.parts();
-    let Some(&(_, service, service_name, method_name)) =
-        verbs.iter().find(|(verb, ..)| *verb == call.verb)
+    let (name, call) = command.parts();
+    let verbs = VERBS.iter().filter(|(command, ..)| *command == name);
+    let Some(&(_, _, service, service_name, method_name)) =
+        verbs.clone().find(|(_, verb, ..)| *verb == call.verb)
     else {
-        let known: Vec<&str> = verbs.iter().map(|(verb, ..)| *verb).collect();
+        let known: Vec<&str> = verbs.map(|(_, verb, ..)| *verb).collect();
         return Err(RequestError(format!(
             "`{name} {}` is not a command; `{name}` takes: {}",
             call.verb,
@@ -242,4 +176,22 @@ pub(crate) async fn run(command: RoleCommand, connection: &Connection) -> anyhow
         Ok(())
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_verb_calls_a_method_of_its_service() {
+        for &(command, verb, service, service_name, method) in VERBS {
+            let package = match service {
+                Referrals => "throughcare.referrals.v1.",
+                Sharing => "throughcare.sharing.v1.",
+                Indicators => "throughcare.indicators.v1.",
+            };
+            assert!(service_name.starts_with(package), "{command} {verb}");
+            client::method(service_name, method);
+        }
+    }
 }
