@@ -1,75 +1,71 @@
-//! The referrals service's one error type and its one mapping to gRPC status.
+//! The referrals service's failures as the platform's one error type: each
+//! local error says once which kind of failure it is, and the gRPC edge
+//! ([`throughcare_platform::grpc::status`]) says once how that is answered.
 
 use crate::domain::referral::TransitionError;
 use crate::store::StoreError;
-use throughcare_platform::idempotency::IdempotencyError;
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use crate::store::rows::CorruptRow;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Already a complete answer: validation (INVALID_ARGUMENT with field
-    /// details) or authorisation (PERMISSION_DENIED) at the edge.
-    #[error("{}", .0.message())]
-    Rejected(Status),
-    /// Not there, or not visible to the caller: the same answer either way.
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    #[error(transparent)]
-    Transition(#[from] TransitionError),
-    /// The thing exists but is not in a state that allows this.
-    #[error("{message}")]
-    Precondition { subject: String, message: String },
-    #[error("{0}")]
-    AlreadyExists(String),
-    #[error(transparent)]
-    Idempotency(#[from] IdempotencyError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+pub use throughcare_platform::error::{Error, Result};
 
-impl From<Status> for Error {
-    fn from(status: Status) -> Self {
-        Error::Rejected(status)
-    }
-}
-
-impl From<crate::store::rows::CorruptRow> for Error {
-    fn from(error: crate::store::rows::CorruptRow) -> Self {
-        Error::Store(StoreError::Corrupt(error))
-    }
-}
-
-impl From<sqlx::Error> for Error {
-    fn from(error: sqlx::Error) -> Self {
-        Error::Store(StoreError::Database(error))
-    }
-}
-
-fn precondition(subject: &str, message: String) -> Status {
-    let mut details = ErrorDetails::new();
-    details.add_precondition_failure_violation("STATE", subject, message.clone());
-    Status::with_error_details(Code::FailedPrecondition, message, details)
-}
-
-impl From<Error> for Status {
-    fn from(error: Error) -> Self {
+impl From<TransitionError> for Error {
+    fn from(error: TransitionError) -> Self {
         match error {
-            Error::Rejected(status) => status,
-            Error::NotFound(what) => Status::not_found(format!("{what} not found")),
-            Error::Transition(e @ TransitionError::WrongParty { .. }) => {
-                Status::permission_denied(e.to_string())
+            TransitionError::WrongParty { .. } => Error::Forbidden(error.to_string()),
+            TransitionError::WrongState { .. } => {
+                Error::precondition("referral", error.to_string())
             }
-            Error::Transition(e @ TransitionError::WrongState { .. }) => {
-                precondition("referral", e.to_string())
-            }
-            Error::Precondition { subject, message } => precondition(&subject, message),
-            Error::AlreadyExists(message) => Status::already_exists(message),
-            Error::Idempotency(e) => e.into(),
-            Error::Store(StoreError::Conflict(message)) => Status::already_exists(message),
-            Error::Store(e) => throughcare_platform::grpc::internal("referrals store", &e),
         }
     }
 }
 
-pub type Result<T> = std::result::Result<T, Error>;
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(message) => Error::Conflict(message),
+            other => Error::internal("referrals store", other),
+        }
+    }
+}
+
+impl From<CorruptRow> for Error {
+    fn from(error: CorruptRow) -> Self {
+        Error::internal("referrals store", error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::referral::{Action, Party, ReferralState, transition};
+
+    #[test]
+    fn wrong_parties_are_forbidden_and_wrong_states_a_referral_precondition() {
+        let party = transition(
+            ReferralState::Acknowledged,
+            &Action::Accept,
+            &[Party::Referrer],
+        );
+        assert!(matches!(
+            Error::from(party.unwrap_err()),
+            Error::Forbidden(_)
+        ));
+        let state = transition(
+            ReferralState::Requested,
+            &Action::Accept,
+            &[Party::Provider],
+        );
+        assert!(matches!(
+            Error::from(state.unwrap_err()),
+            Error::Precondition { subject, .. } if subject == "referral"
+        ));
+    }
+
+    #[test]
+    fn store_conflicts_are_conflicts_and_corrupt_rows_internal() {
+        let conflict = Error::from(StoreError::Conflict("taken".into()));
+        assert!(matches!(conflict, Error::Conflict(m) if m == "taken"));
+        let corrupt = Error::from(CorruptRow { what: "sex" });
+        assert!(matches!(corrupt, Error::Internal { .. }));
+    }
+}

@@ -1,12 +1,15 @@
 //! The gRPC surface: authenticate (the platform did), authorise by organisation
-//! kind and role, delegate to the app, map errors. No domain logic here.
+//! kind and role, delegate to the app, and answer its errors through the
+//! platform's one mapping ([`status`]). No domain logic here, and the only
+//! module (with `lib.rs`'s server wiring) that knows tonic.
 
-use crate::app::transitions::{TransitionRequest, validate};
+use crate::app::transitions::TransitionRequest;
 use crate::app::{Feed, SharedApp};
+use crate::error::Error;
 use std::pin::Pin;
-use throughcare_platform::grpc::respond;
+use throughcare_platform::grpc::{respond, status};
 use throughcare_platform::identity::{Caller, OrganisationKind as K, Permission, Role as R};
-use throughcare_proto::referrals::v1::{self as pb, *};
+use throughcare_proto::referrals::v1::*;
 use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -37,7 +40,8 @@ const REFERRAL_PARTIES: Permission = Permission {
 
 type Watch<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
-/// Streams a feed, decoding each snapshot into the response type.
+/// Streams the caller's copy of a feed from the request's cursor, each
+/// snapshot decoded and wrapped as the response type.
 fn watch<T, M>(
     app: &SharedApp,
     caller: &Caller,
@@ -45,25 +49,45 @@ fn watch<T, M>(
     cursor: &str,
     shutdown: &CancellationToken,
     wrap: fn(String, M) -> T,
-) -> Result<Watch<T>, Status>
+) -> Result<Response<Watch<T>>, Status>
 where
     T: Send + 'static,
     M: prost::Message + Default + 'static,
 {
-    let after = throughcare_platform::feed::parse_cursor(cursor).map_err(Status::from)?;
+    let after = throughcare_platform::feed::parse_cursor(cursor).map_err(Error::from)?;
     let stream = app
-        .watch(caller.code().to_owned(), feed, after, shutdown.clone())
+        .watch(caller.code(), feed, after, shutdown.clone())
         .map(move |item| {
-            let (seq, snapshot) = item?;
-            let message =
-                M::decode(snapshot.as_slice()).map_err(|_| Status::internal("internal error"))?;
-            Ok(wrap(seq.to_string(), message))
+            item.map(|(cursor, message)| wrap(cursor, message))
+                .map_err(status)
         });
-    Ok(Box::pin(stream))
+    Ok(Response::new(Box::pin(stream)))
 }
 
 #[derive(Debug, Clone)]
 pub struct Transitions(pub SharedApp);
+
+impl Transitions {
+    /// Records a transition other than release for an authorised caller.
+    async fn record<Q, R>(
+        &self,
+        request: Request<Q>,
+        action: &str,
+        permission: &Permission,
+        wrap: fn(String) -> R,
+    ) -> Result<Response<R>, Status>
+    where
+        Q: TransitionRequest,
+        R: prost::Message + Default,
+    {
+        let caller = Caller::authorised(&request, action, permission)?;
+        respond(
+            self.0
+                .record_transition(caller, request.get_ref(), wrap)
+                .await,
+        )
+    }
+}
 
 #[tonic::async_trait]
 impl transitions_service_server::TransitionsService for Transitions {
@@ -88,128 +112,71 @@ impl transitions_service_server::TransitionsService for Transitions {
         request: Request<GetReleaseRequest>,
     ) -> Result<Response<GetReleaseResponse>, Status> {
         let caller = Caller::authorised(&request, "read releases", &RELEASE_READERS)?;
-        respond(
-            self.0
-                .get_release(caller, &request.get_ref().release_id)
-                .await,
-        )
+        let release_id = &request.get_ref().release_id;
+        respond(self.0.get_release(caller, release_id).await)
     }
 
     async fn notify_reception(
         &self,
         request: Request<NotifyReceptionRequest>,
     ) -> Result<Response<NotifyReceptionResponse>, Status> {
-        let caller = Caller::authorised(&request, "notify receptions", &PRISON_SYSTEMS)?;
-        let r = request.get_ref();
-        let t = validate(caller, &self.0, TransitionRequest::Reception(r))?;
-        respond(
-            self.0
-                .record_transition(caller, "NotifyReception", &r.idempotency_key, r, t, |id| {
-                    NotifyReceptionResponse { transition_id: id }
-                })
-                .await,
-        )
+        self.record(request, "notify receptions", &PRISON_SYSTEMS, |id| {
+            NotifyReceptionResponse { transition_id: id }
+        })
+        .await
     }
 
     async fn notify_transfer(
         &self,
         request: Request<NotifyTransferRequest>,
     ) -> Result<Response<NotifyTransferResponse>, Status> {
-        let caller = Caller::authorised(&request, "notify transfers", &PRISON_SYSTEMS)?;
-        let r = request.get_ref();
-        let t = validate(caller, &self.0, TransitionRequest::Transfer(r))?;
-        respond(
-            self.0
-                .record_transition(caller, "NotifyTransfer", &r.idempotency_key, r, t, |id| {
-                    NotifyTransferResponse { transition_id: id }
-                })
-                .await,
-        )
+        self.record(request, "notify transfers", &PRISON_SYSTEMS, |id| {
+            NotifyTransferResponse { transition_id: id }
+        })
+        .await
     }
 
     async fn notify_community_sentence(
         &self,
         request: Request<NotifyCommunitySentenceRequest>,
     ) -> Result<Response<NotifyCommunitySentenceResponse>, Status> {
-        let caller =
-            Caller::authorised(&request, "notify community sentences", &PROBATION_SYSTEMS)?;
-        let r = request.get_ref();
-        let t = validate(caller, &self.0, TransitionRequest::CommunitySentence(r))?;
-        respond(
-            self.0
-                .record_transition(
-                    caller,
-                    "NotifyCommunitySentence",
-                    &r.idempotency_key,
-                    r,
-                    t,
-                    |id| NotifyCommunitySentenceResponse { transition_id: id },
-                )
-                .await,
-        )
+        let action = "notify community sentences";
+        self.record(request, action, &PROBATION_SYSTEMS, |id| {
+            NotifyCommunitySentenceResponse { transition_id: id }
+        })
+        .await
     }
 
     async fn notify_approved_premises_move(
         &self,
         request: Request<NotifyApprovedPremisesMoveRequest>,
     ) -> Result<Response<NotifyApprovedPremisesMoveResponse>, Status> {
-        let caller = Caller::authorised(
-            &request,
-            "notify approved premises moves",
-            &PROBATION_SYSTEMS,
-        )?;
-        let r = request.get_ref();
-        let t = validate(caller, &self.0, TransitionRequest::ApprovedPremisesMove(r))?;
-        respond(
-            self.0
-                .record_transition(
-                    caller,
-                    "NotifyApprovedPremisesMove",
-                    &r.idempotency_key,
-                    r,
-                    t,
-                    |id| NotifyApprovedPremisesMoveResponse { transition_id: id },
-                )
-                .await,
-        )
+        let action = "notify approved premises moves";
+        self.record(request, action, &PROBATION_SYSTEMS, |id| {
+            NotifyApprovedPremisesMoveResponse { transition_id: id }
+        })
+        .await
     }
 
     async fn notify_supervision_end(
         &self,
         request: Request<NotifySupervisionEndRequest>,
     ) -> Result<Response<NotifySupervisionEndResponse>, Status> {
-        let caller =
-            Caller::authorised(&request, "notify ends of supervision", &PROBATION_SYSTEMS)?;
-        let r = request.get_ref();
-        let t = validate(caller, &self.0, TransitionRequest::SupervisionEnd(r))?;
-        respond(
-            self.0
-                .record_transition(
-                    caller,
-                    "NotifySupervisionEnd",
-                    &r.idempotency_key,
-                    r,
-                    t,
-                    |id| NotifySupervisionEndResponse { transition_id: id },
-                )
-                .await,
-        )
+        let action = "notify ends of supervision";
+        self.record(request, action, &PROBATION_SYSTEMS, |id| {
+            NotifySupervisionEndResponse { transition_id: id }
+        })
+        .await
     }
 
     async fn notify_death(
         &self,
         request: Request<NotifyDeathRequest>,
     ) -> Result<Response<NotifyDeathResponse>, Status> {
-        let caller = Caller::authorised(&request, "notify deaths", &PROBATION_SYSTEMS)?;
-        let r = request.get_ref();
-        let t = validate(caller, &self.0, TransitionRequest::Death(r))?;
-        respond(
-            self.0
-                .record_transition(caller, "NotifyDeath", &r.idempotency_key, r, t, |id| {
-                    NotifyDeathResponse { transition_id: id }
-                })
-                .await,
-        )
+        self.record(request, "notify deaths", &PROBATION_SYSTEMS, |id| {
+            NotifyDeathResponse { transition_id: id }
+        })
+        .await
     }
 }
 
@@ -264,11 +231,8 @@ impl referrals_service_server::ReferralsService for Referrals {
         request: Request<GetReferralRequest>,
     ) -> Result<Response<GetReferralResponse>, Status> {
         let caller = Caller::authorised(&request, "read referrals", &REFERRAL_PARTIES)?;
-        respond(
-            self.app
-                .get_referral(caller, &request.get_ref().referral_id)
-                .await,
-        )
+        let referral_id = &request.get_ref().referral_id;
+        respond(self.app.get_referral(caller, referral_id).await)
     }
 
     async fn list_referrals(
@@ -286,18 +250,18 @@ impl referrals_service_server::ReferralsService for Referrals {
         request: Request<WatchReferralsRequest>,
     ) -> Result<Response<Self::WatchReferralsStream>, Status> {
         let caller = Caller::authorised(&request, "watch referrals", &REFERRAL_PARTIES)?;
-        let stream = watch(
+        let cursor = &request.get_ref().cursor;
+        watch(
             &self.app,
             caller,
             Feed::Referrals,
-            &request.get_ref().cursor,
+            cursor,
             &self.shutdown,
             |cursor, referral| WatchReferralsResponse {
                 cursor,
                 referral: Some(referral),
             },
-        )?;
-        Ok(Response::new(stream))
+        )
     }
 }
 
@@ -324,18 +288,18 @@ impl continuity_service_server::ContinuityService for Continuity {
         request: Request<WatchContinuityTasksRequest>,
     ) -> Result<Response<Self::WatchContinuityTasksStream>, Status> {
         let caller = Caller::authorised(&request, "watch continuity tasks", &REFERRERS)?;
-        let stream = watch(
+        let cursor = &request.get_ref().cursor;
+        watch(
             &self.app,
             caller,
             Feed::Tasks,
-            &request.get_ref().cursor,
+            cursor,
             &self.shutdown,
-            |cursor, task: pb::ContinuityTask| WatchContinuityTasksResponse {
+            |cursor, task| WatchContinuityTasksResponse {
                 cursor,
                 task: Some(task),
             },
-        )?;
-        Ok(Response::new(stream))
+        )
     }
 
     async fn acknowledge_alert(

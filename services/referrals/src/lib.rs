@@ -4,6 +4,17 @@
 //!
 //! `run` is the whole service; `main.rs` only parses flags and loads config,
 //! and the embedded mode links this library beside the others.
+//!
+//! - `domain` — pure rules and validated commands: people, places, health
+//!   summaries, the referral state machine, continuity pathway rules, tasks,
+//!   transitions and the observation mapping; no I/O.
+//! - `store` — the SQL, written once for PostgreSQL and SQLite.
+//! - `app` — the use cases, each one unit of work (state, change feed entries
+//!   and outbox events together), and the watch streams.
+//! - `events` — what goes on the bus, built from domain values.
+//! - `error` — the service's failures as the platform's one error type.
+//! - `grpc` — authorise, delegate, answer errors in the one way; the only
+//!   module that knows tonic besides the server wiring here.
 
 pub mod app;
 pub mod domain;
@@ -18,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use throughcare_platform::bus::Retention;
 use throughcare_platform::clock::{SharedClock, SystemClock};
 use throughcare_platform::config::PlatformConfig;
 use throughcare_platform::db::Migrations;
@@ -63,11 +75,13 @@ impl Config {
     }
 }
 
-/// The topics this service publishes to; created at start-up.
-pub const TOPICS: &[&str] = &[
-    topics::REFERRALS_EVENTS,
-    topics::HEALTH_RECORDS,
-    topics::OBSERVATIONS,
+/// The topics this service publishes to, created at start-up with their
+/// retention: the indicators service rebuilds from the observations topic
+/// from offset zero, so it is kept for ever.
+pub const TOPICS: &[(&str, Retention)] = &[
+    (topics::REFERRALS_EVENTS, Retention::BrokerDefault),
+    (topics::HEALTH_RECORDS, Retention::BrokerDefault),
+    (topics::OBSERVATIONS, Retention::Forever),
 ];
 
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -91,20 +105,18 @@ pub async fn run_with_clock(
     runtime: Runtime,
     clock: SharedClock,
 ) -> Result<(), RunError> {
-    let rules = PathwayRules::load(config.pathways_file.as_deref())
-        .map_err(|e| StartError::Config(e.to_string()))?;
+    let rules = pathway_rules(config.pathways_file.as_deref())?;
     let keyring = Keyring::new(&config.sealing).map_err(StartError::from)?;
     let platform = Platform::start(&config.platform, MIGRATIONS, TOPICS, &runtime).await?;
     let app = Arc::new(App {
         store: store::Store::new(platform.db.clone()),
+        transactions: platform.transactions.clone(),
         registry: platform.authenticator.registry().clone(),
         pseudonyms: platform.pseudonyms.clone(),
         keyring,
         rules,
         clock,
         topics: events::Topics::new(&platform.bus),
-        waker: platform.waker.clone(),
-        feeds: throughcare_platform::feed::Feeds::new(platform.db.clone()),
         release_queue: Default::default(),
     });
 
@@ -153,6 +165,20 @@ pub async fn run_with_clock(
         .await
 }
 
+/// The pathway rules in `path`, or the built-in defaults.
+fn pathway_rules(path: Option<&std::path::Path>) -> Result<PathwayRules, StartError> {
+    let Some(path) = path else {
+        return Ok(PathwayRules::defaults());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        StartError::Config(format!(
+            "reading pathway rules file {}: {e}",
+            path.display()
+        ))
+    })?;
+    PathwayRules::parse(&text).map_err(|e| StartError::Config(e.to_string()))
+}
+
 async fn sweep(
     app: Arc<App>,
     every: Duration,
@@ -165,7 +191,7 @@ async fn sweep(
             _ = ticks.tick() => match app.sweep_overdue().await {
                 Ok(0) => {}
                 Ok(marked) => tracing::info!(marked, "continuity tasks overdue"),
-                Err(error) => tracing::warn!(%error, "overdue sweep failed; will retry"),
+                Err(error) => tracing::warn!(error = %error.chain(), "overdue sweep failed; will retry"),
             },
         }
     }

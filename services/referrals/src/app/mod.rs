@@ -7,11 +7,11 @@ mod referrals;
 mod releases;
 mod tasks;
 pub mod transitions;
+mod worklist;
 
 pub use feeds::Feed;
 pub use releases::ReleaseQueue;
 
-use crate::domain::fields::timestamp_to_proto;
 use crate::domain::observations::Subject;
 use crate::domain::person::Person;
 use crate::domain::rules::PathwayRules;
@@ -21,16 +21,16 @@ use crate::events::Topics;
 use crate::store::Store;
 use crate::store::rows::PersonRow;
 use chrono::{DateTime, Utc};
+use std::future::Future;
 use std::sync::Arc;
-use throughcare_platform::bus::Event;
 use throughcare_platform::clock::SharedClock;
-use throughcare_platform::db::Tx;
-use throughcare_platform::feed::{FeedEntry, Feeds};
+use throughcare_platform::clock::to_timestamp;
+use throughcare_platform::idempotency::{IdempotencyKey, idempotent};
 use throughcare_platform::identifiers::PseudonymKey;
-use throughcare_platform::identity::Registry;
-use throughcare_platform::outbox::OutboxWaker;
+use throughcare_platform::identity::{Caller, Registry};
 use throughcare_platform::sealing::Keyring;
-use throughcare_platform::validation::FieldViolation;
+use throughcare_platform::validation::{FieldViolation, Violations};
+use throughcare_platform::work::{Transactions, Work};
 use throughcare_proto::events::v1::{Observation, ObservationAreas};
 use throughcare_proto::referrals::v1 as pb;
 
@@ -39,90 +39,49 @@ use throughcare_proto::referrals::v1 as pb;
 #[derive(Debug)]
 pub struct App {
     pub store: Store,
+    /// Where each use case's unit of work begins; it owns the change feeds.
+    pub transactions: Transactions,
     pub registry: Registry,
     pub pseudonyms: PseudonymKey,
     pub keyring: Keyring,
     pub rules: PathwayRules,
     pub clock: SharedClock,
     pub topics: Topics,
-    pub waker: OutboxWaker,
-    pub feeds: Feeds,
     pub release_queue: ReleaseQueue,
 }
 
 pub type SharedApp = Arc<App>;
-
-/// What one transaction announces: events for the outbox and entries for the
-/// organisations' change feeds, written together at its end.
-#[derive(Debug, Default)]
-pub(crate) struct Effects {
-    events: Vec<Event>,
-    observations: Vec<Observation>,
-    feed: Vec<FeedEntry>,
-}
-
-impl Effects {
-    pub(crate) fn push(&mut self, event: Event) {
-        self.events.push(event);
-    }
-
-    /// An observation, published with the transaction's others in one batch.
-    pub(crate) fn observe(&mut self, observation: Observation) {
-        self.observations.push(observation);
-    }
-
-    pub(crate) fn feed(
-        &mut self,
-        organisation: &str,
-        feed: Feed,
-        entity_id: &str,
-        snapshot: Vec<u8>,
-        at: DateTime<Utc>,
-    ) {
-        self.feed.push(FeedEntry {
-            organisation: organisation.to_owned(),
-            feed: feed.name(),
-            entity_id: entity_id.to_owned(),
-            snapshot,
-            at,
-        });
-    }
-
-    /// Adds another use case's effects after these, to be written together;
-    /// its observations still go out as a batch of their own.
-    pub(crate) fn absorb(&mut self, mut other: Effects, topics: &Topics) {
-        other.batch_observations(topics);
-        self.events.append(&mut other.events);
-        self.feed.append(&mut other.feed);
-    }
-
-    fn batch_observations(&mut self, topics: &Topics) {
-        if let Some(first) = self.observations.first() {
-            let person_key = first.person_key.clone();
-            self.events
-                .push(topics.batch(&person_key, std::mem::take(&mut self.observations)));
-        }
-    }
-
-    /// Writes the events to the outbox and the feed entries to their feeds.
-    /// Call it last: appending takes each feed's counter lock, held to commit.
-    pub(crate) async fn enqueue(mut self, tx: &mut Tx, topics: &Topics) -> Result<()> {
-        self.batch_observations(topics);
-        tx.enqueue_all(&self.events).await?;
-        throughcare_platform::feed::append(tx, self.feed).await?;
-        Ok(())
-    }
-}
 
 impl App {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
-    /// After a commit: wake the relay and the watch streams.
-    pub(crate) fn committed(&self) {
-        self.waker.wake();
-        self.feeds.notify();
+    /// Runs a mutation once per `idempotency_key` of the caller: `apply` does
+    /// its writes in the unit of work it is given and hands it back with the
+    /// response; a replay gets the first response back.
+    pub(crate) async fn once<M, R, F, Fut>(
+        &self,
+        caller: &Caller,
+        idempotency_key: &str,
+        request: &M,
+        apply: F,
+    ) -> Result<R>
+    where
+        M: prost::Message + prost::Name,
+        R: prost::Message + Default,
+        F: FnMut(Work) -> Fut,
+        Fut: Future<Output = Result<(Work, R)>>,
+    {
+        let key = IdempotencyKey::new(caller.code(), idempotency_key, request)?;
+        idempotent(&self.transactions, &key, apply).await
+    }
+
+    /// Publishes one person's observations from one change as one event.
+    pub(crate) fn observe(&self, work: &mut Work, observations: Vec<Observation>) {
+        if let Some(event) = self.topics.batch(observations) {
+            work.publish(event);
+        }
     }
 
     pub(crate) fn episode_key(&self, kind: &str, id: &str) -> String {
@@ -166,33 +125,32 @@ impl App {
             service: task.service.map_or(0, |s| s as i32),
             responsible_organisation: task.responsible.clone(),
             state: task.state.to_proto() as i32,
-            opened_at: Some(timestamp_to_proto(task.opened_at)),
-            due_at: Some(timestamp_to_proto(task.due_at)),
-            closed_at: task.closed_at.map(timestamp_to_proto),
+            opened_at: Some(to_timestamp(task.opened_at)),
+            due_at: Some(to_timestamp(task.due_at)),
+            closed_at: task.closed_at.map(to_timestamp),
             referral_id: task.referral_id.clone().unwrap_or_default(),
             person: Some(person.clone()),
         }
     }
 }
 
-/// A new id: a UUIDv7 (time-ordered), as text.
-pub(crate) fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-/// Page sizes: 0 means 50; at most 500.
-pub(crate) fn page_size(requested: i32) -> Result<i64> {
-    match requested {
-        0 => Ok(50),
-        1..=500 => Ok(i64::from(requested)),
-        _ => Err(FieldViolation::new("page_size", "must be between 0 and 500").into()),
-    }
-}
-
-impl From<FieldViolation> for crate::error::Error {
-    fn from(violation: throughcare_platform::validation::FieldViolation) -> Self {
-        crate::error::Error::Rejected(violation.into())
-    }
+/// A page of a listing: its size (0 means 50; at most 500) and where it
+/// continues, each violation collected in `v`.
+pub(crate) fn page(
+    v: &mut Violations,
+    page_size: i32,
+    page_token: &str,
+) -> (i64, Option<(DateTime<Utc>, String)>) {
+    let limit = match page_size {
+        0 => Some(50),
+        1..=500 => Some(i64::from(page_size)),
+        _ => v.check(Err(FieldViolation::new(
+            "page_size",
+            "must be between 0 and 500",
+        ))),
+    };
+    let after = v.check(decode_token(page_token)).flatten();
+    (limit.unwrap_or(50), after)
 }
 
 /// A page token: the (time, id) of the last item, opaque to clients.

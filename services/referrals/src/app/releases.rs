@@ -1,24 +1,27 @@
 //! Release notifications and their reversal.
 
-use super::{App, Effects, Feed, new_id};
-use crate::domain::fields::{date_to_proto, timestamp_to_proto};
+use super::App;
+use crate::domain::fields;
 use crate::domain::observations;
 use crate::domain::release::{Release, ReleaseNotification, ReleaseState, serves_prison};
 use crate::domain::task::{Task, TaskState};
 use crate::error::{Error, Result};
-use crate::events::Topics;
-use crate::store::rows::enum_name;
+use crate::events::{self, Recorded};
+use crate::store::rows::{PersonRow, enum_name};
 use crate::store::write::{self, Placement};
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
+use throughcare_platform::clock::to_timestamp;
 use throughcare_platform::db::Tx;
 use throughcare_platform::idempotency::{self, IdempotencyError, IdempotencyKey, idempotent};
+use throughcare_platform::identifiers::new_id;
 use throughcare_platform::identity::Caller;
-use throughcare_proto::events::v1 as events;
+use throughcare_platform::validation::FieldViolation;
+use throughcare_platform::work::Work;
+use throughcare_proto::events::v1 as pb_events;
 use throughcare_proto::referrals::v1 as pb;
 use throughcare_proto::types::v1::PersonIdentifiers;
 use tokio::sync::oneshot;
-use tonic::Status;
 use tracing::Instrument;
 
 /// The most notifications written in one transaction.
@@ -79,20 +82,19 @@ impl ReleaseQueue {
 }
 
 /// What recorded notifications write together at the end of their
-/// transaction: releases, then their tasks, then what they announce.
+/// transaction: releases, then their tasks (what they announce waits in the
+/// unit of work, written last at its commit).
 #[derive(Debug, Default)]
 struct ReleaseWrites {
     releases: Vec<Release>,
     tasks: Vec<Task>,
-    effects: Effects,
 }
 
 impl ReleaseWrites {
-    async fn write(self, tx: &mut Tx, topics: &Topics) -> Result<()> {
+    async fn write(self, tx: &mut Tx) -> Result<()> {
         write::insert_releases(tx, &self.releases).await?;
         write::insert_tasks(tx, &self.tasks).await?;
-        // Last: each feed's counter lock is then held only to commit.
-        self.effects.enqueue(tx, topics).await
+        Ok(())
     }
 }
 
@@ -123,12 +125,7 @@ impl App {
         let now = self.now();
         let command =
             ReleaseNotification::validate(request, caller, &self.registry, now.date_naive())?;
-        let key = IdempotencyKey::new(
-            caller.code(),
-            "NotifyRelease",
-            &request.idempotency_key,
-            request,
-        )?;
+        let key = IdempotencyKey::new(caller.code(), &request.idempotency_key, request)?;
         let (reply, answer) = oneshot::channel();
         let queued = Queued {
             caller: caller.clone(),
@@ -145,7 +142,9 @@ impl App {
             tokio::spawn(writer.instrument(tracing::info_span!("release writer")));
         }
         answer.await.map_err(|_| {
-            Status::unavailable("the release was not written; retry with the same idempotency_key")
+            Error::Unavailable(
+                "the release was not written; retry with the same idempotency_key".into(),
+            )
         })?
     }
 
@@ -166,14 +165,13 @@ impl App {
                     .await;
                 match written {
                     Ok(answers) => {
-                        self.committed();
                         for (queued, answer) in batch.into_iter().zip(answers) {
                             let _ = queued.reply.send(answer);
                         }
                         continue;
                     }
                     Err(error) => tracing::warn!(
-                        %error,
+                        error = %error.chain(),
                         size = batch.len(),
                         "release batch rolled back; writing its notifications one by one"
                     ),
@@ -188,16 +186,14 @@ impl App {
 
     /// One notification in its own transaction.
     async fn write_alone(&self, queued: &Queued) -> Result<pb::NotifyReleaseResponse> {
-        let response = idempotent(self.store.db(), &queued.key, |mut tx| async move {
+        idempotent(&self.transactions, &queued.key, |mut work| async move {
             let mut writes = ReleaseWrites::default();
-            let response = self.record_release(&mut tx, &mut writes, queued).await?;
-            writes.write(&mut tx, &self.topics).await?;
-            Ok::<_, Error>((tx, response))
+            let response = self.record_release(&mut work, &mut writes, queued).await?;
+            writes.write(work.tx()).await?;
+            Ok((work, response))
         })
         .instrument(queued.span.clone())
-        .await?;
-        self.committed();
-        Ok(response)
+        .await
     }
 
     /// Several notifications in one transaction, in order: the answers, or an
@@ -208,9 +204,9 @@ impl App {
         &self,
         batch: &[Queued],
     ) -> Result<Vec<Result<pb::NotifyReleaseResponse>>> {
-        let mut tx = self.store.db().begin().await?;
+        let mut work = self.transactions.begin().await?;
         let keys: Vec<&IdempotencyKey> = batch.iter().map(|q| &q.key).collect();
-        let stored = idempotency::lookup_all(&mut tx, &keys).await?;
+        let stored = idempotency::lookup_all(work.tx(), &keys).await?;
         let mut answers: Vec<Result<pb::NotifyReleaseResponse>> = Vec::with_capacity(batch.len());
         // The notifications this batch records, with their answers.
         let mut recorded: Vec<(&Queued, pb::NotifyReleaseResponse)> = Vec::new();
@@ -228,7 +224,7 @@ impl App {
                 }
                 (Ok(None), None) => {
                     let answer = self
-                        .record_release(&mut tx, &mut writes, queued)
+                        .record_release(&mut work, &mut writes, queued)
                         .instrument(queued.span.clone())
                         .await?;
                     recorded.push((queued, answer.clone()));
@@ -237,13 +233,13 @@ impl App {
             };
             answers.push(answer);
         }
-        writes.write(&mut tx, &self.topics).await?;
+        writes.write(work.tx()).await?;
         let remembered: Vec<(&IdempotencyKey, &pb::NotifyReleaseResponse)> = recorded
             .iter()
             .map(|(q, answer)| (&q.key, answer))
             .collect();
-        idempotency::remember_all(&mut tx, &remembered).await?;
-        tx.commit().await?;
+        idempotency::remember_all(work.tx(), &remembered).await?;
+        work.commit().await?;
         Ok(answers)
     }
 
@@ -252,7 +248,7 @@ impl App {
     /// its releases, tasks and announcements once, after all are recorded.
     async fn record_release(
         &self,
-        tx: &mut Tx,
+        work: &mut Work,
         writes: &mut ReleaseWrites,
         queued: &Queued,
     ) -> Result<pb::NotifyReleaseResponse> {
@@ -262,14 +258,18 @@ impl App {
             now,
             ..
         } = queued;
-        let now = *now;
         let placement = Placement {
             area: &command.destination,
             prison: Some(&command.releasing_prison),
         };
-        let person =
-            write::resolve_person(tx, &self.pseudonyms, &command.person, Some(placement), now)
-                .await?;
+        let person = write::resolve_person(
+            work.tx(),
+            &self.pseudonyms,
+            &command.person,
+            Some(placement),
+            *now,
+        )
+        .await?;
         let ids = person.ids()?.to_proto();
         let release = Release {
             release_id: new_id(),
@@ -280,90 +280,11 @@ impl App {
             destination: command.destination.clone(),
             state: ReleaseState::Notified,
             notified_by: caller.code().to_owned(),
-            notified_at: now,
+            notified_at: *now,
             reversed_at: None,
         };
-
-        let mut effects = Effects::default();
-        let mut opened = Vec::new();
-        let mut tasks = Vec::new();
-        for planned in self.rules.plan(&command.health, command.release_date, now) {
-            let task = Task {
-                task_id: new_id(),
-                release_id: release.release_id.clone(),
-                person_key: person.person_key.clone(),
-                rule_id: planned.rule_id,
-                kind: planned.kind,
-                service: planned.service,
-                closes_on: planned.closes_on,
-                responsible: command.responsible(),
-                state: TaskState::Open,
-                opened_at: now,
-                due_at: planned.due_at,
-                closed_at: None,
-                referral_id: None,
-            };
-            let proto = self.task_changed(&mut effects, &task, &ids);
-            effects.push(self.topics.lifecycle(
-                &task.person_key,
-                &events::ContinuityTaskOpened {
-                    task_id: task.task_id.clone(),
-                    release_id: task.release_id.clone(),
-                    person_key: task.person_key.clone(),
-                    rule_id: task.rule_id.clone(),
-                    kind: task.kind.to_proto() as i32,
-                    service: task.service.map_or(0, |s| s as i32),
-                    responsible_organisation: task.responsible.clone(),
-                    due_at: Some(timestamp_to_proto(task.due_at)),
-                    opened_at: Some(timestamp_to_proto(now)),
-                },
-            ));
-            opened.push(proto);
-            tasks.push(task);
-        }
-
-        effects.push(self.topics.lifecycle(
-            &person.person_key,
-            &events::ReleaseNotified {
-                release_id: release.release_id.clone(),
-                person_key: person.person_key.clone(),
-                release_date: Some(date_to_proto(release.release_date)),
-                reason: release.reason as i32,
-                releasing_prison: release.releasing_prison.clone(),
-                destination: Some(release.destination.to_proto()),
-                notified_at: Some(timestamp_to_proto(now)),
-                notified_by: release.notified_by.clone(),
-            },
-        ));
-        effects.push(self.topics.sealed_record(
-            &self.keyring,
-            &events::HealthRecord {
-                record_id: new_id(),
-                source: events::HealthRecordSource::Release as i32,
-                source_id: release.release_id.clone(),
-                person_key: person.person_key.clone(),
-                person: Some(person_details(&command.person, ids.clone())),
-                destination: Some(release.destination.to_proto()),
-                health: Some(command.health.clone()),
-                recorded_by: caller.code().to_owned(),
-                recorded_at: Some(timestamp_to_proto(now)),
-            },
-        ));
-        let subject = self.subject(
-            &person,
-            release
-                .destination
-                .observation_areas(Some(&release.releasing_prison)),
-            self.episode_key("release", &release.release_id),
-            command.release_date,
-        )?;
-        let released_at = observations::start_of(command.release_date);
-        for observation in
-            observations::for_release(&subject, &command.health, command.supervised(), released_at)
-        {
-            effects.observe(observation);
-        }
-        writes.effects.absorb(effects, &self.topics);
+        let (mut tasks, opened) = self.open_tasks(work, &release, command, &ids);
+        self.announce_release(work, &release, &person, command, &ids)?;
         writes.tasks.append(&mut tasks);
         let response = pb::NotifyReleaseResponse {
             release: Some(release.to_proto(ids)),
@@ -373,111 +294,180 @@ impl App {
         Ok(response)
     }
 
+    /// The continuity tasks the pathway rules open for a release, announced.
+    fn open_tasks(
+        &self,
+        work: &mut Work,
+        release: &Release,
+        command: &ReleaseNotification,
+        ids: &PersonIdentifiers,
+    ) -> (Vec<Task>, Vec<pb::ContinuityTask>) {
+        let now = release.notified_at;
+        let planned = self.rules.plan(&command.health, command.release_date, now);
+        planned
+            .into_iter()
+            .map(|planned| {
+                let task = Task {
+                    task_id: new_id(),
+                    release_id: release.release_id.clone(),
+                    person_key: release.person_key.clone(),
+                    rule_id: planned.rule_id,
+                    kind: planned.kind,
+                    service: planned.service,
+                    closes_on: planned.closes_on,
+                    responsible: command.responsible(),
+                    state: TaskState::Open,
+                    opened_at: now,
+                    due_at: planned.due_at,
+                    closed_at: None,
+                    referral_id: None,
+                };
+                let proto = self.task_changed(work, &task, ids);
+                let opened = events::task_opened(&task);
+                work.publish(self.topics.lifecycle(&task.person_key, &opened));
+                (task, proto)
+            })
+            .unzip()
+    }
+
+    /// What a release announces: the event, the health record sealed for the
+    /// sharing service, and its observations.
+    fn announce_release(
+        &self,
+        work: &mut Work,
+        release: &Release,
+        person: &PersonRow,
+        command: &ReleaseNotification,
+        ids: &PersonIdentifiers,
+    ) -> Result<()> {
+        let notified = events::release_notified(release);
+        work.publish(self.topics.lifecycle(&release.person_key, &notified));
+        let record = events::health_record(
+            new_id(),
+            Recorded {
+                source: pb_events::HealthRecordSource::Release,
+                source_id: &release.release_id,
+                person_key: &release.person_key,
+                ids,
+                person: &command.person,
+                area: &release.destination,
+                health: &command.health,
+                recorded_by: &release.notified_by,
+                at: release.notified_at,
+            },
+        );
+        work.publish(self.topics.sealed_record(&self.keyring, &record));
+        let subject = self.subject(
+            person,
+            release
+                .destination
+                .observation_areas(Some(&release.releasing_prison)),
+            self.episode_key("release", &release.release_id),
+            command.release_date,
+        )?;
+        let released_at = observations::start_of(command.release_date);
+        let observed =
+            observations::for_release(&subject, &command.health, command.supervised(), released_at);
+        self.observe(work, observed);
+        Ok(())
+    }
+
     pub async fn reverse_release(
         &self,
         caller: &Caller,
         request: &pb::ReverseReleaseRequest,
     ) -> Result<pb::ReverseReleaseResponse> {
         let now = self.now();
-        let reason =
-            crate::domain::fields::required_enum::<pb::ReversalReason>(request.reason, "reason")?;
+        let reason = fields::required_enum::<pb::ReversalReason>(request.reason, "reason")?;
         if request.release_id.is_empty() {
-            return Err(
-                throughcare_platform::validation::FieldViolation::missing("release_id").into(),
-            );
+            return Err(FieldViolation::missing("release_id").into());
         }
-        let key = IdempotencyKey::new(
-            caller.code(),
-            "ReverseRelease",
+        self.once(
+            caller,
             &request.idempotency_key,
             request,
-        )?;
-        let response = idempotent(self.store.db(), &key, |mut tx| async move {
-            let response = self
-                .record_reversal(&mut tx, caller, &request.release_id, reason, now)
-                .await?;
-            Ok::<_, Error>((tx, response))
-        })
-        .await?;
-        self.committed();
-        Ok(response)
+            |mut work| async move {
+                let response = self
+                    .record_reversal(&mut work, caller, &request.release_id, reason, now)
+                    .await?;
+                Ok((work, response))
+            },
+        )
+        .await
     }
 
     async fn record_reversal(
         &self,
-        tx: &mut Tx,
+        work: &mut Work,
         caller: &Caller,
         release_id: &str,
         reason: pb::ReversalReason,
-        now: chrono::DateTime<chrono::Utc>,
+        now: DateTime<Utc>,
     ) -> Result<pb::ReverseReleaseResponse> {
-        let mut release = write::lock_release(tx, release_id)
+        let mut release = write::lock_release(work.tx(), release_id)
             .await?
             .filter(|r| r.visible_to(caller.code()))
             .ok_or(Error::NotFound("release"))?;
         serves_prison(caller, &release.releasing_prison)?;
         if release.state == ReleaseState::Reversed {
-            return Err(Error::Precondition {
-                subject: format!("release/{release_id}"),
-                message: "release is already reversed".into(),
-            });
+            return Err(Error::precondition(
+                format!("release/{release_id}"),
+                "release is already reversed",
+            ));
         }
-        write::mark_release_reversed(tx, release_id, enum_name(reason), now).await?;
+        write::mark_release_reversed(work.tx(), release_id, enum_name(reason), now).await?;
         release.state = ReleaseState::Reversed;
         release.reversed_at = Some(now);
-        let person = self.store_person(tx, &release.person_key).await?;
+        let person = self.store_person(work, &release.person_key).await?;
         let ids = person.ids()?.to_proto();
 
-        let mut effects = Effects::default();
-        let mut tasks_revoked = 0;
-        for task in write::tasks_of_release(tx, release_id).await? {
-            if task.state == TaskState::Revoked {
-                continue;
-            }
-            write::set_task_state(tx, &task, TaskState::Revoked, now, None).await?;
-            let revoked = Task {
-                state: TaskState::Revoked,
-                closed_at: Some(now),
-                ..task
-            };
-            self.task_changed(&mut effects, &revoked, &ids);
-            effects.push(self.topics.lifecycle(
-                &revoked.person_key,
-                &events::ContinuityTaskRevoked {
-                    task_id: revoked.task_id.clone(),
-                    release_id: revoked.release_id.clone(),
-                    person_key: revoked.person_key.clone(),
-                    revoked_at: Some(timestamp_to_proto(now)),
-                },
-            ));
-            tasks_revoked += 1;
-        }
+        let tasks_revoked = self.revoke_tasks(work, release_id, now, &ids).await?;
         let mut referrals_cancelled = 0;
-        for referral in write::active_referrals_of_release(tx, release_id).await? {
-            self.cancel_for_reversal(tx, &mut effects, referral, caller.code(), now, &ids)
+        for referral in write::active_referrals_of_release(work.tx(), release_id).await? {
+            self.cancel_for_reversal(work, referral, caller.code(), now, &ids)
                 .await?;
             referrals_cancelled += 1;
         }
-        effects.push(self.topics.lifecycle(
-            &release.person_key,
-            &events::ReleaseReversed {
-                release_id: release_id.to_owned(),
-                person_key: release.person_key.clone(),
-                reason: reason as i32,
-                reversed_at: Some(timestamp_to_proto(now)),
-            },
-        ));
-        effects.push(self.topics.retraction(&events::ObservationsRetracted {
+        let reversed = events::release_reversed(&release, reason, now);
+        work.publish(self.topics.lifecycle(&release.person_key, &reversed));
+        work.publish(self.topics.retraction(&pb_events::ObservationsRetracted {
             person_key: release.person_key.clone(),
             episode_key: self.episode_key("release", release_id),
-            retracted_at: Some(timestamp_to_proto(now)),
+            retracted_at: Some(to_timestamp(now)),
         }));
-        effects.enqueue(tx, &self.topics).await?;
         Ok(pb::ReverseReleaseResponse {
             release: Some(release.to_proto(ids)),
             tasks_revoked,
             referrals_cancelled,
         })
+    }
+
+    /// Revokes a reversed release's tasks that are not already revoked;
+    /// returns how many.
+    async fn revoke_tasks(
+        &self,
+        work: &mut Work,
+        release_id: &str,
+        now: DateTime<Utc>,
+        ids: &PersonIdentifiers,
+    ) -> Result<i32> {
+        let mut revoked = 0;
+        for task in write::tasks_of_release(work.tx(), release_id).await? {
+            if task.state == TaskState::Revoked {
+                continue;
+            }
+            write::set_task_state(work.tx(), &task, TaskState::Revoked, now, None).await?;
+            let task = Task {
+                state: TaskState::Revoked,
+                closed_at: Some(now),
+                ..task
+            };
+            self.task_changed(work, &task, ids);
+            let event = events::task_revoked(&task, now);
+            work.publish(self.topics.lifecycle(&task.person_key, &event));
+            revoked += 1;
+        }
+        Ok(revoked)
     }
 
     pub async fn get_release(
@@ -502,46 +492,5 @@ impl App {
             tasks: tasks.iter().map(|t| self.task_to_proto(t, &ids)).collect(),
             release: Some(release.to_proto(ids)),
         })
-    }
-
-    pub(crate) async fn store_person(
-        &self,
-        tx: &mut Tx,
-        person_key: &str,
-    ) -> Result<crate::store::rows::PersonRow> {
-        write::person(tx, person_key)
-            .await?
-            .ok_or(Error::NotFound("person"))
-    }
-
-    /// Records a task change in its responsible organisation's feed.
-    pub(crate) fn task_changed(
-        &self,
-        effects: &mut Effects,
-        task: &Task,
-        ids: &PersonIdentifiers,
-    ) -> pb::ContinuityTask {
-        let proto = self.task_to_proto(task, ids);
-        effects.feed(
-            &task.responsible,
-            Feed::Tasks,
-            &task.task_id,
-            prost::Message::encode_to_vec(&proto),
-            self.now(),
-        );
-        proto
-    }
-}
-
-/// The person as the sealed health record carries them.
-fn person_details(
-    person: &crate::domain::person::Person,
-    ids: PersonIdentifiers,
-) -> throughcare_proto::types::v1::PersonDetails {
-    throughcare_proto::types::v1::PersonDetails {
-        identifiers: Some(ids),
-        date_of_birth: person.date_of_birth.map(date_to_proto),
-        sex: person.sex as i32,
-        ethnic_group: person.ethnic_group as i32,
     }
 }

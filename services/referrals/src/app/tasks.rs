@@ -1,19 +1,20 @@
-//! Continuity tasks after they open: listing, alert acknowledgement, and the
-//! sweep that marks missed deadlines overdue.
+//! Continuity tasks after they open: listing, alert acknowledgement, closing,
+//! and the sweep that marks missed deadlines overdue.
 
-use super::{App, Effects, decode_token, encode_token, page_size};
-use crate::domain::fields::{self, timestamp_to_proto};
+use super::{App, Feed, encode_token, page};
+use crate::domain::fields;
 use crate::domain::task::{Task, TaskKind, TaskState};
 use crate::error::{Error, Result};
+use crate::events;
+use crate::store::rows::PersonRow;
 use crate::store::write;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use throughcare_platform::db::Tx;
-use throughcare_platform::idempotency::{IdempotencyKey, idempotent};
 use throughcare_platform::identity::Caller;
 use throughcare_platform::validation::{FieldViolation, Violations};
-use throughcare_proto::events::v1 as events;
+use throughcare_platform::work::Work;
 use throughcare_proto::referrals::v1 as pb;
+use throughcare_proto::types::v1::PersonIdentifiers;
 
 /// Tasks marked overdue per sweep transaction.
 const SWEEP_BATCH: i64 = 200;
@@ -30,20 +31,13 @@ impl App {
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
-                v.check(fields::required_enum::<pb::ContinuityTaskState>(
-                    *s,
-                    &format!("states[{i}]"),
-                ))
-                .and_then(TaskState::from_proto)
+                let field = format!("states[{i}]");
+                v.check(fields::required_enum::<pb::ContinuityTaskState>(*s, &field))
+                    .and_then(TaskState::from_proto)
             })
             .collect();
-        let limit = v.check(
-            page_size(r.page_size)
-                .map_err(|_| FieldViolation::new("page_size", "must be between 0 and 500")),
-        );
-        let after = v.check(decode_token(&r.page_token)).flatten();
+        let (limit, after) = page(&mut v, r.page_size, &r.page_token);
         v.finish(|| ())?;
-        let limit = limit.unwrap_or(50);
         let release = (!r.release_id.is_empty()).then_some(r.release_id.as_str());
         let tasks = self
             .store
@@ -82,69 +76,72 @@ impl App {
         if request.task_id.is_empty() {
             return Err(FieldViolation::missing("task_id").into());
         }
-        let key = IdempotencyKey::new(
-            caller.code(),
-            "AcknowledgeAlert",
+        let now = self.now();
+        self.once(
+            caller,
             &request.idempotency_key,
             request,
-        )?;
-        let now = self.now();
-        let response = idempotent(self.store.db(), &key, |mut tx| async move {
-            let response = self
-                .record_acknowledgement(&mut tx, caller, &request.task_id, now)
-                .await?;
-            Ok::<_, Error>((tx, response))
-        })
-        .await?;
-        self.committed();
-        Ok(response)
+            |mut work| async move {
+                let response = self
+                    .record_acknowledgement(&mut work, caller, &request.task_id, now)
+                    .await?;
+                Ok((work, response))
+            },
+        )
+        .await
     }
 
     async fn record_acknowledgement(
         &self,
-        tx: &mut Tx,
+        work: &mut Work,
         caller: &Caller,
         task_id: &str,
         now: DateTime<Utc>,
     ) -> Result<pb::AcknowledgeAlertResponse> {
-        let task = write::lock_task(tx, task_id)
+        let task = write::lock_task(work.tx(), task_id)
             .await?
             .filter(|t| t.responsible == caller.code())
             .ok_or(Error::NotFound("continuity task"))?;
         let subject = format!("continuity-task/{task_id}");
         if task.kind != TaskKind::Alert {
-            return Err(Error::Precondition {
+            return Err(Error::precondition(
                 subject,
-                message: "only alerts are acknowledged; referral tasks close when their referral progresses".into(),
-            });
+                "only alerts are acknowledged; referral tasks close when their referral progresses",
+            ));
         }
         if !task.state.is_pending() {
-            return Err(Error::Precondition {
+            return Err(Error::precondition(
                 subject,
-                message: format!("alert is already {}", task.state.as_str()),
-            });
+                format!("alert is already {}", task.state.as_str()),
+            ));
         }
-        write::set_task_state(tx, &task, TaskState::Closed, now, None).await?;
+        let person = self.store_person(work, &task.person_key).await?;
+        let ids = person.ids()?.to_proto();
+        let task = self.close_task(work, task, None, now, &ids).await?;
+        Ok(pb::AcknowledgeAlertResponse { task: Some(task) })
+    }
+
+    /// Closes a task (by `referral_id`, if a referral closed it) and
+    /// announces it.
+    pub(crate) async fn close_task(
+        &self,
+        work: &mut Work,
+        task: Task,
+        referral_id: Option<&str>,
+        now: DateTime<Utc>,
+        ids: &PersonIdentifiers,
+    ) -> Result<pb::ContinuityTask> {
+        write::set_task_state(work.tx(), &task, TaskState::Closed, now, referral_id).await?;
         let closed = Task {
             state: TaskState::Closed,
             closed_at: Some(now),
+            referral_id: referral_id.map(str::to_owned).or(task.referral_id.clone()),
             ..task
         };
-        let person = self.store_person(tx, &closed.person_key).await?;
-        let mut effects = Effects::default();
-        let proto = self.task_changed(&mut effects, &closed, &person.ids()?.to_proto());
-        effects.push(self.topics.lifecycle(
-            &closed.person_key,
-            &events::ContinuityTaskClosed {
-                task_id: closed.task_id.clone(),
-                release_id: closed.release_id.clone(),
-                person_key: closed.person_key.clone(),
-                referral_id: String::new(),
-                closed_at: Some(timestamp_to_proto(now)),
-            },
-        ));
-        effects.enqueue(tx, &self.topics).await?;
-        Ok(pb::AcknowledgeAlertResponse { task: Some(proto) })
+        let proto = self.task_changed(work, &closed, ids);
+        let event = events::task_closed(&closed, now);
+        work.publish(self.topics.lifecycle(&closed.person_key, &event));
+        Ok(proto)
     }
 
     /// Marks open tasks past their deadline overdue, announcing each. Safe to
@@ -153,39 +150,48 @@ impl App {
         let mut marked = 0;
         loop {
             let now = self.now();
-            let mut tx = self.store.db().begin().await?;
-            let due = write::claim_due_tasks(&mut tx, now, SWEEP_BATCH).await?;
+            let mut work = self.transactions.begin().await?;
+            let due = write::claim_due_tasks(work.tx(), now, SWEEP_BATCH).await?;
             let count = due.len();
-            let mut effects = Effects::default();
             for task in due {
-                write::set_task_state(&mut tx, &task, TaskState::Overdue, now, None).await?;
+                write::set_task_state(work.tx(), &task, TaskState::Overdue, now, None).await?;
                 let overdue = Task {
                     state: TaskState::Overdue,
                     ..task
                 };
-                let person = self.store_person(&mut tx, &overdue.person_key).await?;
-                self.task_changed(&mut effects, &overdue, &person.ids()?.to_proto());
-                effects.push(self.topics.lifecycle(
-                    &overdue.person_key,
-                    &events::ContinuityTaskOverdue {
-                        task_id: overdue.task_id.clone(),
-                        release_id: overdue.release_id.clone(),
-                        person_key: overdue.person_key.clone(),
-                        responsible_organisation: overdue.responsible.clone(),
-                        due_at: Some(timestamp_to_proto(overdue.due_at)),
-                        detected_at: Some(timestamp_to_proto(now)),
-                    },
-                ));
+                let person = self.store_person(&mut work, &overdue.person_key).await?;
+                self.task_changed(&mut work, &overdue, &person.ids()?.to_proto());
+                let event = events::task_overdue(&overdue, now);
+                work.publish(self.topics.lifecycle(&overdue.person_key, &event));
             }
-            effects.enqueue(&mut tx, &self.topics).await?;
-            tx.commit().await?;
+            work.commit().await?;
             marked += count;
-            if count > 0 {
-                self.committed();
-            }
             if (count as i64) < SWEEP_BATCH {
                 return Ok(marked);
             }
         }
+    }
+
+    /// The stored person, read in this unit of work.
+    pub(crate) async fn store_person(
+        &self,
+        work: &mut Work,
+        person_key: &str,
+    ) -> Result<PersonRow> {
+        write::person(work.tx(), person_key)
+            .await?
+            .ok_or(Error::NotFound("person"))
+    }
+
+    /// Records a task change in its responsible organisation's feed.
+    pub(crate) fn task_changed(
+        &self,
+        work: &mut Work,
+        task: &Task,
+        ids: &PersonIdentifiers,
+    ) -> pb::ContinuityTask {
+        let proto = self.task_to_proto(task, ids);
+        work.announce(Feed::Tasks.entry(&task.responsible, &task.task_id, &proto, self.now()));
+        proto
     }
 }

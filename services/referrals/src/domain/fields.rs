@@ -2,7 +2,9 @@
 //! in every violation.
 
 use chrono::NaiveDate;
-use throughcare_platform::validation::FieldViolation;
+use throughcare_platform::clock::from_timestamp;
+use throughcare_platform::error::Error;
+use throughcare_platform::validation::{FieldViolation, Violations};
 use throughcare_proto::types::v1 as pb;
 
 /// Longest free-text field accepted anywhere (rejection reasons, dosages).
@@ -81,23 +83,17 @@ pub fn items<T>(values: &[T], field: &str) -> Result<(), FieldViolation> {
     }
 }
 
+/// What `built` makes of a request validated into `v`: every violation if
+/// there were any; otherwise `built` must have everything it needs.
+pub fn complete<T>(v: Violations, built: impl FnOnce() -> Option<T>) -> Result<T, Error> {
+    v.finish(built)?
+        .ok_or_else(|| Error::internal("validation", "a validated request is incomplete"))
+}
+
+/// An optional timestamp field, at microsecond precision.
 pub fn timestamp(
     value: Option<&prost_types::Timestamp>,
     field: &str,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, FieldViolation> {
-    match value {
-        None => Ok(None),
-        Some(t) => {
-            chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(u32::MAX))
-                .map(|t| Some(chrono::SubsecRound::trunc_subsecs(t, 6)))
-                .ok_or_else(|| FieldViolation::new(field, "is not a valid timestamp"))
-        }
-    }
-}
-
-pub fn timestamp_to_proto(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
+    value.map(|t| from_timestamp(t, field)).transpose()
 }

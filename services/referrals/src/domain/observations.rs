@@ -4,6 +4,7 @@
 use super::health::Reading;
 use super::referral::ReferralState;
 use chrono::{DateTime, NaiveDate, Utc};
+use throughcare_platform::clock::to_timestamp;
 use throughcare_proto::events::v1::{Observation, ObservationAreas, ObservedFact as Fact};
 use throughcare_proto::types::v1 as pb;
 
@@ -37,7 +38,7 @@ impl Subject {
             fact: fact as i32,
             service: service as i32,
             value,
-            observed_at: Some(super::fields::timestamp_to_proto(at)),
+            observed_at: Some(to_timestamp(at)),
             episode_key: self.episode_key.clone(),
         }
     }

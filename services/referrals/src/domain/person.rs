@@ -75,7 +75,7 @@ impl Person {
     /// The indicator age band on `on`; unspecified when the date of birth is
     /// unknown or the person is under 18.
     pub fn age_band(&self, on: NaiveDate) -> pb::AgeBand {
-        throughcare_platform::identifiers::age_band(self.date_of_birth, on)
+        pb::AgeBand::on(self.date_of_birth, on)
     }
 }
 
@@ -150,11 +150,9 @@ mod tests {
             "person",
             day(2026, 1, 1),
         );
-        let status = v.finish(|| ()).unwrap_err();
-        let fields: Vec<String> = tonic_types::StatusExt::get_error_details(&status)
-            .bad_request()
-            .unwrap()
-            .field_violations
+        let invalid = v.finish(|| ()).unwrap_err();
+        let fields: Vec<String> = invalid
+            .violations()
             .iter()
             .map(|f| f.field.clone())
             .collect();

@@ -5,13 +5,14 @@ use super::area::Destination;
 use super::fields;
 use super::health;
 use super::person::Person;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use throughcare_platform::clock::to_timestamp;
+use throughcare_platform::error::Error;
 use throughcare_platform::identifiers::PrisonCode;
 use throughcare_platform::identity::{AreaType, Caller, Registry};
 use throughcare_platform::validation::{FieldViolation, Violations};
 use throughcare_proto::referrals::v1 as pb;
 use throughcare_proto::types::v1 as types;
-use tonic::Status;
 
 /// How far from today a release or transition date may be.
 pub const DATE_WINDOW_DAYS: i64 = 366;
@@ -32,7 +33,7 @@ impl ReleaseNotification {
         caller: &Caller,
         registry: &Registry,
         today: NaiveDate,
-    ) -> Result<Self, Status> {
+    ) -> Result<Self, Error> {
         let mut v = Violations::new();
         let release_date = v.check(fields::required_date(
             request.release_date.as_ref(),
@@ -65,7 +66,7 @@ impl ReleaseNotification {
             ));
         }
         let health = health::validate(&mut v, request.health.as_ref(), "health", on);
-        let command = v.finish(|| {
+        let command = fields::complete(v, || {
             Some(Self {
                 person: person?,
                 release_date: release_date?,
@@ -75,7 +76,6 @@ impl ReleaseNotification {
                 health,
             })
         })?;
-        let command = command.ok_or_else(|| Status::internal("validated release is incomplete"))?;
         serves_prison(caller, &command.releasing_prison)?;
         Ok(command)
     }
@@ -113,8 +113,8 @@ pub fn near(date: NaiveDate, today: NaiveDate, field: &str) -> Result<(), FieldV
     }
 }
 
-/// PERMISSION_DENIED unless the caller is, or serves, `prison`.
-pub fn serves_prison(caller: &Caller, prison: &str) -> Result<(), Status> {
+/// Forbidden unless the caller is, or serves, `prison`.
+pub fn serves_prison(caller: &Caller, prison: &str) -> Result<(), Error> {
     let serves = caller.code() == prison
         || caller
             .organisation
@@ -124,7 +124,7 @@ pub fn serves_prison(caller: &Caller, prison: &str) -> Result<(), Status> {
     if serves {
         Ok(())
     } else {
-        Err(Status::permission_denied(format!(
+        Err(Error::Forbidden(format!(
             "organisation {} does not provide healthcare at prison {prison}",
             caller.code()
         )))
@@ -189,19 +189,9 @@ impl Release {
                 ReleaseState::Notified => pb::ReleaseState::Notified,
                 ReleaseState::Reversed => pb::ReleaseState::Reversed,
             } as i32,
-            notified_at: Some(fields::timestamp_to_proto(self.notified_at)),
-            reversed_at: self.reversed_at.map(fields::timestamp_to_proto),
+            notified_at: Some(to_timestamp(self.notified_at)),
+            reversed_at: self.reversed_at.map(to_timestamp),
             notified_by: self.notified_by.clone(),
         }
     }
-}
-
-/// The date "today" for validation, from the service clock.
-pub fn today(now: DateTime<Utc>) -> NaiveDate {
-    now.date_naive()
-}
-
-/// Releases older than this are not matched to new referrals.
-pub fn matching_window() -> Duration {
-    Duration::days(90)
 }

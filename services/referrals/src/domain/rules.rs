@@ -1,5 +1,6 @@
-//! Continuity pathway rules: data (a TOML file with built-in defaults), read
-//! against a release's health summary to open continuity tasks.
+//! Continuity pathway rules: data (TOML text, with built-in defaults; the
+//! service reads the file), read against a release's health summary to open
+//! continuity tasks.
 
 use super::health::Reading;
 use super::referral::ReferralState;
@@ -198,8 +199,6 @@ pub enum RulesError {
     Duplicate(String),
     #[error("pathway rules: rule {0:?} has a negative deadline")]
     NegativeDeadline(String),
-    #[error("reading pathway rules file: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 /// A task a rule opens for one release.
@@ -215,13 +214,6 @@ pub struct PlannedTask {
 impl PathwayRules {
     pub fn defaults() -> Self {
         Self::parse(DEFAULT_RULES).expect("the built-in pathway rules are valid")
-    }
-
-    pub fn load(path: Option<&std::path::Path>) -> Result<Self, RulesError> {
-        match path {
-            Some(path) => Self::parse(&std::fs::read_to_string(path)?),
-            None => Ok(Self::defaults()),
-        }
     }
 
     pub fn parse(text: &str) -> Result<Self, RulesError> {

@@ -7,11 +7,12 @@ use super::fields;
 use super::person::Person;
 use super::release::{near, prison_code, serves_prison};
 use chrono::NaiveDate;
+use throughcare_platform::error::Error;
 use throughcare_platform::identity::{Caller, Registry};
 use throughcare_platform::validation::{FieldViolation, Violations};
 use throughcare_proto::events::v1::TransitionKind;
 use throughcare_proto::referrals::v1 as pb;
-use tonic::Status;
+use throughcare_proto::types::v1 as types;
 
 /// A validated transition, whatever its kind.
 #[derive(Debug, Clone)]
@@ -29,115 +30,166 @@ pub struct Transition {
     pub death: Option<pb::DeathCategory>,
 }
 
-fn finish(v: Violations, built: impl FnOnce() -> Option<Transition>) -> Result<Transition, Status> {
-    v.finish(built)?
-        .ok_or_else(|| Status::internal("validated transition is incomplete"))
+/// What validating a transition needs besides the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Who notifies it (custody moves must come from the prison's healthcare).
+    pub caller: &'a Caller,
+    pub registry: &'a Registry,
+    pub today: NaiveDate,
 }
 
-fn dated(
-    v: &mut Violations,
-    date: Option<&throughcare_proto::types::v1::Date>,
-    field: &str,
-    today: NaiveDate,
-) -> Option<NaiveDate> {
-    let date = v.check(fields::required_date(date, field))?;
-    v.check(near(date, today, field)).map(|_| date)
+/// A transition being validated: its kind, date and person so far, and every
+/// violation found.
+struct Draft {
+    v: Violations,
+    kind: TransitionKind,
+    on: Option<NaiveDate>,
+    person: Option<Person>,
 }
 
-pub fn reception(
-    r: &pb::NotifyReceptionRequest,
-    caller: &Caller,
-    today: NaiveDate,
-) -> Result<Transition, Status> {
-    let mut v = Violations::new();
-    let on = dated(&mut v, r.received_on.as_ref(), "received_on", today);
-    let person = Person::validate(&mut v, r.person.as_ref(), "person", on.unwrap_or(today));
-    let prison = v.check(prison_code(&r.prison, "prison"));
-    let reception_type = v.check(fields::required_enum::<pb::ReceptionType>(
+impl Draft {
+    /// A transition of `kind` about `person` on the date in `field`: within a
+    /// year of today.
+    fn new(
+        kind: TransitionKind,
+        date: Option<&types::Date>,
+        field: &str,
+        person: Option<&types::PersonDetails>,
+        today: NaiveDate,
+    ) -> Self {
+        let mut v = Violations::new();
+        let on = v
+            .check(fields::required_date(date, field))
+            .filter(|&date| v.check(near(date, today, field)).is_some());
+        let person = Person::validate(&mut v, person, "person", on.unwrap_or(today));
+        Self {
+            v,
+            kind,
+            on,
+            person,
+        }
+    }
+
+    /// The area probation supervises the person in: it must name a probation
+    /// delivery unit.
+    fn supervising(
+        &mut self,
+        area: Option<&types::Destination>,
+        field: &str,
+        registry: &Registry,
+    ) -> Option<Destination> {
+        let area = Destination::validate(&mut self.v, area, field, registry)?;
+        if area.probation_delivery_unit.is_none() {
+            self.v.push(FieldViolation::missing(format!(
+                "{field}.probation_delivery_unit"
+            )));
+            return None;
+        }
+        Some(area)
+    }
+
+    /// The transition, or every violation found.
+    fn build(
+        self,
+        area: Option<Destination>,
+        prison: Option<String>,
+        details: Option<serde_json::Value>,
+        death: Option<pb::DeathCategory>,
+    ) -> Result<Transition, Error> {
+        let Draft {
+            v,
+            kind,
+            on,
+            person,
+        } = self;
+        fields::complete(v, || {
+            Some(Transition {
+                kind,
+                person: person?,
+                occurred_on: on?,
+                area: area?,
+                prison,
+                details: details?,
+                death,
+            })
+        })
+    }
+}
+
+fn code_name<E>(value: Option<E>, name: fn(&E) -> &'static str) -> Option<&'static str> {
+    value.as_ref().map(name)
+}
+
+pub fn reception(r: &pb::NotifyReceptionRequest, at: &Context<'_>) -> Result<Transition, Error> {
+    let (caller, today) = (at.caller, at.today);
+    let mut t = Draft::new(
+        TransitionKind::Reception,
+        r.received_on.as_ref(),
+        "received_on",
+        r.person.as_ref(),
+        today,
+    );
+    let prison = t.v.check(prison_code(&r.prison, "prison"));
+    let reception_type = t.v.check(fields::required_enum::<pb::ReceptionType>(
         r.reception_type,
         "reception_type",
     ));
-    let t = finish(v, || {
-        Some(Transition {
-            kind: TransitionKind::Reception,
-            person: person?,
-            occurred_on: on?,
-            area: Destination::default(),
-            prison: Some(prison?),
-            details: serde_json::json!({ "reception_type": reception_type?.as_str_name() }),
-            death: None,
-        })
-    })?;
+    let details = code_name(reception_type, pb::ReceptionType::as_str_name)
+        .map(|name| serde_json::json!({ "reception_type": name }));
+    let t = t.build(Some(Destination::default()), prison, details, None)?;
     serves_prison(caller, t.prison.as_deref().unwrap_or_default())?;
     Ok(t)
 }
 
-pub fn transfer(
-    r: &pb::NotifyTransferRequest,
-    caller: &Caller,
-    today: NaiveDate,
-) -> Result<Transition, Status> {
-    let mut v = Violations::new();
-    let on = dated(&mut v, r.transferred_on.as_ref(), "transferred_on", today);
-    let person = Person::validate(&mut v, r.person.as_ref(), "person", on.unwrap_or(today));
-    let from = v.check(prison_code(&r.from_prison, "from_prison"));
-    let to = v.check(prison_code(&r.to_prison, "to_prison"));
+pub fn transfer(r: &pb::NotifyTransferRequest, at: &Context<'_>) -> Result<Transition, Error> {
+    let (caller, today) = (at.caller, at.today);
+    let mut t = Draft::new(
+        TransitionKind::Transfer,
+        r.transferred_on.as_ref(),
+        "transferred_on",
+        r.person.as_ref(),
+        today,
+    );
+    let from = t.v.check(prison_code(&r.from_prison, "from_prison"));
+    let to = t.v.check(prison_code(&r.to_prison, "to_prison"));
     if from.is_some() && from == to {
-        v.push(FieldViolation::new(
+        t.v.push(FieldViolation::new(
             "to_prison",
             "must differ from from_prison",
         ));
     }
-    let t = finish(v, || {
-        let from = from?;
-        Some(Transition {
-            kind: TransitionKind::Transfer,
-            person: person?,
-            occurred_on: on?,
-            area: Destination::default(),
-            details: serde_json::json!({ "from_prison": from }),
-            prison: Some(to?),
-            death: None,
-        })
-    })?;
+    let details = from
+        .as_ref()
+        .map(|from| serde_json::json!({ "from_prison": from }));
+    let t = t.build(Some(Destination::default()), to, details, None)?;
     let from = t.details["from_prison"].as_str().unwrap_or_default();
     serves_prison(caller, from)
         .or_else(|_| serves_prison(caller, t.prison.as_deref().unwrap_or_default()))?;
     Ok(t)
 }
 
-fn supervising(
-    v: &mut Violations,
-    area: Option<&throughcare_proto::types::v1::Destination>,
-    field: &str,
-    registry: &Registry,
-) -> Option<Destination> {
-    let area = Destination::validate(v, area, field, registry)?;
-    if area.probation_delivery_unit.is_none() {
-        v.push(FieldViolation::missing(format!(
-            "{field}.probation_delivery_unit"
-        )));
-        return None;
-    }
-    Some(area)
-}
-
 pub fn community_sentence(
     r: &pb::NotifyCommunitySentenceRequest,
-    registry: &Registry,
-    today: NaiveDate,
-) -> Result<Transition, Status> {
-    let mut v = Violations::new();
-    let start = dated(&mut v, r.start_date.as_ref(), "start_date", today);
+    at: &Context<'_>,
+) -> Result<Transition, Error> {
+    let (registry, today) = (at.registry, at.today);
+    let mut t = Draft::new(
+        TransitionKind::CommunitySentence,
+        r.start_date.as_ref(),
+        "start_date",
+        r.person.as_ref(),
+        today,
+    );
+    let v = &mut t.v;
     let end = v
         .check(fields::date(r.end_date.as_ref(), "end_date"))
         .flatten();
-    if let (Some(start), Some(end)) = (start, end)
+    if let (Some(start), Some(end)) = (t.on, end)
         && end < start
     {
         v.push(FieldViolation::new("end_date", "is before start_date"));
     }
-    let person = Person::validate(&mut v, r.person.as_ref(), "person", start.unwrap_or(today));
     let sentence = v.check(fields::required_enum::<pb::SentenceType>(
         r.sentence_type,
         "sentence_type",
@@ -155,116 +207,76 @@ pub fn community_sentence(
         })
         .map(|req| req.as_str_name())
         .collect();
-    let area = supervising(
-        &mut v,
-        r.supervising_area.as_ref(),
-        "supervising_area",
-        registry,
-    );
-    finish(v, || {
-        Some(Transition {
-            kind: TransitionKind::CommunitySentence,
-            person: person?,
-            occurred_on: start?,
-            area: area?,
-            prison: None,
-            details: serde_json::json!({
-                "sentence_type": sentence?.as_str_name(),
-                "requirements": requirements,
-                "end_date": end.map(|d| d.to_string()),
-            }),
-            death: None,
+    let area = t.supervising(r.supervising_area.as_ref(), "supervising_area", registry);
+    let details = code_name(sentence, pb::SentenceType::as_str_name).map(|sentence| {
+        serde_json::json!({
+            "sentence_type": sentence,
+            "requirements": requirements,
+            "end_date": end.map(|d| d.to_string()),
         })
-    })
+    });
+    t.build(area, None, details, None)
 }
 
 pub fn approved_premises_move(
     r: &pb::NotifyApprovedPremisesMoveRequest,
-    registry: &Registry,
-    today: NaiveDate,
-) -> Result<Transition, Status> {
-    let mut v = Violations::new();
-    let on = dated(&mut v, r.moved_on.as_ref(), "moved_on", today);
-    let person = Person::validate(&mut v, r.person.as_ref(), "person", on.unwrap_or(today));
-    let area = supervising(&mut v, r.destination.as_ref(), "destination", registry);
+    at: &Context<'_>,
+) -> Result<Transition, Error> {
+    let (registry, today) = (at.registry, at.today);
+    let mut t = Draft::new(
+        TransitionKind::ApprovedPremisesMove,
+        r.moved_on.as_ref(),
+        "moved_on",
+        r.person.as_ref(),
+        today,
+    );
+    let area = t.supervising(r.destination.as_ref(), "destination", registry);
     if area.as_ref().is_some_and(|a| a.approved_premises.is_none()) {
-        v.push(FieldViolation::missing("destination.approved_premises"));
+        t.v.push(FieldViolation::missing("destination.approved_premises"));
     }
-    finish(v, || {
-        Some(Transition {
-            kind: TransitionKind::ApprovedPremisesMove,
-            person: person?,
-            occurred_on: on?,
-            area: area?,
-            prison: None,
-            details: serde_json::json!({}),
-            death: None,
-        })
-    })
+    t.build(area, None, Some(serde_json::json!({})), None)
 }
 
 pub fn supervision_end(
     r: &pb::NotifySupervisionEndRequest,
-    registry: &Registry,
-    today: NaiveDate,
-) -> Result<Transition, Status> {
-    let mut v = Violations::new();
-    let on = dated(&mut v, r.ended_on.as_ref(), "ended_on", today);
-    let person = Person::validate(&mut v, r.person.as_ref(), "person", on.unwrap_or(today));
-    let reason = v.check(fields::required_enum::<pb::SupervisionEndReason>(
+    at: &Context<'_>,
+) -> Result<Transition, Error> {
+    let (registry, today) = (at.registry, at.today);
+    let mut t = Draft::new(
+        TransitionKind::SupervisionEnd,
+        r.ended_on.as_ref(),
+        "ended_on",
+        r.person.as_ref(),
+        today,
+    );
+    let reason = t.v.check(fields::required_enum::<pb::SupervisionEndReason>(
         r.reason, "reason",
     ));
-    let area = supervising(
-        &mut v,
-        r.supervising_area.as_ref(),
-        "supervising_area",
-        registry,
-    );
-    finish(v, || {
-        Some(Transition {
-            kind: TransitionKind::SupervisionEnd,
-            person: person?,
-            occurred_on: on?,
-            area: area?,
-            prison: None,
-            details: serde_json::json!({ "reason": reason?.as_str_name() }),
-            death: None,
-        })
-    })
+    let area = t.supervising(r.supervising_area.as_ref(), "supervising_area", registry);
+    let details = code_name(reason, pb::SupervisionEndReason::as_str_name)
+        .map(|reason| serde_json::json!({ "reason": reason }));
+    t.build(area, None, details, None)
 }
 
-pub fn death(
-    r: &pb::NotifyDeathRequest,
-    registry: &Registry,
-    today: NaiveDate,
-) -> Result<Transition, Status> {
-    let mut v = Violations::new();
-    let on = dated(&mut v, r.date_of_death.as_ref(), "date_of_death", today);
-    if on.is_some_and(|d| d > today) {
-        v.push(FieldViolation::new("date_of_death", "is in the future"));
+pub fn death(r: &pb::NotifyDeathRequest, at: &Context<'_>) -> Result<Transition, Error> {
+    let (registry, today) = (at.registry, at.today);
+    let mut t = Draft::new(
+        TransitionKind::Death,
+        r.date_of_death.as_ref(),
+        "date_of_death",
+        r.person.as_ref(),
+        today,
+    );
+    if t.on.is_some_and(|d| d > today) {
+        t.v.push(FieldViolation::new("date_of_death", "is in the future"));
     }
-    let person = Person::validate(&mut v, r.person.as_ref(), "person", on.unwrap_or(today));
-    let category = v.check(fields::required_enum::<pb::DeathCategory>(
+    let category = t.v.check(fields::required_enum::<pb::DeathCategory>(
         r.category, "category",
     ));
-    let area = supervising(
-        &mut v,
-        r.supervising_area.as_ref(),
-        "supervising_area",
-        registry,
-    );
-    finish(v, || {
-        let category = category?;
-        Some(Transition {
-            kind: TransitionKind::Death,
-            person: person?,
-            occurred_on: on?,
-            area: area?,
-            prison: None,
-            details: serde_json::json!({ "category": category.as_str_name() }),
-            death: Some(category),
-        })
-    })
+    let area = t.supervising(r.supervising_area.as_ref(), "supervising_area", registry);
+    let details = code_name(category, pb::DeathCategory::as_str_name)
+        .map(|category| serde_json::json!({ "category": category }));
+    t.build(area, None, details, category)
 }
 
 pub fn kind_name(kind: TransitionKind) -> &'static str {

@@ -96,15 +96,10 @@ impl Store {
 
     /// The key of the person these identifiers name, if known.
     pub async fn person_key_of(&self, ids: &PersonIds) -> StoreResult<Option<String>> {
-        let value = |v: Option<&str>| v.map(str::to_owned);
-        let row: Option<String> = on_db!(&self.db, p => sqlx::query_scalar(
-            "SELECT person_key FROM persons WHERE nhs_number = $1 OR prison_number = $2 OR crn = $3
-             ORDER BY CASE WHEN nhs_number = $1 THEN 0 WHEN prison_number = $2 THEN 1 ELSE 2 END LIMIT 1")
-            .bind(value(ids.nhs_number().map(|n| n.as_str())))
-            .bind(value(ids.prison_number().map(|n| n.as_str())))
-            .bind(value(ids.crn().map(|n| n.as_str())))
-            .fetch_optional(p).await)?;
-        Ok(row)
+        let [nhs, noms, crn] = ids.columns();
+        let rows: Vec<PersonRow> = on_db!(&self.db, p => sqlx::query_as(person_candidates())
+            .bind(nhs).bind(noms).bind(crn).fetch_all(p).await)?;
+        Ok(choose(ids, rows).map(|row| row.person_key))
     }
 
     pub async fn release(&self, release_id: &str) -> StoreResult<Option<Release>> {
@@ -266,3 +261,29 @@ pub struct AssessmentRow {
 const PERSON_COLUMNS: &str =
     "person_key, nhs_number, prison_number, crn, date_of_birth, sex, ethnic_group,
         probation_region, probation_delivery_unit, integrated_care_board, local_authority, prison";
+
+/// Everyone holding any of the identifiers `$1` (NHS number), `$2` (prison
+/// number) or `$3` (CRN): the candidates [`choose`] decides between.
+fn person_candidates() -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!(
+        "SELECT {PERSON_COLUMNS} FROM persons WHERE nhs_number = $1 OR prison_number = $2 OR crn = $3"
+    ))
+}
+
+/// The person these identifiers name among `candidates`, by the one person
+/// rule ([`PersonIds::choose`]).
+fn choose(ids: &PersonIds, candidates: Vec<PersonRow>) -> Option<PersonRow> {
+    ids.choose(
+        candidates
+            .into_iter()
+            .map(|row| {
+                let held = [
+                    row.nhs_number.clone(),
+                    row.prison_number.clone(),
+                    row.crn.clone(),
+                ];
+                (row, held)
+            })
+            .collect(),
+    )
+}

@@ -6,6 +6,7 @@ use crate::domain::release::{Release, ReleaseState};
 use crate::domain::rules::ClosesOn;
 use crate::domain::task::{Task, TaskKind, TaskState};
 use chrono::{DateTime, NaiveDate, Utc};
+use throughcare_platform::clock::to_timestamp;
 use throughcare_platform::identifiers::{Crn, NhsNumber, PersonIds, PrisonNumber};
 use throughcare_proto::referrals::v1 as pb;
 use throughcare_proto::types::v1 as types;
@@ -310,7 +311,7 @@ impl HistoryRow {
                 .map_or(0, |s| s.to_proto() as i32),
             to_state: state(&self.to_state)?.to_proto() as i32,
             actor: self.actor.clone(),
-            at: Some(crate::domain::fields::timestamp_to_proto(self.at)),
+            at: Some(to_timestamp(self.at)),
         })
     }
 }

@@ -10,7 +10,7 @@ use crate::domain::release::Release;
 use crate::domain::task::{Task, TaskState};
 use chrono::{DateTime, Utc};
 use throughcare_platform::db::Tx;
-use throughcare_platform::identifiers::PseudonymKey;
+use throughcare_platform::identifiers::{PersonIds, PseudonymKey};
 use throughcare_platform::on_tx;
 
 use super::PERSON_COLUMNS;
@@ -22,11 +22,12 @@ pub struct Placement<'a> {
     pub prison: Option<&'a str>,
 }
 
-/// Finds the person these identifiers name (by NHS number first, then prison
-/// number, then CRN), or creates them, keyed by a pseudonym of their strongest
-/// identifier. Identifiers learnt now are added when no one else holds them, so
-/// someone first seen with a prison number keeps one key when their NHS number
-/// arrives. Demographics and placement are updated when given.
+/// Finds the person these identifiers name ([`PersonIds::choose`] decides
+/// between the stored people sharing any of them), or creates them, keyed by
+/// a pseudonym of their strongest identifier. Identifiers learnt now are added
+/// when no one else holds them, so someone first seen with a prison number
+/// keeps one key when their NHS number arrives. Demographics and placement are
+/// updated when given.
 pub async fn resolve_person(
     tx: &mut Tx,
     keys: &PseudonymKey,
@@ -34,48 +35,74 @@ pub async fn resolve_person(
     placement: Option<Placement<'_>>,
     now: DateTime<Utc>,
 ) -> StoreResult<PersonRow> {
-    let nhs = person.ids.nhs_number().map(|n| n.as_str().to_owned());
-    let noms = person.ids.prison_number().map(|n| n.as_str().to_owned());
-    let crn = person.ids.crn().map(|n| n.as_str().to_owned());
-    let (area, prison) = match placement {
-        Some(p) => (p.area.clone(), p.prison),
-        None => (Destination::default(), None),
-    };
-    let row = match find_person(tx, &nhs, &noms, &crn).await? {
+    let row = match find_person(tx, &person.ids).await? {
         Some(row) => row,
-        None => {
-            // Someone new: one statement, unless another transaction creates
-            // them at the same moment (then the insert does nothing and we find them).
-            let sql = sqlx::AssertSqlSafe(format!(
-                "INSERT INTO persons (person_key, nhs_number, prison_number, crn, date_of_birth, sex, ethnic_group,
-                    probation_region, probation_delivery_unit, integrated_care_board, local_authority, prison, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                 ON CONFLICT DO NOTHING RETURNING {PERSON_COLUMNS}"
-            ));
-            let key = keys.person_key(&person.ids);
-            let inserted: Option<PersonRow> = on_tx!(tx, c => sqlx::query_as(sql)
-                .bind(key.as_str()).bind(&nhs).bind(&noms).bind(&crn).bind(person.date_of_birth)
-                .bind(enum_name(person.sex)).bind(enum_name(person.ethnic_group))
-                .bind(&area.probation_region).bind(&area.probation_delivery_unit)
-                .bind(&area.integrated_care_board).bind(&area.local_authority).bind(prison).bind(now)
-                .fetch_optional(&mut **c).await)?;
-            if let Some(row) = inserted {
-                return Ok(row);
-            }
-            find_person(tx, &nhs, &noms, &crn)
+        None => match insert_person(tx, keys, person, placement, now).await? {
+            Some(row) => return Ok(row),
+            // Another transaction created them at the same moment.
+            None => find_person(tx, &person.ids)
                 .await?
-                .ok_or_else(|| StoreError::Conflict("person could not be created".into()))?
-        }
+                .ok_or_else(|| StoreError::Conflict("person could not be created".into()))?,
+        },
     };
-    for (column, value, held) in [
-        ("nhs_number", &nhs, &row.nhs_number),
-        ("prison_number", &noms, &row.prison_number),
-        ("crn", &crn, &row.crn),
-    ] {
+    let held = [&row.nhs_number, &row.prison_number, &row.crn];
+    for ((column, value), held) in PERSON_ID_COLUMNS
+        .into_iter()
+        .zip(person.ids.columns())
+        .zip(held)
+    {
         if let (Some(value), None) = (value, held) {
             add_identifier(tx, &row.person_key, column, value).await?;
         }
     }
+    update_person(tx, &row.person_key, person, placement, now).await
+}
+
+/// The identifier columns, in the order of [`PersonIds::columns`].
+const PERSON_ID_COLUMNS: [&str; 3] = ["nhs_number", "prison_number", "crn"];
+
+/// Someone new, in one statement; `None` if another transaction created them
+/// at the same moment (the insert then does nothing).
+async fn insert_person(
+    tx: &mut Tx,
+    keys: &PseudonymKey,
+    person: &Person,
+    placement: Option<Placement<'_>>,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<PersonRow>> {
+    let (area, prison) = placed(placement);
+    let [nhs, noms, crn] = person.ids.columns();
+    let sql = sqlx::AssertSqlSafe(format!(
+        "INSERT INTO persons (person_key, nhs_number, prison_number, crn, date_of_birth, sex, ethnic_group,
+            probation_region, probation_delivery_unit, integrated_care_board, local_authority, prison, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT DO NOTHING RETURNING {PERSON_COLUMNS}"
+    ));
+    let key = keys.person_key(&person.ids);
+    Ok(on_tx!(tx, c => sqlx::query_as(sql)
+        .bind(key.as_str()).bind(nhs).bind(noms).bind(crn).bind(person.date_of_birth)
+        .bind(enum_name(person.sex)).bind(enum_name(person.ethnic_group))
+        .bind(&area.probation_region).bind(&area.probation_delivery_unit)
+        .bind(&area.integrated_care_board).bind(&area.local_authority).bind(prison).bind(now)
+        .fetch_optional(&mut **c).await)?)
+}
+
+fn placed(placement: Option<Placement<'_>>) -> (Destination, Option<&str>) {
+    match placement {
+        Some(p) => (p.area.clone(), p.prison),
+        None => (Destination::default(), None),
+    }
+}
+
+/// Updates demographics that are given and the placement when there is one.
+async fn update_person(
+    tx: &mut Tx,
+    person_key: &str,
+    person: &Person,
+    placement: Option<Placement<'_>>,
+    now: DateTime<Utc>,
+) -> StoreResult<PersonRow> {
+    let (area, prison) = placed(placement);
     let unspecified = |name: &'static str, unset: &'static str| (name != unset).then_some(name);
     let sex = unspecified(enum_name(person.sex), "SEX_UNSPECIFIED");
     let ethnic = unspecified(enum_name(person.ethnic_group), "ETHNIC_GROUP_UNSPECIFIED");
@@ -93,7 +120,7 @@ pub async fn resolve_person(
          WHERE person_key = $1 RETURNING {PERSON_COLUMNS}"
     ));
     Ok(on_tx!(tx, c => sqlx::query_as(sql)
-        .bind(&row.person_key).bind(person.date_of_birth).bind(sex).bind(ethnic)
+        .bind(person_key).bind(person.date_of_birth).bind(sex).bind(ethnic)
         .bind(placement.is_some())
         .bind(&area.probation_region).bind(&area.probation_delivery_unit)
         .bind(&area.integrated_care_board).bind(&area.local_authority).bind(prison)
@@ -108,29 +135,12 @@ pub async fn person(tx: &mut Tx, person_key: &str) -> StoreResult<Option<PersonR
     Ok(on_tx!(tx, c => sqlx::query_as(sql).bind(person_key).fetch_optional(&mut **c).await)?)
 }
 
-async fn find_person(
-    tx: &mut Tx,
-    nhs: &Option<String>,
-    noms: &Option<String>,
-    crn: &Option<String>,
-) -> StoreResult<Option<PersonRow>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {PERSON_COLUMNS} FROM persons WHERE nhs_number = $1 OR prison_number = $2 OR crn = $3"
-    ));
-    let rows: Vec<PersonRow> = on_tx!(tx, c => sqlx::query_as(sql).bind(nhs).bind(noms).bind(crn).fetch_all(&mut **c).await)?;
-    // The strongest identifier decides when identifiers point at different people.
-    let by = |matches: fn(&PersonRow) -> bool| rows.iter().position(matches);
-    let chosen = nhs
-        .as_ref()
-        .and_then(|n| rows.iter().position(|r| r.nhs_number.as_ref() == Some(n)))
-        .or_else(|| {
-            noms.as_ref().and_then(|n| {
-                rows.iter()
-                    .position(|r| r.prison_number.as_ref() == Some(n))
-            })
-        })
-        .or_else(|| by(|_| true));
-    Ok(chosen.map(|i| rows.into_iter().nth(i).expect("index from position")))
+/// The stored person these identifiers name, if any.
+async fn find_person(tx: &mut Tx, ids: &PersonIds) -> StoreResult<Option<PersonRow>> {
+    let [nhs, noms, crn] = ids.columns();
+    let rows: Vec<PersonRow> = on_tx!(tx, c => sqlx::query_as(super::person_candidates())
+        .bind(nhs).bind(noms).bind(crn).fetch_all(&mut **c).await)?;
+    Ok(super::choose(ids, rows))
 }
 
 async fn add_identifier(
@@ -423,7 +433,6 @@ pub async fn insert_history(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn insert_transition(
     tx: &mut Tx,
     transition_id: &str,

@@ -1,0 +1,158 @@
+//! Reading referrals: one referral with its history, and an organisation's
+//! worklist, page by page.
+
+use super::referrals::is_party;
+use super::{App, Feed, encode_token, page};
+use crate::domain::fields;
+use crate::domain::referral::ReferralState;
+use crate::error::{Error, Result};
+use crate::store::rows::{HistoryRow, StoredReferral, enum_name};
+use crate::store::{ReferralFilter, Side};
+use throughcare_platform::clock::to_timestamp;
+use throughcare_platform::identity::Caller;
+use throughcare_platform::validation::Violations;
+use throughcare_proto::referrals::v1 as pb;
+use throughcare_proto::types::v1::{PersonIdentifiers, ServiceType};
+
+impl App {
+    pub async fn get_referral(
+        &self,
+        caller: &Caller,
+        referral_id: &str,
+    ) -> Result<pb::GetReferralResponse> {
+        let referral = self
+            .store
+            .referral(referral_id)
+            .await?
+            .filter(|r| is_party(r, caller.code()))
+            .ok_or(Error::NotFound("referral"))?;
+        let person = self
+            .store
+            .person(&referral.person_key)
+            .await?
+            .ok_or(Error::NotFound("referral"))?;
+        let history = self.store.history(referral_id).await?;
+        Ok(pb::GetReferralResponse {
+            referral: Some(with_history(
+                referral_to_proto(&referral, &person.ids()?.to_proto()),
+                history,
+            )?),
+        })
+    }
+
+    pub async fn list_referrals(
+        &self,
+        caller: &Caller,
+        r: &pb::ListReferralsRequest,
+    ) -> Result<pb::ListReferralsResponse> {
+        let mut v = Violations::new();
+        let side = match v.check(fields::optional_enum::<pb::ReferralRole>(r.role, "role")) {
+            Some(pb::ReferralRole::Referrer) => Side::Referrer,
+            Some(pb::ReferralRole::Provider) => Side::Provider,
+            _ => Side::Either,
+        };
+        let states: Vec<ReferralState> = r
+            .states
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let field = format!("states[{i}]");
+                v.check(fields::required_enum::<pb::ReferralState>(*s, &field))
+                    .and_then(ReferralState::from_proto)
+            })
+            .collect();
+        let services: Vec<&'static str> = r
+            .services
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                v.check(fields::required_enum::<ServiceType>(
+                    *s,
+                    &format!("services[{i}]"),
+                ))
+            })
+            .map(enum_name)
+            .collect();
+        let requested_after = v
+            .check(fields::timestamp(
+                r.requested_after.as_ref(),
+                "requested_after",
+            ))
+            .flatten();
+        let requested_before = v
+            .check(fields::timestamp(
+                r.requested_before.as_ref(),
+                "requested_before",
+            ))
+            .flatten();
+        let (limit, after) = page(&mut v, r.page_size, &r.page_token);
+        v.finish(|| ())?;
+
+        // The watch cursor is read first: a watcher starting there may see a
+        // change the listing already shows, but never misses one.
+        let watch_cursor = self
+            .transactions
+            .feeds()
+            .head(caller.code(), Feed::Referrals.name())
+            .await?;
+        let listed = self
+            .store
+            .list_referrals(&ReferralFilter {
+                organisation: caller.code().to_owned(),
+                side,
+                states,
+                services,
+                requested_after,
+                requested_before,
+                after,
+                limit,
+            })
+            .await?;
+        let next_page_token = match listed.last() {
+            Some(last) if listed.len() as i64 == limit => {
+                encode_token(last.referral.requested_at, &last.referral.referral_id)
+            }
+            _ => String::new(),
+        };
+        Ok(pb::ListReferralsResponse {
+            referrals: listed
+                .iter()
+                .map(|l| referral_to_proto(&l.referral, &l.person.to_proto()))
+                .collect(),
+            next_page_token,
+            watch_cursor: watch_cursor.to_string(),
+        })
+    }
+}
+
+pub(crate) fn referral_to_proto(r: &StoredReferral, ids: &PersonIdentifiers) -> pb::Referral {
+    pb::Referral {
+        referral_id: r.referral_id.clone(),
+        person: Some(ids.clone()),
+        service: r.service as i32,
+        referrer: r.referrer.clone(),
+        provider: r.provider.clone(),
+        state: r.state.to_proto() as i32,
+        urgency: r.urgency as i32,
+        release_id: r.release_id.clone().unwrap_or_default(),
+        appointment_at: r.appointment_at.map(to_timestamp),
+        rejection_reason: r.rejection_reason.map_or(0, |x| x as i32),
+        rejection_text: r.rejection_text.clone().unwrap_or_default(),
+        cancellation_reason: r.cancellation_reason.map_or(0, |x| x as i32),
+        requested_at: Some(to_timestamp(r.requested_at)),
+        updated_at: Some(to_timestamp(r.updated_at)),
+        version: r.version,
+        history: Vec::new(),
+    }
+}
+
+pub(super) fn with_history(
+    mut referral: pb::Referral,
+    history: Vec<HistoryRow>,
+) -> Result<pb::Referral> {
+    referral.history = history
+        .iter()
+        .map(|h| h.to_proto())
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(referral)
+}
