@@ -1,4 +1,5 @@
-//! The gRPC surface: authorise by organisation kind and role, delegate.
+//! The gRPC surface: authorise by organisation kind and role, delegate, and
+//! answer errors through the platform's one mapping to a status.
 
 use crate::app::App;
 use std::future::Future;
@@ -6,8 +7,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use throughcare_platform::error::{Error, Result as UseCase};
 use throughcare_platform::feed::parse_cursor;
-use throughcare_platform::grpc::{respond, status};
-use throughcare_platform::identity::{Caller, OrganisationKind as K, Permission, Role as R};
+use throughcare_platform::grpc::{GrpcServer, respond, status};
+use throughcare_platform::identity::{
+    Authenticator, Caller, OrganisationKind as K, Permission, Role as R,
+};
 use throughcare_proto::sharing::v1::*;
 use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
@@ -32,6 +35,37 @@ const AUDITORS: Permission = Permission {
     kinds: &[],
     roles: &[R::Auditor],
 };
+
+/// The service's gRPC server: its four services behind the authenticator.
+pub fn server(
+    app: &Arc<App>,
+    authenticator: Authenticator,
+    shutdown: CancellationToken,
+) -> GrpcServer {
+    let limit = MAX_MESSAGE_BYTES;
+    let mut server = GrpcServer::new(authenticator);
+    server
+        .add_authenticated(
+            consent_service_server::ConsentServiceServer::new(Consents(app.clone()))
+                .max_decoding_message_size(limit),
+        )
+        .add_authenticated(
+            agreements_service_server::AgreementsServiceServer::new(Agreements(app.clone()))
+                .max_decoding_message_size(limit),
+        )
+        .add_authenticated(
+            disclosure_service_server::DisclosureServiceServer::new(Disclosures {
+                app: app.clone(),
+                shutdown,
+            })
+            .max_decoding_message_size(limit),
+        )
+        .add_authenticated(
+            audit_service_server::AuditServiceServer::new(Audit(app.clone()))
+                .max_decoding_message_size(limit),
+        );
+    server
+}
 
 /// Answers `request` with `use_case` if its caller may `action`.
 async fn serve<'a, T, R, F, Fut>(

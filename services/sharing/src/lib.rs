@@ -25,13 +25,8 @@ use throughcare_platform::bus::{ConsumerOptions, Retention, run_consumer};
 use throughcare_platform::clock::{SharedClock, SystemClock};
 use throughcare_platform::config::PlatformConfig;
 use throughcare_platform::db::Migrations;
-use throughcare_platform::grpc::GrpcServer;
 use throughcare_platform::sealing::{Keyring, SealingConfig};
 use throughcare_platform::service::{Platform, RunError, Runtime, StartError, Supervisor};
-use throughcare_proto::sharing::v1::agreements_service_server::AgreementsServiceServer;
-use throughcare_proto::sharing::v1::audit_service_server::AuditServiceServer;
-use throughcare_proto::sharing::v1::consent_service_server::ConsentServiceServer;
-use throughcare_proto::sharing::v1::disclosure_service_server::DisclosureServiceServer;
 use throughcare_proto::topics;
 use tokio::net::TcpListener;
 
@@ -106,27 +101,8 @@ pub async fn run_with_clock(
         observations_topic: platform.bus.topic(topics::OBSERVATIONS),
     });
 
-    let limit = grpc::MAX_MESSAGE_BYTES;
     let shutdown = runtime.shutdown.clone();
-    let mut server = GrpcServer::new(platform.authenticator.clone());
-    server
-        .add_authenticated(
-            ConsentServiceServer::new(grpc::Consents(app.clone())).max_decoding_message_size(limit),
-        )
-        .add_authenticated(
-            AgreementsServiceServer::new(grpc::Agreements(app.clone()))
-                .max_decoding_message_size(limit),
-        )
-        .add_authenticated(
-            DisclosureServiceServer::new(grpc::Disclosures {
-                app: app.clone(),
-                shutdown: shutdown.clone(),
-            })
-            .max_decoding_message_size(limit),
-        )
-        .add_authenticated(
-            AuditServiceServer::new(grpc::Audit(app.clone())).max_decoding_message_size(limit),
-        );
+    let server = grpc::server(&app, platform.authenticator.clone(), shutdown.clone());
 
     let mut tasks = Supervisor::new(shutdown.clone());
     let bus = platform.bus.clone();

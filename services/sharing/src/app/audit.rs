@@ -1,12 +1,10 @@
 //! The audit log: every decision appended last in its unit of work, and the
 //! auditors' RPCs that verify and page through it.
 
-use super::{App, lawful_bases};
+use super::App;
 use crate::domain::audit::Entry;
-use crate::domain::decision::{self, Outcome, Request};
 use crate::store;
 use throughcare_platform::error::Result;
-use throughcare_platform::identity::Caller;
 use throughcare_platform::validation::FieldViolation;
 use throughcare_platform::work::Work;
 use throughcare_proto::sharing::v1 as pb;
@@ -19,37 +17,6 @@ pub(crate) async fn commit_audited(mut work: Work, entry: Entry) -> Result<()> {
     store::audit::append(work.tx(), entry).await?;
     work.commit().await?;
     Ok(())
-}
-
-/// The audit entry for a decision.
-pub(crate) fn audit_entry(
-    caller: &Caller,
-    person_key: &str,
-    request: &Request,
-    outcome: &Outcome,
-    justification: &str,
-) -> Entry {
-    let (decision, categories) = if outcome.permits() {
-        let permitted = outcome.permitted.keys().copied().collect();
-        (pb::Decision::Permit, permitted)
-    } else {
-        let wanted = decision::wanted(request).into_iter().collect();
-        (pb::Decision::Deny, wanted)
-    };
-    Entry {
-        seq: 0,
-        at: request.at,
-        actor_organisation: caller.code().to_owned(),
-        actor_kind: caller.kind().to_proto(),
-        actor_role: caller.role.as_str().to_owned(),
-        person_key: person_key.to_owned(),
-        purpose: request.purpose,
-        decision,
-        bases: lawful_bases(outcome),
-        categories,
-        justification: justification.to_owned(),
-        flagged: outcome.flagged(),
-    }
 }
 
 impl App {

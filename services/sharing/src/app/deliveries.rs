@@ -3,9 +3,10 @@
 //! it: whatever is withdrawn before then — a consent, the release, the referral
 //! — is never sent, however it was queued, streamed or retried.
 
-use super::audit::{audit_entry, commit_audited};
+use super::audit::commit_audited;
 use super::disclosure::trigger;
 use super::{App, DELIVERIES};
+use crate::domain::audit::Entry;
 use crate::domain::decision::{Outcome, Request, decide};
 use crate::store::{people, records};
 use chrono::{DateTime, Utc};
@@ -135,8 +136,8 @@ impl App {
             .bases_for(&mut work, Some(&delivery.person_key))
             .await?;
         let outcome = decide(&consents, &agreements, &request);
-        let entry = audit_entry(
-            caller,
+        let entry = Entry::decided(
+            caller.role.as_str(),
             &delivery.person_key,
             &request,
             &outcome,

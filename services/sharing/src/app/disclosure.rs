@@ -2,8 +2,9 @@
 //! refused disclosure leaves behind (on request or pushed): its record and
 //! its event.
 
-use super::audit::{audit_entry, commit_audited};
-use super::{App, complete, lawful_bases};
+use super::audit::commit_audited;
+use super::{App, complete};
+use crate::domain::audit::Entry;
 use crate::domain::convert;
 use crate::domain::decision::{self, Outcome, Request, decide, needs_justification};
 use crate::store::{self, Reader, join_names, people};
@@ -93,7 +94,13 @@ impl App {
             Some(key) => key.clone(),
             None => self.pseudonyms.person_key(&ids).as_str().to_owned(),
         };
-        let entry = audit_entry(caller, &person_key, &request, &outcome, justification);
+        let entry = Entry::decided(
+            caller.role.as_str(),
+            &person_key,
+            &request,
+            &outcome,
+            justification,
+        );
         let response = if outcome.permits() {
             let permitted: BTreeSet<_> = outcome.permitted.keys().copied().collect();
             let health = match &known {
@@ -135,7 +142,7 @@ impl App {
         let permitted: Vec<DataCategory> = outcome.permitted.keys().copied().collect();
         let disclosed = Disclosed {
             disclosure_id: new_id(),
-            bases: lawful_bases(outcome),
+            bases: outcome.lawful_bases(),
             categories: permitted.iter().map(|c| *c as i32).collect(),
         };
         let row = people::DisclosureRow {

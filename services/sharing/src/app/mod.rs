@@ -11,7 +11,7 @@ mod disclosure;
 
 pub use consume::Consumer;
 
-use crate::domain::decision::{Agreement, Basis, Consent, Outcome};
+use crate::domain::decision::{Agreement, Consent};
 use crate::domain::minimise;
 use crate::store::{self, Reader, records};
 use chrono::{DateTime, Utc};
@@ -28,7 +28,6 @@ use throughcare_platform::identity::{Caller, Registry};
 use throughcare_platform::sealing::{Keyring, Sealed};
 use throughcare_platform::work::{Transactions, Work};
 use throughcare_proto::events::v1 as events;
-use throughcare_proto::sharing::v1 as pb;
 use throughcare_proto::types::v1::{DataCategory, HealthSummary};
 
 pub const SOURCE: &str = "/throughcare/sharing";
@@ -171,21 +170,4 @@ pub(crate) fn delivery_entry(recipient: &str, delivery_id: &str, at: DateTime<Ut
         snapshot: Vec::new(),
         at,
     }
-}
-
-pub(crate) fn lawful_bases(outcome: &Outcome) -> Vec<pb::LawfulBasis> {
-    outcome
-        .bases()
-        .into_iter()
-        .map(|basis| match basis {
-            Basis::Consent(id) => pb::LawfulBasis {
-                r#type: pb::LawfulBasisType::Consent as i32,
-                basis_id: id,
-            },
-            Basis::Agreement(kind, id) => pb::LawfulBasis {
-                r#type: kind as i32,
-                basis_id: id,
-            },
-        })
-        .collect()
 }

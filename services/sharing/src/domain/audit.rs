@@ -3,6 +3,7 @@
 //! hash fields empty), so changing, removing or reordering any entry breaks
 //! every hash after it, and the first broken entry is where the log was touched.
 
+use super::decision::{self, Outcome, Request};
 use chrono::{DateTime, Utc};
 use ring::digest;
 use throughcare_proto::sharing::v1 as pb;
@@ -29,6 +30,38 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry for a decision on `request`, taken for a caller acting in
+    /// `role`: a permit names the permitted categories, a deny those asked for.
+    pub fn decided(
+        role: &str,
+        person_key: &str,
+        request: &Request,
+        outcome: &Outcome,
+        justification: &str,
+    ) -> Self {
+        let (decision, categories) = if outcome.permits() {
+            let permitted = outcome.permitted.keys().copied().collect();
+            (pb::Decision::Permit, permitted)
+        } else {
+            let wanted = decision::wanted(request).into_iter().collect();
+            (pb::Decision::Deny, wanted)
+        };
+        Entry {
+            seq: 0,
+            at: request.at,
+            actor_organisation: request.recipient.clone(),
+            actor_kind: request.recipient_kind.to_proto(),
+            actor_role: role.to_owned(),
+            person_key: person_key.to_owned(),
+            purpose: request.purpose,
+            decision,
+            bases: outcome.lawful_bases(),
+            categories,
+            justification: justification.to_owned(),
+            flagged: outcome.flagged(),
+        }
+    }
+
     pub fn to_proto(&self, previous_hash: Vec<u8>, hash: Vec<u8>) -> pb::AuditEntry {
         pb::AuditEntry {
             sequence: self.seq,

@@ -190,17 +190,7 @@ fn provision_at(
         ));
         return None;
     }
-    let effect = match pb::ProvisionType::try_from(p.r#type) {
-        Ok(pb::ProvisionType::Permit) => Some(Effect::Permit),
-        Ok(pb::ProvisionType::Deny) => Some(Effect::Deny),
-        _ => {
-            v.push(FieldViolation::new(
-                join(field, "type"),
-                "must be PERMIT or DENY",
-            ));
-            None
-        }
-    };
+    let effect = v.check(effect(p.r#type, &join(field, "type")));
     let scope = scope(
         v,
         field,
@@ -230,6 +220,14 @@ fn provision_at(
         scope,
         exceptions: exceptions.into_iter().collect::<Option<_>>()?,
     })
+}
+
+fn effect(value: i32, field: &str) -> Result<Effect, FieldViolation> {
+    match pb::ProvisionType::try_from(value) {
+        Ok(pb::ProvisionType::Permit) => Ok(Effect::Permit),
+        Ok(pb::ProvisionType::Deny) => Ok(Effect::Deny),
+        _ => Err(FieldViolation::new(field, "must be PERMIT or DENY")),
+    }
 }
 
 /// A provision as stored (validated when recorded): read back leniently, so

@@ -19,7 +19,7 @@
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use throughcare_platform::identity::OrganisationKind;
-use throughcare_proto::sharing::v1::{LawfulBasisType, Purpose};
+use throughcare_proto::sharing::v1::{LawfulBasis, LawfulBasisType, Purpose};
 use throughcare_proto::types::v1::DataCategory;
 
 /// Every category a person's health information is divided into.
@@ -183,6 +183,23 @@ impl Outcome {
     /// Every basis the disclosure rests on.
     pub fn bases(&self) -> BTreeSet<Basis> {
         self.permitted.values().flatten().cloned().collect()
+    }
+
+    /// Every basis the disclosure rests on, as the contracts name them.
+    pub fn lawful_bases(&self) -> Vec<LawfulBasis> {
+        self.bases()
+            .into_iter()
+            .map(|basis| match basis {
+                Basis::Consent(id) => LawfulBasis {
+                    r#type: LawfulBasisType::Consent as i32,
+                    basis_id: id,
+                },
+                Basis::Agreement(kind, id) => LawfulBasis {
+                    r#type: kind as i32,
+                    basis_id: id,
+                },
+            })
+            .collect()
     }
 
     /// Rests on something other than consent: needs review.
