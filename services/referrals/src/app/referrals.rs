@@ -68,30 +68,26 @@ impl App {
     ) -> Result<pb::RequestReferralResponse> {
         let command = &self.validate_request(request)?;
         let now = self.now();
-        self.once(
-            caller,
-            &request.idempotency_key,
-            request,
-            |mut work| async move {
-                let response = self.record_request(&mut work, caller, command, now).await?;
-                Ok((work, response))
-            },
-        )
+        self.once(caller, &request.idempotency_key, request, move |work| {
+            self.record_request(work, caller, command, now)
+        })
         .await
     }
 
     async fn record_request(
         &self,
-        work: &mut Work,
+        mut work: Work,
         caller: &Caller,
         c: &NewReferral,
         now: DateTime<Utc>,
-    ) -> Result<pb::RequestReferralResponse> {
+    ) -> Result<(Work, pb::RequestReferralResponse)> {
         let person =
             write::resolve_person(work.tx(), &self.pseudonyms, &c.person, None, now).await?;
         let ids = person.ids()?.to_proto();
         let service = enum_name(c.service);
-        let release_id = self.release_of_request(work, caller, c, &person).await?;
+        let release_id = self
+            .release_of_request(&mut work, caller, c, &person)
+            .await?;
         if let Some(existing) =
             write::active_referral(work.tx(), &person.person_key, service, &c.provider).await?
         {
@@ -119,7 +115,7 @@ impl App {
         };
         write::insert_referral(work.tx(), &referral).await?;
         write::insert_history(work.tx(), &referral, None, caller.code()).await?;
-        let proto = self.referral_changed(work, &referral, &ids);
+        let proto = self.referral_changed(&mut work, &referral, &ids);
         work.publish(
             self.topics
                 .lifecycle(&referral.person_key, &events::referral_requested(&referral)),
@@ -133,11 +129,15 @@ impl App {
             false,
             now,
         );
-        self.observe(work, observed);
+        self.observe(&mut work, observed);
         let history = write::history(work.tx(), &referral.referral_id).await?;
-        Ok(pb::RequestReferralResponse {
-            referral: Some(super::worklist::with_history(proto, history)?),
-        })
+        let referral = super::worklist::with_history(proto, history)?;
+        Ok((
+            work,
+            pb::RequestReferralResponse {
+                referral: Some(referral),
+            },
+        ))
     }
 
     /// The release a new referral belongs to: the one it names (visible to
@@ -175,28 +175,20 @@ impl App {
     ) -> Result<pb::UpdateReferralResponse> {
         let action = &parse_action(request)?;
         let now = self.now();
-        self.once(
-            caller,
-            &request.idempotency_key,
-            request,
-            |mut work| async move {
-                let response = self
-                    .record_update(&mut work, caller, &request.referral_id, action.clone(), now)
-                    .await?;
-                Ok((work, response))
-            },
-        )
+        self.once(caller, &request.idempotency_key, request, move |work| {
+            self.record_update(work, caller, &request.referral_id, action.clone(), now)
+        })
         .await
     }
 
     async fn record_update(
         &self,
-        work: &mut Work,
+        mut work: Work,
         caller: &Caller,
         referral_id: &str,
         action: Action,
         now: DateTime<Utc>,
-    ) -> Result<pb::UpdateReferralResponse> {
+    ) -> Result<(Work, pb::UpdateReferralResponse)> {
         let mut referral = write::lock_referral(work.tx(), referral_id)
             .await?
             .filter(|r| is_party(r, caller.code()))
@@ -215,22 +207,27 @@ impl App {
         referral.version += 1;
         referral.updated_at = now;
 
-        let person = self.store_person(work, &referral.person_key).await?;
+        let person = self.store_person(&mut work, &referral.person_key).await?;
         let ids = person.ids()?.to_proto();
-        let closing = self.tasks_closed_by(work, &mut referral).await?;
+        let closing = self.tasks_closed_by(&mut work, &mut referral).await?;
         write::update_referral(work.tx(), &referral, from, caller.code()).await?;
-        let proto = self.referral_changed(work, &referral, &ids);
+        let proto = self.referral_changed(&mut work, &referral, &ids);
         for task in closing {
-            self.close_task(work, task, Some(&referral.referral_id), now, &ids)
+            self.close_task(&mut work, task, Some(&referral.referral_id), now, &ids)
                 .await?;
         }
         let changed = events::referral_state_changed(&referral, from, caller.code());
         work.publish(self.topics.lifecycle(&referral.person_key, &changed));
-        self.observe_referral(work, &person, &referral, now).await?;
+        self.observe_referral(&mut work, &person, &referral, now)
+            .await?;
         let history = write::history(work.tx(), &referral.referral_id).await?;
-        Ok(pb::UpdateReferralResponse {
-            referral: Some(super::worklist::with_history(proto, history)?),
-        })
+        let referral = super::worklist::with_history(proto, history)?;
+        Ok((
+            work,
+            pb::UpdateReferralResponse {
+                referral: Some(referral),
+            },
+        ))
     }
 
     /// What the indicators learn from a referral's new state, counted from

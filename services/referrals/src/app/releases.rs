@@ -382,28 +382,20 @@ impl App {
         if request.release_id.is_empty() {
             return Err(FieldViolation::missing("release_id").into());
         }
-        self.once(
-            caller,
-            &request.idempotency_key,
-            request,
-            |mut work| async move {
-                let response = self
-                    .record_reversal(&mut work, caller, &request.release_id, reason, now)
-                    .await?;
-                Ok((work, response))
-            },
-        )
+        self.once(caller, &request.idempotency_key, request, move |work| {
+            self.record_reversal(work, caller, &request.release_id, reason, now)
+        })
         .await
     }
 
     async fn record_reversal(
         &self,
-        work: &mut Work,
+        mut work: Work,
         caller: &Caller,
         release_id: &str,
         reason: pb::ReversalReason,
         now: DateTime<Utc>,
-    ) -> Result<pb::ReverseReleaseResponse> {
+    ) -> Result<(Work, pb::ReverseReleaseResponse)> {
         let mut release = write::lock_release(work.tx(), release_id)
             .await?
             .filter(|r| r.visible_to(caller.code()))
@@ -418,13 +410,13 @@ impl App {
         write::mark_release_reversed(work.tx(), release_id, enum_name(reason), now).await?;
         release.state = ReleaseState::Reversed;
         release.reversed_at = Some(now);
-        let person = self.store_person(work, &release.person_key).await?;
+        let person = self.store_person(&mut work, &release.person_key).await?;
         let ids = person.ids()?.to_proto();
 
-        let tasks_revoked = self.revoke_tasks(work, release_id, now, &ids).await?;
+        let tasks_revoked = self.revoke_tasks(&mut work, release_id, now, &ids).await?;
         let mut referrals_cancelled = 0;
         for referral in write::active_referrals_of_release(work.tx(), release_id).await? {
-            self.cancel_for_reversal(work, referral, caller.code(), now, &ids)
+            self.cancel_for_reversal(&mut work, referral, caller.code(), now, &ids)
                 .await?;
             referrals_cancelled += 1;
         }
@@ -435,11 +427,12 @@ impl App {
             episode_key: self.episode_key("release", release_id),
             retracted_at: Some(to_timestamp(now)),
         }));
-        Ok(pb::ReverseReleaseResponse {
+        let response = pb::ReverseReleaseResponse {
             release: Some(release.to_proto(ids)),
             tasks_revoked,
             referrals_cancelled,
-        })
+        };
+        Ok((work, response))
     }
 
     /// Revokes a reversed release's tasks that are not already revoked;

@@ -77,27 +77,19 @@ impl App {
             return Err(FieldViolation::missing("task_id").into());
         }
         let now = self.now();
-        self.once(
-            caller,
-            &request.idempotency_key,
-            request,
-            |mut work| async move {
-                let response = self
-                    .record_acknowledgement(&mut work, caller, &request.task_id, now)
-                    .await?;
-                Ok((work, response))
-            },
-        )
+        self.once(caller, &request.idempotency_key, request, move |work| {
+            self.record_acknowledgement(work, caller, &request.task_id, now)
+        })
         .await
     }
 
     async fn record_acknowledgement(
         &self,
-        work: &mut Work,
+        mut work: Work,
         caller: &Caller,
         task_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<pb::AcknowledgeAlertResponse> {
+    ) -> Result<(Work, pb::AcknowledgeAlertResponse)> {
         let task = write::lock_task(work.tx(), task_id)
             .await?
             .filter(|t| t.responsible == caller.code())
@@ -115,10 +107,10 @@ impl App {
                 format!("alert is already {}", task.state.as_str()),
             ));
         }
-        let person = self.store_person(work, &task.person_key).await?;
+        let person = self.store_person(&mut work, &task.person_key).await?;
         let ids = person.ids()?.to_proto();
-        let task = self.close_task(work, task, None, now, &ids).await?;
-        Ok(pb::AcknowledgeAlertResponse { task: Some(task) })
+        let task = self.close_task(&mut work, task, None, now, &ids).await?;
+        Ok((work, pb::AcknowledgeAlertResponse { task: Some(task) }))
     }
 
     /// Closes a task (by `referral_id`, if a referral closed it) and

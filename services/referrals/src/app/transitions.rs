@@ -134,27 +134,20 @@ impl App {
         })?;
         let now = self.now();
         let transition = &transition;
-        self.once(
-            caller,
-            request.idempotency_key(),
-            request,
-            |mut work| async move {
-                let id = self
-                    .store_transition(&mut work, caller, transition, now)
-                    .await?;
-                Ok((work, wrap(id)))
-            },
-        )
+        self.once(caller, request.idempotency_key(), request, move |work| {
+            self.store_transition(work, caller, transition, now, wrap)
+        })
         .await
     }
 
-    async fn store_transition(
+    async fn store_transition<R>(
         &self,
-        work: &mut Work,
+        mut work: Work,
         caller: &Caller,
         transition: &Transition,
         now: DateTime<Utc>,
-    ) -> Result<String> {
+        wrap: fn(String) -> R,
+    ) -> Result<(Work, R)> {
         let person = write::resolve_person(
             work.tx(),
             &self.pseudonyms,
@@ -186,8 +179,8 @@ impl App {
             },
         ));
         let observed = self.transition_observations(&person, transition, &transition_id)?;
-        self.observe(work, observed);
-        Ok(transition_id)
+        self.observe(&mut work, observed);
+        Ok((work, wrap(transition_id)))
     }
 
     fn transition_observations(
@@ -250,22 +243,19 @@ impl App {
             assessed_on,
             findings: &findings,
         };
-        self.once(caller, &r.idempotency_key, r, |mut work| async move {
-            let response = self
-                .store_assessment(&mut work, caller, assessment, now)
-                .await?;
-            Ok((work, response))
+        self.once(caller, &r.idempotency_key, r, move |work| {
+            self.store_assessment(work, caller, assessment, now)
         })
         .await
     }
 
     async fn store_assessment(
         &self,
-        work: &mut Work,
+        mut work: Work,
         caller: &Caller,
         a: NewFindings<'_>,
         now: DateTime<Utc>,
-    ) -> Result<pb::RecordAssessmentResponse> {
+    ) -> Result<(Work, pb::RecordAssessmentResponse)> {
         let placement = Placement {
             area: a.area,
             prison: None,
@@ -301,10 +291,11 @@ impl App {
             recorded_by: caller.code().to_owned(),
             recorded_at: Some(to_timestamp(now)),
         };
-        self.announce_assessment(work, &row, a, &assessment, now)?;
-        Ok(pb::RecordAssessmentResponse {
+        self.announce_assessment(&mut work, &row, a, &assessment, now)?;
+        let response = pb::RecordAssessmentResponse {
             assessment: Some(assessment),
-        })
+        };
+        Ok((work, response))
     }
 
     /// What a recorded assessment announces: the event, the sealed record and

@@ -11,7 +11,7 @@ use crate::domain::referral::ReferralState;
 use crate::domain::release::Release;
 use crate::domain::task::{Task, TaskState};
 use chrono::{DateTime, Utc};
-use rows::{CorruptRow, HistoryRow, PersonRow, ReferralRow, ReleaseRow, StoredReferral, TaskRow};
+use rows::{CorruptRow, HistoryRow, PersonRow, ReferralRow, Stored, StoredReferral, TaskRow};
 use throughcare_platform::db::Db;
 use throughcare_platform::identifiers::PersonIds;
 use throughcare_platform::on_db;
@@ -27,6 +27,23 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A row type both backends decode.
+pub trait Row:
+    for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+    + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+    + Send
+    + Unpin
+{
+}
+
+impl<R> Row for R where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + Send
+        + Unpin
+{
+}
 
 /// Which side of referrals to list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,30 +120,25 @@ impl Store {
     }
 
     pub async fn release(&self, release_id: &str) -> StoreResult<Option<Release>> {
-        let sql = sqlx::AssertSqlSafe(format!("{} WHERE release_id = $1", write::RELEASE_SELECT));
-        let row: Option<ReleaseRow> =
-            on_db!(&self.db, p => sqlx::query_as(sql).bind(release_id).fetch_optional(p).await)?;
-        Ok(row.map(Release::try_from).transpose()?)
+        let sql = format!("{} WHERE release_id = $1", write::RELEASE_SELECT);
+        Ok(self.select(sql, release_id).await?.pop())
     }
 
     pub async fn tasks_of_release(&self, release_id: &str) -> StoreResult<Vec<Task>> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "{} WHERE release_id = $1 ORDER BY opened_at, task_id",
             write::TASK_SELECT
-        ));
-        let rows: Vec<TaskRow> =
-            on_db!(&self.db, p => sqlx::query_as(sql).bind(release_id).fetch_all(p).await)?;
-        Ok(rows
-            .into_iter()
-            .map(Task::try_from)
-            .collect::<Result<_, _>>()?)
+        );
+        self.select(sql, release_id).await
     }
 
-    pub async fn task(&self, task_id: &str) -> StoreResult<Option<Task>> {
-        let sql = sqlx::AssertSqlSafe(format!("{} WHERE task_id = $1", write::TASK_SELECT));
-        let row: Option<TaskRow> =
-            on_db!(&self.db, p => sqlx::query_as(sql).bind(task_id).fetch_optional(p).await)?;
-        Ok(row.map(Task::try_from).transpose()?)
+    /// What `sql` selects with `$1` bound to `value`, each row parsed into its
+    /// domain value.
+    async fn select<T: Stored>(&self, sql: String, value: &str) -> StoreResult<Vec<T>> {
+        let sql = sqlx::AssertSqlSafe(sql);
+        let rows: Vec<T::Row> =
+            on_db!(&self.db, p => sqlx::query_as(sql).bind(value).fetch_all(p).await)?;
+        Ok(rows::parse_all(rows)?)
     }
 
     /// Tasks an organisation is responsible for, optionally of one release and
@@ -157,17 +169,12 @@ impl Store {
         let rows: Vec<TaskRow> = on_db!(&self.db, p => sqlx::query_as(sql)
             .bind(organisation).bind(release_id).bind(after_at).bind(after_id).bind(limit)
             .fetch_all(p).await)?;
-        Ok(rows
-            .into_iter()
-            .map(Task::try_from)
-            .collect::<Result<_, _>>()?)
+        Ok(rows::parse_all(rows)?)
     }
 
     pub async fn referral(&self, referral_id: &str) -> StoreResult<Option<StoredReferral>> {
-        let sql = sqlx::AssertSqlSafe(format!("{} WHERE referral_id = $1", write::REFERRAL_SELECT));
-        let row: Option<ReferralRow> =
-            on_db!(&self.db, p => sqlx::query_as(sql).bind(referral_id).fetch_optional(p).await)?;
-        Ok(row.map(StoredReferral::try_from).transpose()?)
+        let sql = format!("{} WHERE referral_id = $1", write::REFERRAL_SELECT);
+        Ok(self.select(sql, referral_id).await?.pop())
     }
 
     pub async fn history(&self, referral_id: &str) -> StoreResult<Vec<HistoryRow>> {
@@ -222,7 +229,7 @@ impl Store {
                     &row.crn,
                 )?;
                 Ok(Listed {
-                    referral: StoredReferral::try_from(row.referral)?,
+                    referral: StoredReferral::parse(row.referral)?,
                     person,
                 })
             })

@@ -23,6 +23,18 @@ fn corrupt(what: &'static str, _value: &str) -> CorruptRow {
     CorruptRow { what }
 }
 
+/// A domain value as read back from its row.
+pub trait Stored: Sized {
+    type Row: super::Row;
+
+    fn parse(row: Self::Row) -> Result<Self, CorruptRow>;
+}
+
+/// Rows parsed into their domain values; the first that does not parse fails all.
+pub fn parse_all<T: Stored>(rows: Vec<T::Row>) -> Result<Vec<T>, CorruptRow> {
+    rows.into_iter().map(T::parse).collect()
+}
+
 /// A proto enum stored by its name.
 pub fn enum_name<E: ProtoEnum>(value: E) -> &'static str {
     value.name()
@@ -146,10 +158,10 @@ pub struct ReleaseRow {
     pub reversed_at: Option<DateTime<Utc>>,
 }
 
-impl TryFrom<ReleaseRow> for Release {
-    type Error = CorruptRow;
+impl Stored for Release {
+    type Row = ReleaseRow;
 
-    fn try_from(r: ReleaseRow) -> Result<Self, CorruptRow> {
+    fn parse(r: ReleaseRow) -> Result<Self, CorruptRow> {
         Ok(Release {
             reason: parse_enum("release reason", &r.reason)?,
             state: ReleaseState::parse(&r.state)
@@ -189,10 +201,10 @@ pub struct TaskRow {
     pub referral_id: Option<String>,
 }
 
-impl TryFrom<TaskRow> for Task {
-    type Error = CorruptRow;
+impl Stored for Task {
+    type Row = TaskRow;
 
-    fn try_from(r: TaskRow) -> Result<Self, CorruptRow> {
+    fn parse(r: TaskRow) -> Result<Self, CorruptRow> {
         Ok(Task {
             kind: TaskKind::parse(&r.kind).ok_or_else(|| corrupt("task kind", &r.kind))?,
             state: TaskState::parse(&r.state).ok_or_else(|| corrupt("task state", &r.state))?,
@@ -258,10 +270,10 @@ pub struct ReferralRow {
     pub version: i64,
 }
 
-impl TryFrom<ReferralRow> for StoredReferral {
-    type Error = CorruptRow;
+impl Stored for StoredReferral {
+    type Row = ReferralRow;
 
-    fn try_from(r: ReferralRow) -> Result<Self, CorruptRow> {
+    fn parse(r: ReferralRow) -> Result<Self, CorruptRow> {
         Ok(StoredReferral {
             service: parse_enum("service", &r.service)?,
             state: ReferralState::parse(&r.state)

@@ -1,7 +1,7 @@
 //! Writes, inside the caller's transaction. One SQL text per statement runs on
 //! PostgreSQL or SQLite ([`on_tx!`]).
 
-use super::rows::{PersonRow, ReferralRow, ReleaseRow, StoredReferral, TaskRow, enum_name};
+use super::rows::{PersonRow, Stored, StoredReferral, TaskRow, enum_name, parse_all};
 use super::{StoreError, StoreResult};
 use crate::domain::area::Destination;
 use crate::domain::person::Person;
@@ -193,13 +193,8 @@ pub(super) const RELEASE_SELECT: &str = "SELECT release_id, person_key, release_
 
 /// The release, locked for the rest of the transaction.
 pub async fn lock_release(tx: &mut Tx, release_id: &str) -> StoreResult<Option<Release>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "{RELEASE_SELECT} WHERE release_id = $1{}",
-        tx.for_update()
-    ));
-    let row: Option<ReleaseRow> =
-        on_tx!(tx, c => sqlx::query_as(sql).bind(release_id).fetch_optional(&mut **c).await)?;
-    Ok(row.map(Release::try_from).transpose()?)
+    let sql = format!("{RELEASE_SELECT} WHERE release_id = $1{}", tx.for_update());
+    Ok(select(tx, sql, &[release_id]).await?.pop())
 }
 
 pub async fn mark_release_reversed(
@@ -213,20 +208,6 @@ pub async fn mark_release_reversed(
         .bind(release_id).bind(at).bind(reason)
         .execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
-}
-
-/// The person's latest release still standing, notified since `since`.
-pub async fn current_release(
-    tx: &mut Tx,
-    person_key: &str,
-    since: DateTime<Utc>,
-) -> StoreResult<Option<Release>> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "{RELEASE_SELECT} WHERE person_key = $1 AND state = 'notified' AND notified_at >= $2
-         ORDER BY notified_at DESC LIMIT 1"
-    ));
-    let row: Option<ReleaseRow> = on_tx!(tx, c => sqlx::query_as(sql).bind(person_key).bind(since).fetch_optional(&mut **c).await)?;
-    Ok(row.map(Release::try_from).transpose()?)
 }
 
 /// Inserts tasks in one statement.
@@ -256,21 +237,25 @@ pub(super) const TASK_SELECT: &str =
 
 /// Tasks matching `condition` (with `$1`.. bound to `binds`), locked.
 async fn tasks_where(tx: &mut Tx, condition: &str, binds: &[&str]) -> StoreResult<Vec<Task>> {
-    let sql = sqlx::AssertSqlSafe(format!(
+    let sql = format!(
         "{TASK_SELECT} WHERE {condition} ORDER BY opened_at, task_id{}",
         tx.for_update()
-    ));
-    let rows: Vec<TaskRow> = on_tx!(tx, c => {
+    );
+    select(tx, sql, binds).await
+}
+
+/// What `sql` selects with `$1`.. bound to `binds`, each row parsed into its
+/// domain value.
+async fn select<T: Stored>(tx: &mut Tx, sql: String, binds: &[&str]) -> StoreResult<Vec<T>> {
+    let sql = sqlx::AssertSqlSafe(sql);
+    let rows: Vec<T::Row> = on_tx!(tx, c => {
         let mut query = sqlx::query_as(sql);
         for value in binds {
             query = query.bind(*value);
         }
         query.fetch_all(&mut **c).await
     })?;
-    Ok(rows
-        .into_iter()
-        .map(Task::try_from)
-        .collect::<Result<_, _>>()?)
+    Ok(parse_all(rows)?)
 }
 
 /// Every task of a release, locked.
@@ -301,10 +286,7 @@ pub async fn claim_due_tasks(
     ));
     let rows: Vec<TaskRow> =
         on_tx!(tx, c => sqlx::query_as(sql).bind(now).bind(limit).fetch_all(&mut **c).await)?;
-    Ok(rows
-        .into_iter()
-        .map(Task::try_from)
-        .collect::<Result<_, _>>()?)
+    Ok(parse_all(rows)?)
 }
 
 pub async fn lock_task(tx: &mut Tx, task_id: &str) -> StoreResult<Option<Task>> {
@@ -349,13 +331,11 @@ pub(super) const REFERRAL_SELECT: &str = "SELECT referral_id, person_key, servic
         version FROM referrals";
 
 pub async fn lock_referral(tx: &mut Tx, referral_id: &str) -> StoreResult<Option<StoredReferral>> {
-    let sql = sqlx::AssertSqlSafe(format!(
+    let sql = format!(
         "{REFERRAL_SELECT} WHERE referral_id = $1{}",
         tx.for_update()
-    ));
-    let row: Option<ReferralRow> =
-        on_tx!(tx, c => sqlx::query_as(sql).bind(referral_id).fetch_optional(&mut **c).await)?;
-    Ok(row.map(StoredReferral::try_from).transpose()?)
+    );
+    Ok(select(tx, sql, &[referral_id]).await?.pop())
 }
 
 /// The active referral for this person, service and provider, if any.
@@ -365,14 +345,13 @@ pub async fn active_referral(
     service: &str,
     provider: &str,
 ) -> StoreResult<Option<StoredReferral>> {
-    let active = ReferralState::ACTIVE
-        .map(|s| format!("'{}'", s.as_str()))
-        .join(", ");
-    let sql = sqlx::AssertSqlSafe(format!(
-        "{REFERRAL_SELECT} WHERE person_key = $1 AND service = $2 AND provider = $3 AND state IN ({active})"
-    ));
-    let row: Option<ReferralRow> = on_tx!(tx, c => sqlx::query_as(sql).bind(person_key).bind(service).bind(provider).fetch_optional(&mut **c).await)?;
-    Ok(row.map(StoredReferral::try_from).transpose()?)
+    let sql = format!(
+        "{REFERRAL_SELECT} WHERE person_key = $1 AND service = $2 AND provider = $3 AND state IN ({})",
+        active_states()
+    );
+    Ok(select(tx, sql, &[person_key, service, provider])
+        .await?
+        .pop())
 }
 
 /// Active referrals a release started, locked.
@@ -380,19 +359,16 @@ pub async fn active_referrals_of_release(
     tx: &mut Tx,
     release_id: &str,
 ) -> StoreResult<Vec<StoredReferral>> {
-    let active = ReferralState::ACTIVE
-        .map(|s| format!("'{}'", s.as_str()))
-        .join(", ");
-    let sql = sqlx::AssertSqlSafe(format!(
-        "{REFERRAL_SELECT} WHERE release_id = $1 AND state IN ({active}) ORDER BY requested_at, referral_id{}",
+    let sql = format!(
+        "{REFERRAL_SELECT} WHERE release_id = $1 AND state IN ({}) ORDER BY requested_at, referral_id{}",
+        active_states(),
         tx.for_update()
-    ));
-    let rows: Vec<ReferralRow> =
-        on_tx!(tx, c => sqlx::query_as(sql).bind(release_id).fetch_all(&mut **c).await)?;
-    Ok(rows
-        .into_iter()
-        .map(StoredReferral::try_from)
-        .collect::<Result<_, _>>()?)
+    );
+    select(tx, sql, &[release_id]).await
+}
+
+fn active_states() -> String {
+    super::quoted(ReferralState::ACTIVE.iter().map(|s| s.as_str()))
 }
 
 /// Saves a referral's new state and appends its history entry.
