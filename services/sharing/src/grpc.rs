@@ -111,8 +111,8 @@ impl consent_service_server::ConsentService for Consents {
         &self,
         request: Request<ListConsentsRequest>,
     ) -> Result<Response<ListConsentsResponse>, Status> {
-        serve(&request, "read consents", &CARE, |caller, r| {
-            self.0.list_consents(caller, r)
+        serve(&request, "read consents", &CARE, |_, r| {
+            self.0.list_consents(r)
         })
         .await
     }

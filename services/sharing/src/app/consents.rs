@@ -161,7 +161,6 @@ impl App {
 
     pub async fn list_consents(
         &self,
-        _caller: &Caller,
         r: &pb::ListConsentsRequest,
     ) -> Result<pb::ListConsentsResponse> {
         let ids = convert::person(r.person.as_ref())?;
