@@ -11,15 +11,12 @@ use throughcare_proto::referrals::v1::{NotifyReleaseRequest, ReleaseReason};
 use throughcare_proto::types::v1 as types;
 use throughcare_testkit::bench::drive;
 use throughcare_testkit::health::{gp_not_registered, mental_health_treated, self_harm};
+use throughcare_testkit::organisations::LEI;
 use throughcare_testkit::{Organisation, Stack, bearer, count, date, nhs_number};
 
+/// The releasing prison, and a delivery unit naming only its region.
 const ORGANISATIONS: &[Organisation] = &[
-    (
-        "LEI",
-        OrganisationKind::PrisonHealthcare,
-        Role::System,
-        &[(AreaType::Prison, "LEI")],
-    ),
+    LEI,
     (
         "EMR-LEI",
         OrganisationKind::Probation,

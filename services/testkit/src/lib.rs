@@ -13,6 +13,7 @@ pub mod bench;
 mod clock;
 mod events;
 pub mod health;
+pub mod organisations;
 mod people;
 mod stack;
 mod status;

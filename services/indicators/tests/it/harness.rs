@@ -13,6 +13,7 @@ use throughcare_platform::identity::{AreaType, OrganisationKind, Role};
 use throughcare_proto::indicators::v1::indicators_service_client::IndicatorsServiceClient;
 use throughcare_proto::referrals::v1::transitions_service_client::TransitionsServiceClient;
 use throughcare_proto::topics;
+use throughcare_testkit::organisations::{EMR, EMR_LEI, LEI, with_role};
 use throughcare_testkit::{Authed, Backend, Organisation, Running, Stack, TestClock, bearer};
 use tonic::transport::Channel;
 
@@ -22,27 +23,9 @@ pub const WAIT: Duration = Duration::from_secs(60);
 
 /// Who the tests act as (one role each).
 const ORGANISATIONS: &[Organisation] = &[
-    (
-        "LEI",
-        OrganisationKind::PrisonHealthcare,
-        Role::System,
-        &[(AreaType::Prison, "LEI")],
-    ),
-    (
-        "EMR",
-        OrganisationKind::Probation,
-        Role::HealthLead,
-        &[(AreaType::ProbationRegion, "EMR")],
-    ),
-    (
-        "EMR-LEI",
-        OrganisationKind::Probation,
-        Role::Governance,
-        &[
-            (AreaType::ProbationDeliveryUnit, "EMR-LEI"),
-            (AreaType::ProbationRegion, "EMR"),
-        ],
-    ),
+    LEI,
+    with_role(EMR, Role::HealthLead),
+    with_role(EMR_LEI, Role::Governance),
     (
         "QK1",
         OrganisationKind::Commissioner,

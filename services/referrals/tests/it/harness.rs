@@ -4,66 +4,22 @@ use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::Arc;
 use throughcare_platform::bus::{Bus, Event};
 use throughcare_platform::db::Db;
-use throughcare_platform::identity::{AreaType, OrganisationKind, Role};
 use throughcare_platform::sealing::Keyring;
 use throughcare_proto::referrals::v1::assessments_service_client::AssessmentsServiceClient;
 use throughcare_proto::referrals::v1::continuity_service_client::ContinuityServiceClient;
 use throughcare_proto::referrals::v1::referrals_service_client::ReferralsServiceClient;
 use throughcare_proto::referrals::v1::transitions_service_client::TransitionsServiceClient;
 use throughcare_proto::topics;
+use throughcare_testkit::organisations::{
+    C82010, EMR, EMR_LEI, EMR_NOT, LEI, NMI, QK1, RT5, TP_LEI,
+};
 use throughcare_testkit::{Authed, Backend, EventLog, Organisation, Stack, TestClock, bearer};
 use tonic::transport::Channel;
 
 pub use throughcare_testkit::WAIT;
 
 /// The organisations every test can act as.
-const ORGANISATIONS: &[Organisation] = &[
-    (
-        "LEI",
-        OrganisationKind::PrisonHealthcare,
-        Role::System,
-        &[(AreaType::Prison, "LEI")],
-    ),
-    (
-        "NMI",
-        OrganisationKind::PrisonHealthcare,
-        Role::System,
-        &[(AreaType::Prison, "NMI")],
-    ),
-    (
-        "EMR",
-        OrganisationKind::Probation,
-        Role::Practitioner,
-        &[(AreaType::ProbationRegion, "EMR")],
-    ),
-    (
-        "EMR-LEI",
-        OrganisationKind::Probation,
-        Role::Practitioner,
-        &[
-            (AreaType::ProbationDeliveryUnit, "EMR-LEI"),
-            (AreaType::ProbationRegion, "EMR"),
-        ],
-    ),
-    (
-        "EMR-NOT",
-        OrganisationKind::Probation,
-        Role::Practitioner,
-        &[
-            (AreaType::ProbationDeliveryUnit, "EMR-NOT"),
-            (AreaType::ProbationRegion, "EMR"),
-        ],
-    ),
-    ("TP-LEI", OrganisationKind::Provider, Role::System, &[]),
-    ("RT5", OrganisationKind::Provider, Role::System, &[]),
-    ("C82010", OrganisationKind::Provider, Role::System, &[]),
-    (
-        "QK1",
-        OrganisationKind::Commissioner,
-        Role::Analyst,
-        &[(AreaType::IntegratedCareBoard, "QK1")],
-    ),
-];
+const ORGANISATIONS: &[Organisation] = &[LEI, NMI, EMR, EMR_LEI, EMR_NOT, TP_LEI, RT5, C82010, QK1];
 
 /// The day the tests' clock starts on.
 pub fn start() -> DateTime<Utc> {

@@ -15,6 +15,7 @@ use throughcare_proto::sharing::v1::audit_service_client::AuditServiceClient;
 use throughcare_proto::sharing::v1::consent_service_client::ConsentServiceClient;
 use throughcare_proto::sharing::v1::disclosure_service_client::DisclosureServiceClient;
 use throughcare_proto::topics;
+use throughcare_testkit::organisations::{EMR, LEI, RT5, TP_LEI, with_role};
 use throughcare_testkit::{
     Authed, Backend, EventLog, Organisation, Stack, TestClock, bearer, eventually,
 };
@@ -22,20 +23,11 @@ use tonic::transport::Channel;
 
 pub use throughcare_testkit::WAIT;
 
-/// Who the tests act as (one role each).
+/// Who the tests act as (one role each). The delivery units here name only
+/// their region.
 const ORGANISATIONS: &[Organisation] = &[
-    (
-        "LEI",
-        OrganisationKind::PrisonHealthcare,
-        Role::System,
-        &[(AreaType::Prison, "LEI")],
-    ),
-    (
-        "EMR",
-        OrganisationKind::Probation,
-        Role::Governance,
-        &[(AreaType::ProbationRegion, "EMR")],
-    ),
+    LEI,
+    with_role(EMR, Role::Governance),
     (
         "EMR-LEI",
         OrganisationKind::Probation,
@@ -48,8 +40,8 @@ const ORGANISATIONS: &[Organisation] = &[
         Role::Practitioner,
         &[(AreaType::ProbationRegion, "EMR")],
     ),
-    ("TP-LEI", OrganisationKind::Provider, Role::System, &[]),
-    ("RT5", OrganisationKind::Provider, Role::System, &[]),
+    TP_LEI,
+    RT5,
     ("QK1", OrganisationKind::Commissioner, Role::Analyst, &[]),
     ("NHSE-HJ", OrganisationKind::National, Role::Auditor, &[]),
 ];
