@@ -5,9 +5,9 @@
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use throughcare_proto::events::v1::ObservedFact;
 use throughcare_proto::indicators::v1 as pb;
-use throughcare_proto::types::v1::ServiceType;
+
+mod parse;
 
 const STANDARD: &str = include_str!("../indicators.toml");
 
@@ -97,67 +97,6 @@ pub enum CatalogueError {
     Invalid(String),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    indicator: Vec<IndicatorDef>,
-    #[serde(default)]
-    structure: Vec<StructureDef>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IndicatorDef {
-    id: String,
-    title: String,
-    dimension: Dimension,
-    #[serde(rename = "type")]
-    kind: Kind,
-    unit: Unit,
-    numerator: String,
-    denominator: String,
-    rule: RuleDef,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-enum RuleDef {
-    SamePeriod {
-        denominator: Vec<FactDef>,
-        numerator: Vec<FactDef>,
-    },
-    Cohort {
-        denominator: FactDef,
-        numerator: FactDef,
-        within_days: i64,
-    },
-    Median {
-        measure: FactDef,
-    },
-}
-
-#[derive(Deserialize, Clone, PartialEq, Eq, Hash)]
-#[serde(deny_unknown_fields)]
-struct FactDef {
-    fact: String,
-    service: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StructureDef {
-    id: String,
-    title: String,
-    dimension: Dimension,
-}
-
-/// A compiled predicate: a fact, narrowed to one service or not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Predicate {
-    fact: i32,
-    service: Option<i32>,
-}
-
 static STANDARD_CATALOGUE: LazyLock<Catalogue> =
     LazyLock::new(|| Catalogue::parse(STANDARD).expect("the bundled indicators.toml is valid"));
 
@@ -165,127 +104,6 @@ impl Catalogue {
     /// The toolkit's catalogue, bundled with the service.
     pub fn standard() -> &'static Catalogue {
         &STANDARD_CATALOGUE
-    }
-
-    pub fn parse(text: &str) -> Result<Self, CatalogueError> {
-        let file: File = toml::from_str(text)?;
-        let invalid = |m: String| CatalogueError::Invalid(m);
-        if file.indicator.len() > MAX_INDICATORS {
-            return Err(invalid(format!(
-                "{} indicators; at most {MAX_INDICATORS}",
-                file.indicator.len()
-            )));
-        }
-        let mut predicates: Vec<Predicate> = Vec::new();
-        let mut bit = |def: &FactDef, id: &str| -> Result<u64, CatalogueError> {
-            let predicate = compile(def).map_err(|e| invalid(format!("{id}: {e}")))?;
-            let index = match predicates.iter().position(|p| *p == predicate) {
-                Some(i) => i,
-                None => {
-                    predicates.push(predicate);
-                    predicates.len() - 1
-                }
-            };
-            if index >= MAX_PREDICATES {
-                return Err(invalid(format!(
-                    "more than {MAX_PREDICATES} distinct facts"
-                )));
-            }
-            Ok(1 << index)
-        };
-        let mut by_id = HashMap::new();
-        let mut indicators = Vec::with_capacity(file.indicator.len());
-        for def in file.indicator {
-            check_id(&def.id).map_err(invalid)?;
-            let any =
-                |defs: &[FactDef], bit: &mut dyn FnMut(&FactDef) -> Result<u64, CatalogueError>| {
-                    if defs.is_empty() {
-                        return Err(invalid(format!(
-                            "{}: a rule needs at least one fact",
-                            def.id
-                        )));
-                    }
-                    defs.iter().try_fold(0u64, |mask, d| Ok(mask | bit(d)?))
-                };
-            let id = def.id.clone();
-            let mut bit = |d: &FactDef| bit(d, &id);
-            let rule = match &def.rule {
-                RuleDef::SamePeriod {
-                    denominator,
-                    numerator,
-                } => Rule::SamePeriod {
-                    den: any(denominator, &mut bit)?,
-                    num: any(numerator, &mut bit)?,
-                },
-                RuleDef::Cohort {
-                    denominator,
-                    numerator,
-                    within_days,
-                } => {
-                    if *within_days <= 0 {
-                        return Err(invalid(format!("{id}: within_days must be positive")));
-                    }
-                    Rule::Cohort {
-                        den: bit(denominator)?,
-                        num: bit(numerator)?,
-                        within_days: *within_days,
-                    }
-                }
-                RuleDef::Median { measure } => Rule::Median {
-                    measure: bit(measure)?,
-                },
-            };
-            if matches!(rule, Rule::Median { .. }) != (def.unit == Unit::MedianDays) {
-                return Err(invalid(format!(
-                    "{id}: a median rule and the median_days unit go together"
-                )));
-            }
-            if by_id.insert(def.id.clone(), indicators.len()).is_some() {
-                return Err(invalid(format!("{id}: defined twice")));
-            }
-            indicators.push(Indicator {
-                id: def.id,
-                title: def.title,
-                dimension: def.dimension,
-                kind: def.kind,
-                unit: def.unit,
-                numerator: def.numerator,
-                denominator: def.denominator,
-                rule,
-            });
-        }
-        let mut structures = Vec::with_capacity(file.structure.len());
-        for def in file.structure {
-            check_id(&def.id).map_err(invalid)?;
-            if by_id.contains_key(&def.id) || structures.iter().any(|s: &Structure| s.id == def.id)
-            {
-                return Err(invalid(format!("{}: defined twice", def.id)));
-            }
-            structures.push(Structure {
-                id: def.id,
-                title: def.title,
-                dimension: def.dimension,
-            });
-        }
-        let services = ServiceType::SexualHealth as usize + 1;
-        // Facts no predicate uses fall outside the table, and `mask` gives 0.
-        let facts = predicates.iter().map(|p| p.fact as usize + 1).max();
-        let facts = facts.unwrap_or(0);
-        let mut masks = vec![0u64; facts * services];
-        for (index, predicate) in predicates.iter().enumerate() {
-            for service in 0..services {
-                if predicate.service.is_none_or(|s| s as usize == service) {
-                    masks[predicate.fact as usize * services + service] |= 1 << index;
-                }
-            }
-        }
-        Ok(Self {
-            indicators,
-            structures,
-            by_id,
-            masks,
-            services,
-        })
     }
 
     /// The predicate bits an observation of `fact` (for `service`) sets.
@@ -349,42 +167,11 @@ fn dimension(d: Dimension) -> pb::DarziDimension {
     }
 }
 
-fn check_id(id: &str) -> Result<(), String> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{id:?}: ids are 1 to 64 lower-case letters, digits and hyphens"
-        ))
-    }
-}
-
-fn compile(def: &FactDef) -> Result<Predicate, String> {
-    let fact = ObservedFact::from_str_name(&format!("OBSERVED_FACT_{}", def.fact.to_uppercase()))
-        .filter(|f| *f != ObservedFact::Unspecified)
-        .ok_or_else(|| format!("unknown fact {:?}", def.fact))?;
-    let service = match &def.service {
-        None => None,
-        Some(name) => Some(
-            ServiceType::from_str_name(&format!("SERVICE_TYPE_{}", name.to_uppercase()))
-                .filter(|s| *s != ServiceType::Unspecified)
-                .ok_or_else(|| format!("unknown service {name:?}"))? as i32,
-        ),
-    };
-    Ok(Predicate {
-        fact: fact as i32,
-        service,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use throughcare_proto::events::v1::ObservedFact;
+    use throughcare_proto::types::v1::ServiceType;
 
     #[test]
     fn the_bundled_catalogue_covers_the_toolkit() {

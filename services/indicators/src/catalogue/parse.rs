@@ -1,0 +1,260 @@
+//! Reading the catalogue: the TOML definitions, checked and compiled into
+//! the predicates whose bits the aggregation core tests.
+
+use super::{
+    Catalogue, CatalogueError, Dimension, Indicator, Kind, MAX_INDICATORS, MAX_PREDICATES, Rule,
+    Structure, Unit,
+};
+use serde::Deserialize;
+use std::collections::HashMap;
+use throughcare_proto::events::v1::ObservedFact;
+use throughcare_proto::types::v1::ServiceType;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    indicator: Vec<IndicatorDef>,
+    #[serde(default)]
+    structure: Vec<StructureDef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndicatorDef {
+    id: String,
+    title: String,
+    dimension: Dimension,
+    #[serde(rename = "type")]
+    kind: Kind,
+    unit: Unit,
+    numerator: String,
+    denominator: String,
+    rule: RuleDef,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum RuleDef {
+    SamePeriod {
+        denominator: Vec<FactDef>,
+        numerator: Vec<FactDef>,
+    },
+    Cohort {
+        denominator: FactDef,
+        numerator: FactDef,
+        within_days: i64,
+    },
+    Median {
+        measure: FactDef,
+    },
+}
+
+#[derive(Deserialize, Clone, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields)]
+struct FactDef {
+    fact: String,
+    service: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StructureDef {
+    id: String,
+    title: String,
+    dimension: Dimension,
+}
+
+/// A compiled predicate: a fact, narrowed to one service or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Predicate {
+    fact: i32,
+    service: Option<i32>,
+}
+
+impl Catalogue {
+    pub fn parse(text: &str) -> Result<Self, CatalogueError> {
+        let file: File = toml::from_str(text)?;
+        if file.indicator.len() > MAX_INDICATORS {
+            return Err(invalid(format!(
+                "{} indicators; at most {MAX_INDICATORS}",
+                file.indicator.len()
+            )));
+        }
+        let mut predicates = Predicates::default();
+        let mut by_id = HashMap::new();
+        let mut indicators = Vec::with_capacity(file.indicator.len());
+        for def in file.indicator {
+            check_id(&def.id).map_err(invalid)?;
+            let rule = predicates.rule(&def)?;
+            if by_id.insert(def.id.clone(), indicators.len()).is_some() {
+                return Err(invalid(format!("{}: defined twice", def.id)));
+            }
+            indicators.push(Indicator {
+                id: def.id,
+                title: def.title,
+                dimension: def.dimension,
+                kind: def.kind,
+                unit: def.unit,
+                numerator: def.numerator,
+                denominator: def.denominator,
+                rule,
+            });
+        }
+        let structures = structures(file.structure, &by_id)?;
+        let (masks, services) = predicates.masks();
+        Ok(Self {
+            indicators,
+            structures,
+            by_id,
+            masks,
+            services,
+        })
+    }
+}
+
+fn invalid(message: String) -> CatalogueError {
+    CatalogueError::Invalid(message)
+}
+
+/// The structure indicators, whose ids must differ from each other and from
+/// the measured indicators'.
+fn structures(
+    defs: Vec<StructureDef>,
+    by_id: &HashMap<String, usize>,
+) -> Result<Vec<Structure>, CatalogueError> {
+    let mut structures: Vec<Structure> = Vec::with_capacity(defs.len());
+    for def in defs {
+        check_id(&def.id).map_err(invalid)?;
+        if by_id.contains_key(&def.id) || structures.iter().any(|s| s.id == def.id) {
+            return Err(invalid(format!("{}: defined twice", def.id)));
+        }
+        structures.push(Structure {
+            id: def.id,
+            title: def.title,
+            dimension: def.dimension,
+        });
+    }
+    Ok(structures)
+}
+
+/// The distinct predicates the indicators use, in order of first use: each
+/// is one bit of a person's mask.
+#[derive(Default)]
+struct Predicates(Vec<Predicate>);
+
+impl Predicates {
+    /// The bit of `def`'s predicate (indicator `id`'s), new if not seen before.
+    fn bit(&mut self, def: &FactDef, id: &str) -> Result<u64, CatalogueError> {
+        let predicate = compile(def).map_err(|e| invalid(format!("{id}: {e}")))?;
+        let index = match self.0.iter().position(|p| *p == predicate) {
+            Some(i) => i,
+            None => {
+                self.0.push(predicate);
+                self.0.len() - 1
+            }
+        };
+        if index >= MAX_PREDICATES {
+            return Err(invalid(format!(
+                "more than {MAX_PREDICATES} distinct facts"
+            )));
+        }
+        Ok(1 << index)
+    }
+
+    /// The bits of any of `defs` (at least one).
+    fn any(&mut self, defs: &[FactDef], id: &str) -> Result<u64, CatalogueError> {
+        if defs.is_empty() {
+            return Err(invalid(format!("{id}: a rule needs at least one fact")));
+        }
+        defs.iter()
+            .try_fold(0u64, |mask, d| Ok(mask | self.bit(d, id)?))
+    }
+
+    /// An indicator's rule over the predicates.
+    fn rule(&mut self, def: &IndicatorDef) -> Result<Rule, CatalogueError> {
+        let id = def.id.as_str();
+        let rule = match &def.rule {
+            RuleDef::SamePeriod {
+                denominator,
+                numerator,
+            } => Rule::SamePeriod {
+                den: self.any(denominator, id)?,
+                num: self.any(numerator, id)?,
+            },
+            RuleDef::Cohort {
+                denominator,
+                numerator,
+                within_days,
+            } => {
+                if *within_days <= 0 {
+                    return Err(invalid(format!("{id}: within_days must be positive")));
+                }
+                Rule::Cohort {
+                    den: self.bit(denominator, id)?,
+                    num: self.bit(numerator, id)?,
+                    within_days: *within_days,
+                }
+            }
+            RuleDef::Median { measure } => Rule::Median {
+                measure: self.bit(measure, id)?,
+            },
+        };
+        if matches!(rule, Rule::Median { .. }) != (def.unit == Unit::MedianDays) {
+            return Err(invalid(format!(
+                "{id}: a median rule and the median_days unit go together"
+            )));
+        }
+        Ok(rule)
+    }
+
+    /// For each fact and service, the predicate bits an observation sets;
+    /// and how many services there are.
+    fn masks(&self) -> (Vec<u64>, usize) {
+        let services = ServiceType::SexualHealth as usize + 1;
+        // Facts no predicate uses fall outside the table, and `mask` gives 0.
+        let facts = self.0.iter().map(|p| p.fact as usize + 1).max();
+        let facts = facts.unwrap_or(0);
+        let mut masks = vec![0u64; facts * services];
+        for (index, predicate) in self.0.iter().enumerate() {
+            for service in 0..services {
+                if predicate.service.is_none_or(|s| s as usize == service) {
+                    masks[predicate.fact as usize * services + service] |= 1 << index;
+                }
+            }
+        }
+        (masks, services)
+    }
+}
+
+fn check_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{id:?}: ids are 1 to 64 lower-case letters, digits and hyphens"
+        ))
+    }
+}
+
+fn compile(def: &FactDef) -> Result<Predicate, String> {
+    let fact = ObservedFact::from_str_name(&format!("OBSERVED_FACT_{}", def.fact.to_uppercase()))
+        .filter(|f| *f != ObservedFact::Unspecified)
+        .ok_or_else(|| format!("unknown fact {:?}", def.fact))?;
+    let service = match &def.service {
+        None => None,
+        Some(name) => Some(
+            ServiceType::from_str_name(&format!("SERVICE_TYPE_{}", name.to_uppercase()))
+                .filter(|s| *s != ServiceType::Unspecified)
+                .ok_or_else(|| format!("unknown service {name:?}"))? as i32,
+        ),
+    };
+    Ok(Predicate {
+        fact: fact as i32,
+        service,
+    })
+}
