@@ -34,6 +34,7 @@ use throughcare_platform::clock::{SharedClock, SystemClock};
 use throughcare_platform::config::PlatformConfig;
 use throughcare_platform::db::Migrations;
 use throughcare_platform::grpc::GrpcServer;
+use throughcare_platform::identity::Authenticator;
 use throughcare_platform::sealing::{Keyring, SealingConfig};
 use throughcare_platform::service::{Platform, RunError, Runtime, StartError, Supervisor};
 use throughcare_proto::referrals::v1::assessments_service_server::AssessmentsServiceServer;
@@ -42,6 +43,7 @@ use throughcare_proto::referrals::v1::referrals_service_server::ReferralsService
 use throughcare_proto::referrals::v1::transitions_service_server::TransitionsServiceServer;
 use throughcare_proto::topics;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 /// The referrals service's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,9 +122,34 @@ pub async fn run_with_clock(
         release_queue: Default::default(),
     });
 
-    let limit = grpc::MAX_MESSAGE_BYTES;
     let shutdown = runtime.shutdown.clone();
-    let mut server = GrpcServer::new(platform.authenticator.clone());
+    let server = grpc_server(&app, platform.authenticator.clone(), &shutdown);
+    let mut tasks = Supervisor::new(shutdown.clone());
+    let interval = Duration::from_millis(config.overdue_sweep_interval_ms.max(10));
+    tasks.spawn(
+        "overdue sweep",
+        sweep(app.clone(), interval, shutdown.clone()),
+    );
+    tasks.spawn("idempotency pruning", prune(platform.db.clone(), shutdown));
+    platform
+        .serve(
+            server,
+            listener,
+            config.platform.grpc.tls.as_ref(),
+            tasks,
+            &runtime,
+        )
+        .await
+}
+
+/// The four gRPC services over one app, behind the platform's authenticator.
+fn grpc_server(
+    app: &Arc<App>,
+    authenticator: Authenticator,
+    shutdown: &CancellationToken,
+) -> GrpcServer {
+    let limit = grpc::MAX_MESSAGE_BYTES;
+    let mut server = GrpcServer::new(authenticator);
     server
         .add_authenticated(
             TransitionsServiceServer::new(grpc::Transitions(app.clone()))
@@ -146,23 +173,7 @@ pub async fn run_with_clock(
             })
             .max_decoding_message_size(limit),
         );
-
-    let mut tasks = Supervisor::new(shutdown.clone());
-    let interval = Duration::from_millis(config.overdue_sweep_interval_ms.max(10));
-    tasks.spawn(
-        "overdue sweep",
-        sweep(app.clone(), interval, shutdown.clone()),
-    );
-    tasks.spawn("idempotency pruning", prune(platform.db.clone(), shutdown));
-    platform
-        .serve(
-            server,
-            listener,
-            config.platform.grpc.tls.as_ref(),
-            tasks,
-            &runtime,
-        )
-        .await
+    server
 }
 
 /// The pathway rules in `path`, or the built-in defaults.
@@ -182,7 +193,7 @@ fn pathway_rules(path: Option<&std::path::Path>) -> Result<PathwayRules, StartEr
 async fn sweep(
     app: Arc<App>,
     every: Duration,
-    shutdown: tokio_util::sync::CancellationToken,
+    shutdown: CancellationToken,
 ) -> Result<(), std::convert::Infallible> {
     let mut ticks = tokio::time::interval(every);
     loop {
@@ -199,7 +210,7 @@ async fn sweep(
 
 async fn prune(
     db: throughcare_platform::db::Db,
-    shutdown: tokio_util::sync::CancellationToken,
+    shutdown: CancellationToken,
 ) -> Result<(), std::convert::Infallible> {
     let mut ticks = tokio::time::interval(Duration::from_secs(3600));
     loop {

@@ -16,7 +16,7 @@ use crate::domain::observations::Subject;
 use crate::domain::person::Person;
 use crate::domain::rules::PathwayRules;
 use crate::domain::task::Task;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events::Topics;
 use crate::store::Store;
 use crate::store::rows::PersonRow;
@@ -33,6 +33,7 @@ use throughcare_platform::validation::{FieldViolation, Violations};
 use throughcare_platform::work::{Transactions, Work};
 use throughcare_proto::events::v1::{Observation, ObservationAreas};
 use throughcare_proto::referrals::v1 as pb;
+use throughcare_proto::types::v1::PersonIdentifiers;
 
 /// Everything the use cases need, shared by the gRPC services and the
 /// background tasks.
@@ -84,6 +85,21 @@ impl App {
         }
     }
 
+    /// The identifiers of a stored person; `missing` is what is not found
+    /// when they are not (what the caller asked for, not the person).
+    pub(crate) async fn person_ids(
+        &self,
+        person_key: &str,
+        missing: &'static str,
+    ) -> Result<PersonIdentifiers> {
+        let person = self
+            .store
+            .person(person_key)
+            .await?
+            .ok_or(Error::NotFound(missing))?;
+        Ok(person.ids()?.to_proto())
+    }
+
     pub(crate) fn episode_key(&self, kind: &str, id: &str) -> String {
         self.pseudonyms.episode_key(kind, id)
     }
@@ -115,7 +131,7 @@ impl App {
     pub(crate) fn task_to_proto(
         &self,
         task: &Task,
-        person: &throughcare_proto::types::v1::PersonIdentifiers,
+        person: &PersonIdentifiers,
     ) -> pb::ContinuityTask {
         pb::ContinuityTask {
             task_id: task.task_id.clone(),

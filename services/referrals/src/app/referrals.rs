@@ -29,6 +29,35 @@ struct NewReferral {
     release_id: Option<String>,
 }
 
+impl NewReferral {
+    /// The referral as first stored: requested by `referrer` now.
+    fn referral(
+        &self,
+        referrer: &str,
+        person_key: &str,
+        release_id: Option<String>,
+        now: DateTime<Utc>,
+    ) -> StoredReferral {
+        StoredReferral {
+            referral_id: new_id(),
+            person_key: person_key.to_owned(),
+            service: self.service,
+            referrer: referrer.to_owned(),
+            provider: self.provider.clone(),
+            state: ReferralState::Requested,
+            urgency: self.urgency,
+            release_id,
+            appointment_at: None,
+            rejection_reason: None,
+            rejection_text: None,
+            cancellation_reason: None,
+            requested_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+}
+
 impl App {
     fn validate_request(&self, r: &pb::RequestReferralRequest) -> Result<NewReferral> {
         let mut v = Violations::new();
@@ -96,23 +125,7 @@ impl App {
                 existing.referral_id
             )));
         }
-        let referral = StoredReferral {
-            referral_id: new_id(),
-            person_key: person.person_key.clone(),
-            service: c.service,
-            referrer: caller.code().to_owned(),
-            provider: c.provider.clone(),
-            state: ReferralState::Requested,
-            urgency: c.urgency,
-            release_id,
-            appointment_at: None,
-            rejection_reason: None,
-            rejection_text: None,
-            cancellation_reason: None,
-            requested_at: now,
-            updated_at: now,
-            version: 1,
-        };
+        let referral = c.referral(caller.code(), &person.person_key, release_id, now);
         write::insert_referral(work.tx(), &referral).await?;
         write::insert_history(work.tx(), &referral, None, caller.code()).await?;
         let proto = self.referral_changed(&mut work, &referral, &ids);

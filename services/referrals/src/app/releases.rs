@@ -474,12 +474,7 @@ impl App {
             .await?
             .filter(|r| r.visible_to(caller.code()))
             .ok_or(Error::NotFound("release"))?;
-        let person = self
-            .store
-            .person(&release.person_key)
-            .await?
-            .ok_or(Error::NotFound("release"))?;
-        let ids = person.ids()?.to_proto();
+        let ids = self.person_ids(&release.person_key, "release").await?;
         let tasks = self.store.tasks_of_release(release_id).await?;
         Ok(pb::GetReleaseResponse {
             tasks: tasks.iter().map(|t| self.task_to_proto(t, &ids)).collect(),

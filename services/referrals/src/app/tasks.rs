@@ -26,16 +26,11 @@ impl App {
         r: &pb::ListContinuityTasksRequest,
     ) -> Result<pb::ListContinuityTasksResponse> {
         let mut v = Violations::new();
-        let states: Vec<TaskState> = r
-            .states
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                let field = format!("states[{i}]");
-                v.check(fields::required_enum::<pb::ContinuityTaskState>(*s, &field))
-                    .and_then(TaskState::from_proto)
-            })
-            .collect();
+        let states: Vec<TaskState> =
+            fields::required_enums::<pb::ContinuityTaskState>(&mut v, &r.states, "states")
+                .into_iter()
+                .filter_map(TaskState::from_proto)
+                .collect();
         let (limit, after) = page(&mut v, r.page_size, &r.page_token);
         v.finish(|| ())?;
         let release = (!r.release_id.is_empty()).then_some(r.release_id.as_str());
@@ -47,12 +42,8 @@ impl App {
         let mut listed = Vec::with_capacity(tasks.len());
         for task in &tasks {
             if !people.contains_key(&task.person_key) {
-                let person = self
-                    .store
-                    .person(&task.person_key)
-                    .await?
-                    .ok_or(Error::NotFound("person"))?;
-                people.insert(task.person_key.clone(), person.ids()?.to_proto());
+                let ids = self.person_ids(&task.person_key, "person").await?;
+                people.insert(task.person_key.clone(), ids);
             }
             listed.push(self.task_to_proto(task, &people[&task.person_key]));
         }

@@ -26,17 +26,10 @@ impl App {
             .await?
             .filter(|r| is_party(r, caller.code()))
             .ok_or(Error::NotFound("referral"))?;
-        let person = self
-            .store
-            .person(&referral.person_key)
-            .await?
-            .ok_or(Error::NotFound("referral"))?;
+        let ids = self.person_ids(&referral.person_key, "referral").await?;
         let history = self.store.history(referral_id).await?;
         Ok(pb::GetReferralResponse {
-            referral: Some(with_history(
-                referral_to_proto(&referral, &person.ids()?.to_proto()),
-                history,
-            )?),
+            referral: Some(with_history(referral_to_proto(&referral, &ids), history)?),
         })
     }
 
@@ -45,49 +38,8 @@ impl App {
         caller: &Caller,
         r: &pb::ListReferralsRequest,
     ) -> Result<pb::ListReferralsResponse> {
-        let mut v = Violations::new();
-        let side = match v.check(fields::optional_enum::<pb::ReferralRole>(r.role, "role")) {
-            Some(pb::ReferralRole::Referrer) => Side::Referrer,
-            Some(pb::ReferralRole::Provider) => Side::Provider,
-            _ => Side::Either,
-        };
-        let states: Vec<ReferralState> = r
-            .states
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                let field = format!("states[{i}]");
-                v.check(fields::required_enum::<pb::ReferralState>(*s, &field))
-                    .and_then(ReferralState::from_proto)
-            })
-            .collect();
-        let services: Vec<&'static str> = r
-            .services
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                v.check(fields::required_enum::<ServiceType>(
-                    *s,
-                    &format!("services[{i}]"),
-                ))
-            })
-            .map(enum_name)
-            .collect();
-        let requested_after = v
-            .check(fields::timestamp(
-                r.requested_after.as_ref(),
-                "requested_after",
-            ))
-            .flatten();
-        let requested_before = v
-            .check(fields::timestamp(
-                r.requested_before.as_ref(),
-                "requested_before",
-            ))
-            .flatten();
-        let (limit, after) = page(&mut v, r.page_size, &r.page_token);
-        v.finish(|| ())?;
-
+        let filter = referral_filter(caller, r)?;
+        let limit = filter.limit;
         // The watch cursor is read first: a watcher starting there may see a
         // change the listing already shows, but never misses one.
         let watch_cursor = self
@@ -95,19 +47,7 @@ impl App {
             .feeds()
             .head(caller.code(), Feed::Referrals.name())
             .await?;
-        let listed = self
-            .store
-            .list_referrals(&ReferralFilter {
-                organisation: caller.code().to_owned(),
-                side,
-                states,
-                services,
-                requested_after,
-                requested_before,
-                after,
-                limit,
-            })
-            .await?;
+        let listed = self.store.list_referrals(&filter).await?;
         let next_page_token = match listed.last() {
             Some(last) if listed.len() as i64 == limit => {
                 encode_token(last.referral.requested_at, &last.referral.referral_id)
@@ -123,6 +63,38 @@ impl App {
             watch_cursor: watch_cursor.to_string(),
         })
     }
+}
+
+/// The worklist query a `ListReferrals` request asks for, validated.
+fn referral_filter(caller: &Caller, r: &pb::ListReferralsRequest) -> Result<ReferralFilter> {
+    let mut v = Violations::new();
+    let side = match v.check(fields::optional_enum::<pb::ReferralRole>(r.role, "role")) {
+        Some(pb::ReferralRole::Referrer) => Side::Referrer,
+        Some(pb::ReferralRole::Provider) => Side::Provider,
+        _ => Side::Either,
+    };
+    let states = fields::required_enums::<pb::ReferralState>(&mut v, &r.states, "states");
+    let services = fields::required_enums::<ServiceType>(&mut v, &r.services, "services");
+    let mut timestamp = |value: Option<&prost_types::Timestamp>, field: &str| {
+        v.check(fields::timestamp(value, field)).flatten()
+    };
+    let requested_after = timestamp(r.requested_after.as_ref(), "requested_after");
+    let requested_before = timestamp(r.requested_before.as_ref(), "requested_before");
+    let (limit, after) = page(&mut v, r.page_size, &r.page_token);
+    v.finish(|| ReferralFilter {
+        organisation: caller.code().to_owned(),
+        side,
+        states: states
+            .into_iter()
+            .filter_map(ReferralState::from_proto)
+            .collect(),
+        services: services.into_iter().map(enum_name).collect(),
+        requested_after,
+        requested_before,
+        after,
+        limit,
+    })
+    .map_err(Error::from)
 }
 
 pub(crate) fn referral_to_proto(r: &StoredReferral, ids: &PersonIdentifiers) -> pb::Referral {

@@ -2,7 +2,9 @@
 //! where the registry is the authority (probation delivery units and regions).
 
 use super::fields::join;
-use throughcare_platform::identifiers::{LocalAuthorityCode, OdsCode, OrganisationCode};
+use throughcare_platform::identifiers::{
+    IdentifierError, LocalAuthorityCode, OdsCode, OrganisationCode,
+};
 use throughcare_platform::identity::{AreaType, OrganisationKind, Registry};
 use throughcare_platform::validation::{FieldViolation, Violations};
 use throughcare_proto::events::v1::ObservationAreas;
@@ -15,6 +17,26 @@ pub struct Destination {
     pub probation_delivery_unit: Option<String>,
     pub integrated_care_board: Option<String>,
     pub approved_premises: Option<String>,
+}
+
+/// `code` (in `field.name`) must be a registered probation organisation.
+fn probation(
+    registry: &Registry,
+    code: &str,
+    field: &str,
+    name: &str,
+) -> Result<(), FieldViolation> {
+    match registry.get(code) {
+        Some(org) if org.kind == OrganisationKind::Probation => Ok(()),
+        Some(_) => Err(FieldViolation::new(
+            join(field, name),
+            "is not a probation organisation",
+        )),
+        None => Err(FieldViolation::new(
+            join(field, name),
+            "is not a known organisation",
+        )),
+    }
 }
 
 impl Destination {
@@ -37,46 +59,31 @@ impl Destination {
                 ok = false;
             }
         };
-        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-        if let Some(la) = non_empty(&d.local_authority) {
-            check(
-                LocalAuthorityCode::parse(&la).map(drop).map_err(|e| {
-                    FieldViolation::new(join(field, "local_authority"), e.to_string())
-                }),
-            );
-        }
-        if let Some(icb) = non_empty(&d.integrated_care_board) {
-            check(OdsCode::parse(&icb).map(drop).map_err(|e| {
-                FieldViolation::new(join(field, "integrated_care_board"), e.to_string())
-            }));
-        }
-        if let Some(ap) = non_empty(&d.approved_premises) {
-            check(
-                OrganisationCode::parse(&ap).map(drop).map_err(|e| {
-                    FieldViolation::new(join(field, "approved_premises"), e.to_string())
-                }),
-            );
-        }
-        let probation = |code: &str, name: &str| -> Result<(), FieldViolation> {
-            match registry.get(code) {
-                Some(org) if org.kind == OrganisationKind::Probation => Ok(()),
-                Some(_) => Err(FieldViolation::new(
-                    join(field, name),
-                    "is not a probation organisation",
-                )),
-                None => Err(FieldViolation::new(
-                    join(field, name),
-                    "is not a known organisation",
-                )),
+        let code = |value: &str, name: &str, parse: fn(&str) -> Result<(), IdentifierError>| {
+            if value.is_empty() {
+                return Ok(());
             }
+            parse(value).map_err(|e| FieldViolation::new(join(field, name), e.to_string()))
         };
+        check(code(&d.local_authority, "local_authority", |c| {
+            LocalAuthorityCode::parse(c).map(drop)
+        }));
+        check(code(
+            &d.integrated_care_board,
+            "integrated_care_board",
+            |c| OdsCode::parse(c).map(drop),
+        ));
+        check(code(&d.approved_premises, "approved_premises", |c| {
+            OrganisationCode::parse(c).map(drop)
+        }));
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let pdu = non_empty(&d.probation_delivery_unit);
         if let Some(pdu) = &pdu {
-            check(probation(pdu, "probation_delivery_unit"));
+            check(probation(registry, pdu, field, "probation_delivery_unit"));
         }
         let mut region = non_empty(&d.probation_region);
         if let Some(region) = &region {
-            check(probation(region, "probation_region"));
+            check(probation(registry, region, field, "probation_region"));
         } else if let Some(org) = pdu.as_deref().and_then(|p| registry.get(p)) {
             region = org
                 .areas

@@ -55,6 +55,19 @@ where
     }
 }
 
+/// Every value of a repeated enum field, each known and specified; a
+/// violation for each that is not, naming it (`states[2]`).
+pub fn required_enums<E>(v: &mut Violations, values: &[i32], field: &str) -> Vec<E>
+where
+    E: TryFrom<i32> + PartialEq + Default,
+{
+    values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, value)| v.check(required_enum(*value, &format!("{field}[{i}]"))))
+        .collect()
+}
+
 /// A proto enum field that may be unspecified but must be a known value.
 pub fn optional_enum<E: TryFrom<i32>>(value: i32, field: &str) -> Result<E, FieldViolation> {
     E::try_from(value).map_err(|_| FieldViolation::new(field, "is not a known value"))

@@ -21,142 +21,150 @@ pub fn validate(
     let Some(h) = summary else {
         return pb::HealthSummary::default();
     };
-    let f = |name: &str| join(field, name);
-    let mut check = |r: Result<(), FieldViolation>| {
-        let _ = v.check(r);
-    };
+    let mut c = Checks { v, field, on };
     if let Some(gp) = &h.gp_registration {
-        check(known::<pb::RegistrationStatus>(
-            gp.status,
-            &f("gp_registration.status"),
-        ));
-        check(practice(
-            &gp.practice_code,
-            &f("gp_registration.practice_code"),
-        ));
+        c.registration(gp.status, &gp.practice_code, "gp_registration");
     }
     if let Some(dental) = &h.dental_registration {
-        check(known::<pb::RegistrationStatus>(
-            dental.status,
-            &f("dental_registration.status"),
-        ));
-        check(practice(
-            &dental.practice_code,
-            &f("dental_registration.practice_code"),
-        ));
+        c.registration(dental.status, &dental.practice_code, "dental_registration");
     }
     if let Some(mh) = &h.mental_health {
-        check(known::<pb::ScreeningOutcome>(
-            mh.screening,
-            &f("mental_health.screening"),
-        ));
-        check(codes(&mh.conditions, &f("mental_health.conditions")));
-        check(practice(
-            &mh.care_coordinator_organisation,
-            &f("mental_health.care_coordinator_organisation"),
-        ));
+        c.mental_health(mh);
     }
     if let Some(sm) = &h.substance_misuse {
-        check(known::<pb::ScreeningOutcome>(
-            sm.alcohol_screening,
-            &f("substance_misuse.alcohol_screening"),
-        ));
-        check(known::<pb::ScreeningOutcome>(
-            sm.drug_screening,
-            &f("substance_misuse.drug_screening"),
-        ));
-        if let Some(code) = &sm.opioid_substitution_medicine {
-            check(code_text(
-                code,
-                &f("substance_misuse.opioid_substitution_medicine"),
-            ));
-        }
-        check(not_after(
-            sm.last_opioid_substitution_dose.as_ref(),
-            on,
-            &f("substance_misuse.last_opioid_substitution_dose"),
-        ));
+        c.substance_misuse(sm);
     }
     if let Some(risk) = &h.self_harm_risk {
-        check(known::<pb::SelfHarmRiskLevel>(
+        c.check(known::<pb::SelfHarmRiskLevel>(
             risk.level,
-            &f("self_harm_risk.level"),
+            &c.f("self_harm_risk.level"),
         ));
-        check(not_after(
-            risk.last_incident.as_ref(),
-            on,
-            &f("self_harm_risk.last_incident"),
-        ));
+        let last_incident = c.f("self_harm_risk.last_incident");
+        c.check(not_after(risk.last_incident.as_ref(), on, &last_incident));
     }
     if let Some(medication) = &h.medication {
-        let items = f("medication.items");
-        check(fields::items(&medication.items, &items));
+        c.medication(medication);
+    }
+    if let Some(smoking) = &h.smoking {
+        c.check(known::<pb::SmokingStatus>(
+            smoking.status,
+            &c.f("smoking.status"),
+        ));
+    }
+    if let Some(vaccination) = &h.vaccination {
+        c.vaccination(vaccination);
+    }
+    if let Some(cd) = &h.communicable_disease {
+        c.communicable_disease(cd);
+    }
+    if let Some(disability) = &h.disability {
+        c.check(codes(&disability.conditions, &c.f("disability.conditions")));
+    }
+    if let Some(physical) = &h.physical_health {
+        let field = c.f("physical_health.long_term_conditions");
+        c.check(codes(&physical.long_term_conditions, &field));
+    }
+    h.clone()
+}
+
+/// The checks of one summary: each violation is collected, the fields named
+/// under the summary's own field.
+struct Checks<'a> {
+    v: &'a mut Violations,
+    field: &'a str,
+    on: NaiveDate,
+}
+
+impl Checks<'_> {
+    fn f(&self, name: &str) -> String {
+        join(self.field, name)
+    }
+
+    fn check(&mut self, result: Result<(), FieldViolation>) {
+        let _ = self.v.check(result);
+    }
+
+    fn registration(&mut self, status: i32, practice_code: &str, field: &str) {
+        let status_field = self.f(&format!("{field}.status"));
+        self.check(known::<pb::RegistrationStatus>(status, &status_field));
+        let code_field = self.f(&format!("{field}.practice_code"));
+        self.check(practice(practice_code, &code_field));
+    }
+
+    fn mental_health(&mut self, mh: &pb::MentalHealth) {
+        self.check(known::<pb::ScreeningOutcome>(
+            mh.screening,
+            &self.f("mental_health.screening"),
+        ));
+        self.check(codes(&mh.conditions, &self.f("mental_health.conditions")));
+        self.check(practice(
+            &mh.care_coordinator_organisation,
+            &self.f("mental_health.care_coordinator_organisation"),
+        ));
+    }
+
+    fn substance_misuse(&mut self, sm: &pb::SubstanceMisuse) {
+        self.check(known::<pb::ScreeningOutcome>(
+            sm.alcohol_screening,
+            &self.f("substance_misuse.alcohol_screening"),
+        ));
+        self.check(known::<pb::ScreeningOutcome>(
+            sm.drug_screening,
+            &self.f("substance_misuse.drug_screening"),
+        ));
+        if let Some(code) = &sm.opioid_substitution_medicine {
+            let field = self.f("substance_misuse.opioid_substitution_medicine");
+            self.check(code_text(code, &field));
+        }
+        let last_dose = self.f("substance_misuse.last_opioid_substitution_dose");
+        self.check(not_after(
+            sm.last_opioid_substitution_dose.as_ref(),
+            self.on,
+            &last_dose,
+        ));
+    }
+
+    fn medication(&mut self, medication: &pb::Medication) {
+        let items = self.f("medication.items");
+        self.check(fields::items(&medication.items, &items));
         for (i, item) in medication.items.iter().enumerate().take(MAX_ITEMS) {
             let item_field = format!("{items}[{i}]");
             if let Some(code) = &item.medicine {
-                check(code_text(code, &join(&item_field, "medicine")));
+                self.check(code_text(code, &join(&item_field, "medicine")));
             }
-            check(fields::text(&item.dosage, &join(&item_field, "dosage")).map(drop));
+            self.check(fields::text(&item.dosage, &join(&item_field, "dosage")).map(drop));
             if !(0..=366).contains(&item.days_supplied) {
-                check(Err(FieldViolation::new(
+                self.check(Err(FieldViolation::new(
                     join(&item_field, "days_supplied"),
                     "must be between 0 and 366",
                 )));
             }
         }
     }
-    if let Some(smoking) = &h.smoking {
-        check(known::<pb::SmokingStatus>(
-            smoking.status,
-            &f("smoking.status"),
-        ));
-    }
-    if let Some(vaccination) = &h.vaccination {
-        let needs = f("vaccination.needs");
-        check(fields::items(&vaccination.needs, &needs));
+
+    fn vaccination(&mut self, vaccination: &pb::Vaccination) {
+        let needs = self.f("vaccination.needs");
+        self.check(fields::items(&vaccination.needs, &needs));
         for (i, need) in vaccination.needs.iter().enumerate().take(MAX_ITEMS) {
-            check(
-                fields::required_enum::<pb::Vaccine>(
-                    need.vaccine,
-                    &format!("{needs}[{i}].vaccine"),
-                )
-                .map(drop),
-            );
-            check(known::<pb::VaccinationStatus>(
-                need.status,
-                &format!("{needs}[{i}].status"),
-            ));
+            let vaccine = format!("{needs}[{i}].vaccine");
+            self.check(fields::required_enum::<pb::Vaccine>(need.vaccine, &vaccine).map(drop));
+            let status = format!("{needs}[{i}].status");
+            self.check(known::<pb::VaccinationStatus>(need.status, &status));
         }
     }
-    if let Some(cd) = &h.communicable_disease {
-        check(known::<pb::ScreeningOutcome>(
+
+    fn communicable_disease(&mut self, cd: &pb::CommunicableDisease) {
+        self.check(known::<pb::ScreeningOutcome>(
             cd.screening,
-            &f("communicable_disease.screening"),
+            &self.f("communicable_disease.screening"),
         ));
-        check(fields::items(
-            &cd.infections,
-            &f("communicable_disease.infections"),
-        ));
+        let infections = self.f("communicable_disease.infections");
+        self.check(fields::items(&cd.infections, &infections));
         for (i, infection) in cd.infections.iter().enumerate().take(MAX_ITEMS) {
-            check(
-                fields::required_enum::<pb::Infection>(
-                    *infection,
-                    &format!("{}[{i}]", f("communicable_disease.infections")),
-                )
-                .map(drop),
-            );
+            let field = format!("{infections}[{i}]");
+            self.check(fields::required_enum::<pb::Infection>(*infection, &field).map(drop));
         }
     }
-    if let Some(disability) = &h.disability {
-        check(codes(&disability.conditions, &f("disability.conditions")));
-    }
-    if let Some(physical) = &h.physical_health {
-        check(codes(
-            &physical.long_term_conditions,
-            &f("physical_health.long_term_conditions"),
-        ));
-    }
-    h.clone()
 }
 
 fn known<E: TryFrom<i32>>(value: i32, field: &str) -> Result<(), FieldViolation> {

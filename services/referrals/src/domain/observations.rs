@@ -51,32 +51,49 @@ pub fn from_health(
     at: DateTime<Utc>,
 ) -> Vec<Observation> {
     use pb::ServiceType as S;
-    let mut facts: Vec<(Fact, S)> = Vec::new();
-    let mut fact = |f: Fact| facts.push((f, S::Unspecified));
-    match health.gp_status() {
-        pb::RegistrationStatus::Registered => [Fact::GpRegistrationRecorded, Fact::GpRegistered]
-            .into_iter()
-            .for_each(&mut fact),
-        pb::RegistrationStatus::NotRegistered => {
-            [Fact::GpRegistrationRecorded, Fact::GpNotRegistered]
-                .into_iter()
-                .for_each(&mut fact)
-        }
-        pb::RegistrationStatus::Unspecified => {}
+    let mut facts: Vec<(Fact, S)> = recorded(health)
+        .into_iter()
+        .map(|f| (f, S::Unspecified))
+        .collect();
+    facts.extend(treatments(health));
+    facts.extend(vaccination(health));
+    let mut observations: Vec<Observation> = facts
+        .into_iter()
+        .map(|(f, s)| subject.observe(f, s, 0, at))
+        .collect();
+    if let Some(incident) = health
+        .self_harm_risk
+        .as_ref()
+        .and_then(|r| r.last_incident.as_ref())
+        && let Ok(Some(day)) = super::fields::date(Some(incident), "")
+    {
+        observations.push(subject.observe(Fact::SelfHarm, S::Unspecified, 0, start_of(day)));
     }
-    match health.dental_status() {
-        pb::RegistrationStatus::Registered => {
-            [Fact::DentalRegistrationRecorded, Fact::DentalRegistered]
-                .into_iter()
-                .for_each(&mut fact)
-        }
-        pb::RegistrationStatus::NotRegistered => {
-            [Fact::DentalRegistrationRecorded, Fact::DentalNotRegistered]
-                .into_iter()
-                .for_each(&mut fact)
-        }
-        pb::RegistrationStatus::Unspecified => {}
-    }
+    observations
+}
+
+/// What a summary records or screens, of no particular service.
+fn recorded(health: &pb::HealthSummary) -> Vec<Fact> {
+    let mut facts = Vec::new();
+    let mut fact = |f: Fact| facts.push(f);
+    registration(
+        &mut fact,
+        health.gp_status(),
+        [
+            Fact::GpRegistrationRecorded,
+            Fact::GpRegistered,
+            Fact::GpNotRegistered,
+        ],
+    );
+    registration(
+        &mut fact,
+        health.dental_status(),
+        [
+            Fact::DentalRegistrationRecorded,
+            Fact::DentalRegistered,
+            Fact::DentalNotRegistered,
+        ],
+    );
     if let Some(sm) = &health.substance_misuse {
         screened(
             &mut fact,
@@ -101,9 +118,10 @@ pub fn from_health(
     }
     match health.smoking() {
         pb::SmokingStatus::Unspecified => {}
-        pb::SmokingStatus::CurrentSmoker => [Fact::SmokingStatusRecorded, Fact::Smoker]
-            .into_iter()
-            .for_each(&mut fact),
+        pb::SmokingStatus::CurrentSmoker => {
+            fact(Fact::SmokingStatusRecorded);
+            fact(Fact::Smoker);
+        }
         _ => fact(Fact::SmokingStatusRecorded),
     }
     if let Some(cd) = &health.communicable_disease {
@@ -125,33 +143,49 @@ pub fn from_health(
             fact(Fact::SafeSexEducationOffered);
         }
     }
-    if health.in_mental_health_treatment() {
-        facts.push((Fact::InTreatment, S::MentalHealthTreatment));
-    }
-    if health.in_substance_misuse_treatment() || health.on_opioid_substitution() {
-        facts.push((Fact::InTreatment, S::SubstanceMisuseTreatment));
-    }
-    if health
-        .communicable_disease
-        .as_ref()
-        .is_some_and(|c| c.in_treatment)
-    {
-        facts.push((Fact::InTreatment, S::CommunicableDiseaseTreatment));
-    }
-    facts.extend(vaccination(health));
-    let mut observations: Vec<Observation> = facts
+    facts
+}
+
+/// A registration status as facts: recorded, and registered or not.
+fn registration(
+    fact: &mut impl FnMut(Fact),
+    status: pb::RegistrationStatus,
+    [recorded, registered, not_registered]: [Fact; 3],
+) {
+    let outcome = match status {
+        pb::RegistrationStatus::Registered => registered,
+        pb::RegistrationStatus::NotRegistered => not_registered,
+        pb::RegistrationStatus::Unspecified => return,
+    };
+    fact(recorded);
+    fact(outcome);
+}
+
+/// The services the person is in treatment with.
+fn treatments(health: &pb::HealthSummary) -> Vec<(Fact, pb::ServiceType)> {
+    use pb::ServiceType as S;
+    let in_treatment = [
+        (
+            health.in_mental_health_treatment(),
+            S::MentalHealthTreatment,
+        ),
+        (
+            health.in_substance_misuse_treatment() || health.on_opioid_substitution(),
+            S::SubstanceMisuseTreatment,
+        ),
+        (
+            health
+                .communicable_disease
+                .as_ref()
+                .is_some_and(|c| c.in_treatment),
+            S::CommunicableDiseaseTreatment,
+        ),
+    ];
+    in_treatment
         .into_iter()
-        .map(|(f, s)| subject.observe(f, s, 0, at))
-        .collect();
-    if let Some(incident) = health
-        .self_harm_risk
-        .as_ref()
-        .and_then(|r| r.last_incident.as_ref())
-        && let Ok(Some(day)) = super::fields::date(Some(incident), "")
-    {
-        observations.push(subject.observe(Fact::SelfHarm, S::Unspecified, 0, start_of(day)));
-    }
-    observations
+        .filter(|(treated, _)| *treated)
+        .map(|(_, service)| (Fact::InTreatment, service))
+        .collect()
 }
 
 fn screened(

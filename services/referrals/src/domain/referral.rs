@@ -31,20 +31,6 @@ pub enum ReferralState {
 use ReferralState::*;
 
 impl ReferralState {
-    pub const ALL: [ReferralState; 11] = [
-        Requested,
-        Acknowledged,
-        Accepted,
-        Rejected,
-        AppointmentBooked,
-        Attended,
-        DidNotAttend,
-        Completed,
-        Discharged,
-        Cancelled,
-        Declined,
-    ];
-
     /// States from which the referral can still move; "one active referral per
     /// person, service and provider" counts these.
     pub const ACTIVE: [ReferralState; 6] = [
@@ -55,6 +41,16 @@ impl ReferralState {
         Attended,
         DidNotAttend,
     ];
+
+    /// States a referral never leaves.
+    pub const ENDED: [ReferralState; 5] = [Rejected, Completed, Discharged, Cancelled, Declined];
+
+    /// Every state: the active ones, then the endings.
+    pub const ALL: [ReferralState; 11] = {
+        let [a, b, c, d, e, f] = Self::ACTIVE;
+        let [g, h, i, j, k] = Self::ENDED;
+        [a, b, c, d, e, f, g, h, i, j, k]
+    };
 
     pub fn is_active(self) -> bool {
         Self::ACTIVE.contains(&self)

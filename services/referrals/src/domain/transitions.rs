@@ -195,18 +195,11 @@ pub fn community_sentence(
         "sentence_type",
     ));
     let _ = v.check(fields::items(&r.requirements, "requirements"));
-    let requirements: Vec<&str> = r
-        .requirements
-        .iter()
-        .enumerate()
-        .filter_map(|(i, req)| {
-            v.check(fields::required_enum::<pb::HealthRequirement>(
-                *req,
-                &format!("requirements[{i}]"),
-            ))
-        })
-        .map(|req| req.as_str_name())
-        .collect();
+    let requirements: Vec<&str> =
+        fields::required_enums::<pb::HealthRequirement>(v, &r.requirements, "requirements")
+            .iter()
+            .map(pb::HealthRequirement::as_str_name)
+            .collect();
     let area = t.supervising(r.supervising_area.as_ref(), "supervising_area", registry);
     let details = code_name(sentence, pb::SentenceType::as_str_name).map(|sentence| {
         serde_json::json!({
