@@ -9,11 +9,13 @@
 //! people, duplicates ignored, withdrawals undone) at a cost proportional to
 //! the change. A rebuild stages every person first and counts each once.
 
+mod membership;
+
 use super::area::{Area, Areas};
 use super::period::Period;
 use super::person::{Input, ObservationError, Person};
-use super::stratum::{Demographics, Stratum};
-use crate::catalogue::{Catalogue, Rule};
+use super::stratum::Stratum;
+use crate::catalogue::Catalogue;
 use rustc_hash::FxHashMap;
 use std::cmp::Ordering;
 
@@ -342,14 +344,14 @@ impl Aggregator {
     /// Moves one person's counts for `period` from `old` to `new`.
     fn count(&mut self, old: &Person, new: &Person, period: Period) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        let before = members(
+        let before = membership::members(
             self.catalogue,
             old,
             period,
             &mut scratch.old,
             &mut scratch.areas,
         );
-        let after = members(
+        let after = membership::members(
             self.catalogue,
             new,
             period,
@@ -495,114 +497,6 @@ impl Aggregator {
             },
         )
     }
-}
-
-/// Fills `out` with a person's memberships for `period`, sorted by key, and
-/// returns their demographics there (from their latest observation in the
-/// period); `None` when they have no observation in it.
-fn members(
-    catalogue: &Catalogue,
-    person: &Person,
-    period: Period,
-    out: &mut Vec<Member>,
-    areas: &mut Vec<(u32, u64)>,
-) -> Option<Demographics> {
-    out.clear();
-    areas.clear();
-    let mut all = 0u64;
-    let mut latest: Option<(i64, Demographics)> = None;
-    let mut add_bits = |area: u32, mask: u64| match areas.iter_mut().find(|(a, _)| *a == area) {
-        Some(entry) => entry.1 |= mask,
-        None => areas.push((area, mask)),
-    };
-    for o in person.obs.iter().filter(|o| period.contains_month(o.month)) {
-        if latest.is_none_or(|l| (o.at, o.demographics) > l) {
-            latest = Some((o.at, o.demographics));
-        }
-        let mask = catalogue.mask(o.fact, o.service);
-        if mask == 0 {
-            continue;
-        }
-        all |= mask;
-        add_bits(0, mask);
-        for &area in &person.places[o.place as usize].0 {
-            if area != 0 {
-                add_bits(area, mask);
-            }
-        }
-    }
-    let (_, demographics) = latest?;
-    areas.sort_unstable_by_key(|a| a.0);
-    let period_id = period.id();
-    let in_period = |o: &&super::person::Obs| period.contains_month(o.month);
-    let at_area = |o: &super::person::Obs, area: u32| {
-        area == 0 || person.places[o.place as usize].0.contains(&area)
-    };
-    for (index, indicator) in catalogue.indicators.iter().enumerate() {
-        match indicator.rule {
-            Rule::SamePeriod { den, num } => {
-                if all & den == 0 {
-                    continue;
-                }
-                let num = all & num != 0;
-                for &(area, _) in areas.iter().filter(|(_, bits)| bits & den != 0) {
-                    out.push(Member {
-                        base: key(index, period_id, area),
-                        num,
-                        measure: None,
-                    });
-                }
-            }
-            Rule::Cohort {
-                den,
-                num,
-                within_days,
-            } => {
-                if all & den == 0 {
-                    continue;
-                }
-                let engaged = |episode: u16| {
-                    person.obs.iter().any(|o| {
-                        o.episode == episode
-                            && catalogue.mask(o.fact, o.service) & num != 0
-                            && i64::from(o.value) <= within_days
-                    })
-                };
-                for &(area, _) in areas.iter().filter(|(_, bits)| bits & den != 0) {
-                    let num = person.obs.iter().filter(in_period).any(|o| {
-                        catalogue.mask(o.fact, o.service) & den != 0
-                            && at_area(o, area)
-                            && engaged(o.episode)
-                    });
-                    out.push(Member {
-                        base: key(index, period_id, area),
-                        num,
-                        measure: None,
-                    });
-                }
-            }
-            Rule::Median { measure } => {
-                if all & measure == 0 {
-                    continue;
-                }
-                let first = person
-                    .obs
-                    .iter()
-                    .filter(in_period)
-                    .filter(|o| catalogue.mask(o.fact, o.service) & measure != 0)
-                    .min_by_key(|o| (o.at, o.value))
-                    .map(|o| o.value);
-                for &(area, _) in areas.iter().filter(|(_, bits)| bits & measure != 0) {
-                    out.push(Member {
-                        base: key(index, period_id, area),
-                        num: true,
-                        measure: first,
-                    });
-                }
-            }
-        }
-    }
-    Some(demographics)
 }
 
 #[cfg(test)]
