@@ -19,15 +19,13 @@ use throughcare_indicators::domain::core::Aggregator;
 use throughcare_indicators::domain::disclosure;
 use throughcare_indicators::domain::period::Period;
 use throughcare_indicators::domain::person::Input;
-use throughcare_platform::bus::{Bus, Event, Publisher, Record};
-use throughcare_platform::config::{BusBackend, BusConfig};
-use throughcare_platform::telemetry::Metrics;
-use throughcare_platform::testing::{kafka_config, unique};
+use throughcare_platform::bus::{Event, Publisher, Record};
 use throughcare_proto::events::v1::{
     Observation, ObservationAreas, ObservationsRecorded, ObservationsRetracted, ObservedFact as F,
 };
 use throughcare_proto::topics;
 use throughcare_proto::types::v1::ServiceType as S;
+use throughcare_testkit::Stack;
 
 const NATIONAL_CASELOAD: u32 = 261_196;
 const REGIONS: u32 = 12;
@@ -338,11 +336,8 @@ async fn main() {
         return;
     }
     // 3. The same rebuild read from the broker.
-    let config = BusConfig {
-        topic_prefix: format!("{}.", unique("bench")),
-        backend: BusBackend::Kafka(kafka_config()),
-    };
-    let bus = Bus::connect(&config, Metrics::disabled()).await.unwrap();
+    let stack = Stack::bench(&[]).await;
+    let bus = &stack.bus;
     let topic = bus.topic(topics::OBSERVATIONS);
     bus.ensure_topics(std::slice::from_ref(&topic))
         .await
@@ -387,7 +382,7 @@ async fn main() {
         fetched_bytes as f64 / 1e6 / raw.as_secs_f64()
     );
     let started = Instant::now();
-    let (from_log, stats) = rebuild::from_log(&bus, &topic, catalogue).await.unwrap();
+    let (from_log, stats) = rebuild::from_log(bus, &topic, catalogue).await.unwrap();
     let took = started.elapsed();
     println!(
         "   rebuild from the broker: {:.1}s = {} records/s, {} observations/s ({} skipped)",
