@@ -4,8 +4,11 @@
 
 use super::*;
 use crate::catalogue::{Catalogue, Rule};
+use crate::domain::area::AreaKind;
 use crate::domain::core::{Aggregator, Tally};
+use crate::domain::period::Period;
 use crate::domain::person::Input;
+use crate::domain::stratum::{self, Stratum};
 use proptest::prelude::*;
 use prost_types::Timestamp;
 use std::collections::{BTreeSet, HashMap};
