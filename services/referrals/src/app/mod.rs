@@ -2,9 +2,11 @@
 //! change feeds and outbox events together), responses out. The gRPC layer
 //! only authenticates, authorises and delegates here.
 
+mod assessments;
 mod feeds;
 mod referrals;
 mod releases;
+mod reversals;
 mod tasks;
 pub mod transitions;
 mod worklist;

@@ -186,7 +186,7 @@ impl App {
         caller: &Caller,
         request: &pb::UpdateReferralRequest,
     ) -> Result<pb::UpdateReferralResponse> {
-        let action = &parse_action(request)?;
+        let action = &Action::try_from(request)?;
         let now = self.now();
         self.once(caller, &request.idempotency_key, request, move |work| {
             self.record_update(work, caller, &request.referral_id, action.clone(), now)
@@ -369,55 +369,4 @@ fn sides(referral: &StoredReferral, organisation: &str) -> Vec<Party> {
         sides.push(Party::Provider);
     }
     sides
-}
-
-/// The action of an `UpdateReferral` request, validated.
-fn parse_action(r: &pb::UpdateReferralRequest) -> Result<Action, FieldViolation> {
-    use pb::update_referral_request::Action as A;
-    if r.referral_id.is_empty() {
-        return Err(FieldViolation::missing("referral_id"));
-    }
-    let action = r
-        .action
-        .as_ref()
-        .ok_or_else(|| FieldViolation::missing("action"))?;
-    Ok(match action {
-        A::Acknowledge(_) => Action::Acknowledge,
-        A::Accept(_) => Action::Accept,
-        A::Reject(reject) => {
-            let reason =
-                fields::required_enum::<pb::RejectionReason>(reject.reason, "reject.reason")?;
-            let text = fields::text(&reject.reason_text, "reject.reason_text")?;
-            if reason == pb::RejectionReason::Other && text.is_none() {
-                return Err(FieldViolation::new(
-                    "reject.reason_text",
-                    "is required when the reason is OTHER",
-                ));
-            }
-            Action::Reject { reason, text }
-        }
-        A::BookAppointment(book) => Action::BookAppointment {
-            at: fields::timestamp(
-                book.appointment_at.as_ref(),
-                "book_appointment.appointment_at",
-            )?
-            .ok_or_else(|| FieldViolation::missing("book_appointment.appointment_at"))?,
-        },
-        A::RecordAttendance(_) => Action::RecordAttendance,
-        A::RecordDidNotAttend(_) => Action::RecordDidNotAttend,
-        A::Complete(_) => Action::Complete,
-        A::Discharge(_) => Action::Discharge,
-        A::Cancel(cancel) => {
-            let reason =
-                fields::required_enum::<pb::CancellationReason>(cancel.reason, "cancel.reason")?;
-            if reason == pb::CancellationReason::ReleaseReversed {
-                return Err(FieldViolation::new(
-                    "cancel.reason",
-                    "RELEASE_REVERSED is set only by a release reversal",
-                ));
-            }
-            Action::Cancel { reason }
-        }
-        A::Decline(_) => Action::Decline,
-    })
 }

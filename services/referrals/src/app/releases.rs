@@ -1,22 +1,20 @@
-//! Release notifications and their reversal.
+//! Release notifications: validated, queued, and written by one writer in
+//! batches.
 
 use super::App;
-use crate::domain::fields;
 use crate::domain::observations;
-use crate::domain::release::{Release, ReleaseNotification, ReleaseState, serves_prison};
+use crate::domain::release::{Release, ReleaseNotification, ReleaseState};
 use crate::domain::task::{Task, TaskState};
 use crate::error::{Error, Result};
 use crate::events::{self, Recorded};
-use crate::store::rows::{PersonRow, enum_name};
+use crate::store::rows::PersonRow;
 use crate::store::write::{self, Placement};
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
-use throughcare_platform::clock::to_timestamp;
 use throughcare_platform::db::Tx;
 use throughcare_platform::idempotency::{self, IdempotencyError, IdempotencyKey, idempotent};
 use throughcare_platform::identifiers::new_id;
 use throughcare_platform::identity::Caller;
-use throughcare_platform::validation::FieldViolation;
 use throughcare_platform::work::Work;
 use throughcare_proto::events::v1 as pb_events;
 use throughcare_proto::referrals::v1 as pb;
@@ -370,115 +368,5 @@ impl App {
             observations::for_release(&subject, &command.health, command.supervised(), released_at);
         self.observe(work, observed);
         Ok(())
-    }
-
-    pub async fn reverse_release(
-        &self,
-        caller: &Caller,
-        request: &pb::ReverseReleaseRequest,
-    ) -> Result<pb::ReverseReleaseResponse> {
-        let now = self.now();
-        let reason = fields::required_enum::<pb::ReversalReason>(request.reason, "reason")?;
-        if request.release_id.is_empty() {
-            return Err(FieldViolation::missing("release_id").into());
-        }
-        self.once(caller, &request.idempotency_key, request, move |work| {
-            self.record_reversal(work, caller, &request.release_id, reason, now)
-        })
-        .await
-    }
-
-    async fn record_reversal(
-        &self,
-        mut work: Work,
-        caller: &Caller,
-        release_id: &str,
-        reason: pb::ReversalReason,
-        now: DateTime<Utc>,
-    ) -> Result<(Work, pb::ReverseReleaseResponse)> {
-        let mut release = write::lock_release(work.tx(), release_id)
-            .await?
-            .filter(|r| r.visible_to(caller.code()))
-            .ok_or(Error::NotFound("release"))?;
-        serves_prison(caller, &release.releasing_prison)?;
-        if release.state == ReleaseState::Reversed {
-            return Err(Error::precondition(
-                format!("release/{release_id}"),
-                "release is already reversed",
-            ));
-        }
-        write::mark_release_reversed(work.tx(), release_id, enum_name(reason), now).await?;
-        release.state = ReleaseState::Reversed;
-        release.reversed_at = Some(now);
-        let person = self.store_person(&mut work, &release.person_key).await?;
-        let ids = person.ids()?.to_proto();
-
-        let tasks_revoked = self.revoke_tasks(&mut work, release_id, now, &ids).await?;
-        let mut referrals_cancelled = 0;
-        for referral in write::active_referrals_of_release(work.tx(), release_id).await? {
-            self.cancel_for_reversal(&mut work, referral, caller.code(), now, &ids)
-                .await?;
-            referrals_cancelled += 1;
-        }
-        let reversed = events::release_reversed(&release, reason, now);
-        work.publish(self.topics.lifecycle(&release.person_key, &reversed));
-        work.publish(self.topics.retraction(&pb_events::ObservationsRetracted {
-            person_key: release.person_key.clone(),
-            episode_key: self.episode_key("release", release_id),
-            retracted_at: Some(to_timestamp(now)),
-        }));
-        let response = pb::ReverseReleaseResponse {
-            release: Some(release.to_proto(ids)),
-            tasks_revoked,
-            referrals_cancelled,
-        };
-        Ok((work, response))
-    }
-
-    /// Revokes a reversed release's tasks that are not already revoked;
-    /// returns how many.
-    async fn revoke_tasks(
-        &self,
-        work: &mut Work,
-        release_id: &str,
-        now: DateTime<Utc>,
-        ids: &PersonIdentifiers,
-    ) -> Result<i32> {
-        let mut revoked = 0;
-        for task in write::tasks_of_release(work.tx(), release_id).await? {
-            if task.state == TaskState::Revoked {
-                continue;
-            }
-            write::set_task_state(work.tx(), &task, TaskState::Revoked, now, None).await?;
-            let task = Task {
-                state: TaskState::Revoked,
-                closed_at: Some(now),
-                ..task
-            };
-            self.task_changed(work, &task, ids);
-            let event = events::task_revoked(&task, now);
-            work.publish(self.topics.lifecycle(&task.person_key, &event));
-            revoked += 1;
-        }
-        Ok(revoked)
-    }
-
-    pub async fn get_release(
-        &self,
-        caller: &Caller,
-        release_id: &str,
-    ) -> Result<pb::GetReleaseResponse> {
-        let release = self
-            .store
-            .release(release_id)
-            .await?
-            .filter(|r| r.visible_to(caller.code()))
-            .ok_or(Error::NotFound("release"))?;
-        let ids = self.person_ids(&release.person_key, "release").await?;
-        let tasks = self.store.tasks_of_release(release_id).await?;
-        Ok(pb::GetReleaseResponse {
-            tasks: tasks.iter().map(|t| self.task_to_proto(t, &ids)).collect(),
-            release: Some(release.to_proto(ids)),
-        })
     }
 }

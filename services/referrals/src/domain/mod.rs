@@ -1,5 +1,6 @@
 //! The referrals domain: pure rules and validated commands, no I/O.
 
+pub mod action;
 pub mod area;
 pub mod fields;
 pub mod health;

@@ -94,28 +94,7 @@ fn recorded(health: &pb::HealthSummary) -> Vec<Fact> {
             Fact::DentalNotRegistered,
         ],
     );
-    if let Some(sm) = &health.substance_misuse {
-        screened(
-            &mut fact,
-            sm.alcohol_screening(),
-            Fact::AlcoholScreened,
-            Fact::HazardousDrinking,
-        );
-        screened(
-            &mut fact,
-            sm.drug_screening(),
-            Fact::DrugScreened,
-            Fact::DrugMisuse,
-        );
-    }
-    if let Some(mh) = &health.mental_health {
-        screened(
-            &mut fact,
-            mh.screening(),
-            Fact::MentalIllnessScreened,
-            Fact::MentalIllnessIdentified,
-        );
-    }
+    screenings(&mut fact, health);
     match health.smoking() {
         pb::SmokingStatus::Unspecified => {}
         pb::SmokingStatus::CurrentSmoker => {
@@ -144,6 +123,32 @@ fn recorded(health: &pb::HealthSummary) -> Vec<Fact> {
         }
     }
     facts
+}
+
+/// The substance misuse and mental health screenings, and what they found.
+fn screenings(fact: &mut impl FnMut(Fact), health: &pb::HealthSummary) {
+    if let Some(sm) = &health.substance_misuse {
+        screened(
+            fact,
+            sm.alcohol_screening(),
+            Fact::AlcoholScreened,
+            Fact::HazardousDrinking,
+        );
+        screened(
+            fact,
+            sm.drug_screening(),
+            Fact::DrugScreened,
+            Fact::DrugMisuse,
+        );
+    }
+    if let Some(mh) = &health.mental_health {
+        screened(
+            fact,
+            mh.screening(),
+            Fact::MentalIllnessScreened,
+            Fact::MentalIllnessIdentified,
+        );
+    }
 }
 
 /// A registration status as facts: recorded, and registered or not.

@@ -11,6 +11,7 @@
 //! Each action belongs to a party (the receiving provider accepts, the referrer
 //! cancels) and is allowed only from certain states.
 
+pub use super::action::Action;
 use throughcare_proto::referrals::v1 as pb;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -115,89 +116,6 @@ impl ReferralState {
 pub enum Party {
     Referrer,
     Provider,
-}
-
-/// What one of the parties does to a referral.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    Acknowledge,
-    Accept,
-    Reject {
-        reason: pb::RejectionReason,
-        text: Option<String>,
-    },
-    BookAppointment {
-        at: chrono::DateTime<chrono::Utc>,
-    },
-    RecordAttendance,
-    RecordDidNotAttend,
-    Complete,
-    Discharge,
-    Cancel {
-        reason: pb::CancellationReason,
-    },
-    Decline,
-}
-
-impl Action {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Action::Acknowledge => "acknowledge",
-            Action::Accept => "accept",
-            Action::Reject { .. } => "reject",
-            Action::BookAppointment { .. } => "book an appointment for",
-            Action::RecordAttendance => "record attendance on",
-            Action::RecordDidNotAttend => "record non-attendance on",
-            Action::Complete => "complete",
-            Action::Discharge => "discharge",
-            Action::Cancel { .. } => "cancel",
-            Action::Decline => "record a decline on",
-        }
-    }
-
-    /// Who may take this action.
-    pub fn parties(&self) -> &'static [Party] {
-        match self {
-            Action::Cancel { .. } => &[Party::Referrer],
-            Action::Decline => &[Party::Referrer, Party::Provider],
-            _ => &[Party::Provider],
-        }
-    }
-
-    /// The states this action may be taken from.
-    pub fn from_states(&self) -> &'static [ReferralState] {
-        match self {
-            Action::Acknowledge => &[Requested],
-            Action::Accept | Action::Reject { .. } => &[Acknowledged],
-            Action::BookAppointment { .. } => &[Accepted, DidNotAttend],
-            Action::RecordAttendance | Action::RecordDidNotAttend => &[AppointmentBooked],
-            Action::Complete => &[Attended],
-            Action::Discharge => &[Attended, DidNotAttend],
-            Action::Cancel { .. } => &ReferralState::ACTIVE,
-            Action::Decline => &[
-                Requested,
-                Acknowledged,
-                Accepted,
-                AppointmentBooked,
-                DidNotAttend,
-            ],
-        }
-    }
-
-    pub fn target(&self) -> ReferralState {
-        match self {
-            Action::Acknowledge => Acknowledged,
-            Action::Accept => Accepted,
-            Action::Reject { .. } => Rejected,
-            Action::BookAppointment { .. } => AppointmentBooked,
-            Action::RecordAttendance => Attended,
-            Action::RecordDidNotAttend => DidNotAttend,
-            Action::Complete => Completed,
-            Action::Discharge => Discharged,
-            Action::Cancel { .. } => Cancelled,
-            Action::Decline => Declined,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

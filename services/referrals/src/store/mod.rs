@@ -4,6 +4,7 @@
 //! two near-identical implementations, one implementation over two
 //! connections, proven by one contract suite run against both.
 
+mod persons;
 pub mod rows;
 pub mod write;
 

@@ -1,0 +1,159 @@
+//! People: found by the one person rule, created when new, and kept up to
+//! date with identifiers, demographics and placement as transitions arrive.
+
+use super::rows::{PersonRow, enum_name};
+use super::{PERSON_COLUMNS, StoreError, StoreResult};
+use crate::domain::area::Destination;
+use crate::domain::person::Person;
+use chrono::{DateTime, Utc};
+use throughcare_platform::db::Tx;
+use throughcare_platform::identifiers::{PersonIds, PseudonymKey};
+use throughcare_platform::on_tx;
+
+/// Where a transition places a person (None leaves their placement alone).
+#[derive(Debug, Clone, Copy)]
+pub struct Placement<'a> {
+    pub area: &'a Destination,
+    pub prison: Option<&'a str>,
+}
+
+/// Finds the person these identifiers name ([`PersonIds::choose`] decides
+/// between the stored people sharing any of them), or creates them, keyed by
+/// a pseudonym of their strongest identifier. Identifiers learnt now are added
+/// when no one else holds them, so someone first seen with a prison number
+/// keeps one key when their NHS number arrives. Demographics and placement are
+/// updated when given.
+pub async fn resolve_person(
+    tx: &mut Tx,
+    keys: &PseudonymKey,
+    person: &Person,
+    placement: Option<Placement<'_>>,
+    now: DateTime<Utc>,
+) -> StoreResult<PersonRow> {
+    let row = match find_person(tx, &person.ids).await? {
+        Some(row) => row,
+        None => match insert_person(tx, keys, person, placement, now).await? {
+            Some(row) => return Ok(row),
+            // Another transaction created them at the same moment.
+            None => find_person(tx, &person.ids)
+                .await?
+                .ok_or_else(|| StoreError::Conflict("person could not be created".into()))?,
+        },
+    };
+    let held = [&row.nhs_number, &row.prison_number, &row.crn];
+    for ((column, value), held) in PERSON_ID_COLUMNS
+        .into_iter()
+        .zip(person.ids.columns())
+        .zip(held)
+    {
+        if let (Some(value), None) = (value, held) {
+            add_identifier(tx, &row.person_key, column, value).await?;
+        }
+    }
+    update_person(tx, &row.person_key, person, placement, now).await
+}
+
+/// The identifier columns, in the order of [`PersonIds::columns`].
+const PERSON_ID_COLUMNS: [&str; 3] = ["nhs_number", "prison_number", "crn"];
+
+/// Someone new, in one statement; `None` if another transaction created them
+/// at the same moment (the insert then does nothing).
+async fn insert_person(
+    tx: &mut Tx,
+    keys: &PseudonymKey,
+    person: &Person,
+    placement: Option<Placement<'_>>,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<PersonRow>> {
+    let (area, prison) = placed(placement);
+    let [nhs, noms, crn] = person.ids.columns();
+    let sql = sqlx::AssertSqlSafe(format!(
+        "INSERT INTO persons (person_key, nhs_number, prison_number, crn, date_of_birth, sex, ethnic_group,
+            probation_region, probation_delivery_unit, integrated_care_board, local_authority, prison, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT DO NOTHING RETURNING {PERSON_COLUMNS}"
+    ));
+    let key = keys.person_key(&person.ids);
+    Ok(on_tx!(tx, c => sqlx::query_as(sql)
+        .bind(key.as_str()).bind(nhs).bind(noms).bind(crn).bind(person.date_of_birth)
+        .bind(enum_name(person.sex)).bind(enum_name(person.ethnic_group))
+        .bind(&area.probation_region).bind(&area.probation_delivery_unit)
+        .bind(&area.integrated_care_board).bind(&area.local_authority).bind(prison).bind(now)
+        .fetch_optional(&mut **c).await)?)
+}
+
+fn placed(placement: Option<Placement<'_>>) -> (Destination, Option<&str>) {
+    match placement {
+        Some(p) => (p.area.clone(), p.prison),
+        None => (Destination::default(), None),
+    }
+}
+
+/// Updates demographics that are given and the placement when there is one.
+async fn update_person(
+    tx: &mut Tx,
+    person_key: &str,
+    person: &Person,
+    placement: Option<Placement<'_>>,
+    now: DateTime<Utc>,
+) -> StoreResult<PersonRow> {
+    let (area, prison) = placed(placement);
+    let unspecified = |name: &'static str, unset: &'static str| (name != unset).then_some(name);
+    let sex = unspecified(enum_name(person.sex), "SEX_UNSPECIFIED");
+    let ethnic = unspecified(enum_name(person.ethnic_group), "ETHNIC_GROUP_UNSPECIFIED");
+    let sql = sqlx::AssertSqlSafe(format!(
+        "UPDATE persons SET
+            date_of_birth = COALESCE($2, date_of_birth),
+            sex = COALESCE($3, sex),
+            ethnic_group = COALESCE($4, ethnic_group),
+            probation_region = CASE WHEN $5 THEN $6 ELSE probation_region END,
+            probation_delivery_unit = CASE WHEN $5 THEN $7 ELSE probation_delivery_unit END,
+            integrated_care_board = CASE WHEN $5 THEN $8 ELSE integrated_care_board END,
+            local_authority = CASE WHEN $5 THEN $9 ELSE local_authority END,
+            prison = CASE WHEN $5 THEN $10 ELSE prison END,
+            updated_at = $11
+         WHERE person_key = $1 RETURNING {PERSON_COLUMNS}"
+    ));
+    Ok(on_tx!(tx, c => sqlx::query_as(sql)
+        .bind(person_key).bind(person.date_of_birth).bind(sex).bind(ethnic)
+        .bind(placement.is_some())
+        .bind(&area.probation_region).bind(&area.probation_delivery_unit)
+        .bind(&area.integrated_care_board).bind(&area.local_authority).bind(prison)
+        .bind(now)
+        .fetch_one(&mut **c).await)?)
+}
+
+pub async fn person(tx: &mut Tx, person_key: &str) -> StoreResult<Option<PersonRow>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {PERSON_COLUMNS} FROM persons WHERE person_key = $1"
+    ));
+    Ok(on_tx!(tx, c => sqlx::query_as(sql).bind(person_key).fetch_optional(&mut **c).await)?)
+}
+
+/// The stored person these identifiers name, if any.
+async fn find_person(tx: &mut Tx, ids: &PersonIds) -> StoreResult<Option<PersonRow>> {
+    let [nhs, noms, crn] = ids.columns();
+    let rows: Vec<PersonRow> = on_tx!(tx, c => sqlx::query_as(super::person_candidates())
+        .bind(nhs).bind(noms).bind(crn).fetch_all(&mut **c).await)?;
+    Ok(super::choose(ids, rows))
+}
+
+async fn add_identifier(
+    tx: &mut Tx,
+    person_key: &str,
+    column: &'static str,
+    value: &str,
+) -> StoreResult<()> {
+    let held = sqlx::AssertSqlSafe(format!(
+        "SELECT person_key FROM persons WHERE {column} = $1"
+    ));
+    let holder: Option<String> =
+        on_tx!(tx, c => sqlx::query_scalar(held).bind(value).fetch_optional(&mut **c).await)?;
+    if holder.is_none() {
+        let update = sqlx::AssertSqlSafe(format!(
+            "UPDATE persons SET {column} = $2 WHERE person_key = $1 AND {column} IS NULL"
+        ));
+        on_tx!(tx, c => sqlx::query(update).bind(person_key).bind(value).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
