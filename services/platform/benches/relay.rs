@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use throughcare_platform::bus::{Bus, Event};
 use throughcare_platform::config::{BusBackend, BusConfig};
 use throughcare_platform::db::{Db, Migrations};
-use throughcare_platform::outbox::{self, OutboxWaker, Relay, RelayOptions};
+use throughcare_platform::outbox::{OutboxWaker, Relay, RelayOptions};
+use throughcare_platform::work::Transactions;
 use throughcare_platform::telemetry::Metrics;
 use throughcare_platform::testing::{self, fresh_postgres, unique};
 use throughcare_proto::events::v1::ReferralRequested;
@@ -84,15 +85,14 @@ async fn outbox_relay(db: &Db, bus: &Bus, topic: &str, records: usize) -> (Durat
     let Db::Postgres(pool) = db else {
         unreachable!()
     };
+    let transactions = Transactions::new(db.clone(), OutboxWaker::new());
     let started = Instant::now();
     for chunk in (0..records).collect::<Vec<_>>().chunks(100) {
-        let mut tx = pool.begin().await.unwrap();
+        let mut work = transactions.begin().await.unwrap();
         for i in chunk {
-            outbox::enqueue_postgres(&mut tx, &sample_event(topic, *i))
-                .await
-                .unwrap();
+            work.publish(sample_event(topic, *i));
         }
-        tx.commit().await.unwrap();
+        work.commit().await.unwrap();
     }
     let enqueued = started.elapsed();
 
