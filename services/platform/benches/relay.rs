@@ -11,9 +11,9 @@ use throughcare_platform::bus::{Bus, Event};
 use throughcare_platform::config::{BusBackend, BusConfig};
 use throughcare_platform::db::{Db, Migrations};
 use throughcare_platform::outbox::{OutboxWaker, Relay, RelayOptions};
-use throughcare_platform::work::Transactions;
 use throughcare_platform::telemetry::Metrics;
 use throughcare_platform::testing::{self, fresh_postgres, unique};
+use throughcare_platform::work::Transactions;
 use throughcare_proto::events::v1::ReferralRequested;
 use tokio_util::sync::CancellationToken;
 
