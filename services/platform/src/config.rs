@@ -111,6 +111,7 @@ impl PlatformConfig {
                     partitions: default_partitions(),
                     replication_factor: default_replication(),
                     properties: BTreeMap::new(),
+                    instance_id: None,
                 }),
             },
             auth: AuthConfig::default(),
@@ -156,6 +157,13 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties (e.g. `security.protocol`), applied last.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// This replica's stable name within its deployment (e.g. a StatefulSet
+    /// ordinal, or `1` for a single replica): its consumers join their groups
+    /// as static members (`group.instance.id`), so after a crash the restarted
+    /// process takes its partitions straight back. Two live replicas must
+    /// never share one. Unset: dynamic membership.
+    #[serde(default)]
+    pub instance_id: Option<String>,
 }
 
 fn default_partitions() -> i32 {

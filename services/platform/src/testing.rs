@@ -61,6 +61,7 @@ pub fn kafka_config() -> KafkaConfig {
         partitions: 3,
         replication_factor: 1,
         properties: BTreeMap::new(),
+        instance_id: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! with any Kafka-protocol broker that has consumer groups and the idempotent
 //! producer; it uses no Kafka transactions and never relies on auto-creation.
 
+use super::health::{ConsumerHealth, MemberId};
 use super::{BusError, Publisher, Received, Record, Retention, Subscriber, Subscription};
 use crate::config::KafkaConfig;
 use crate::telemetry::Metrics;
@@ -22,12 +23,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the group coordinator waits for a silent member before it
+/// reassigns the member's partitions. A static member that comes back within
+/// it takes its partitions straight back, without a rebalance.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct KafkaBus {
     producer: FutureProducer,
     config: Arc<KafkaConfig>,
     metrics: Metrics,
+    health: ConsumerHealth,
 }
 
 impl fmt::Debug for KafkaBus {
@@ -54,7 +60,12 @@ impl KafkaBus {
             producer,
             config: Arc::new(config.clone()),
             metrics,
+            health: ConsumerHealth::new(),
         })
+    }
+
+    pub fn consumer_health(&self) -> ConsumerHealth {
+        self.health.clone()
     }
 
     /// Creates each topic with the configured partitions and replication and
@@ -157,8 +168,11 @@ impl Subscriber for KafkaBus {
         let context = GroupContext {
             group: group.to_owned(),
             metrics: self.metrics.clone(),
+            member: self.health.joined(group),
+            health: self.health.clone(),
         };
-        let consumer: StreamConsumer<GroupContext> = client_config(&self.config)
+        let mut config = client_config(&self.config);
+        config
             .set("group.id", group)
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
@@ -166,6 +180,19 @@ impl Subscriber for KafkaBus {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("statistics.interval.ms", "5000")
+            .set(
+                "session.timeout.ms",
+                SESSION_TIMEOUT.as_millis().to_string(),
+            )
+            .set("heartbeat.interval.ms", "3000");
+        if let Some(instance) = &self.config.instance_id {
+            // Static membership: a restarted replica rejoins as the member it
+            // was and gets its partitions back at once, rather than waiting on
+            // the coordinator to notice the dead member (which some
+            // Kafka-protocol brokers never do).
+            config.set("group.instance.id", format!("{group}-{instance}"));
+        }
+        let consumer: StreamConsumer<GroupContext> = config
             .set_all(&self.config.properties)
             .create_with_context(context)?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -195,6 +222,8 @@ impl fmt::Debug for KafkaSubscription {
 impl Subscription for KafkaSubscription {
     async fn next(&mut self) -> Result<Received, BusError> {
         let message = self.consumer.recv().await?;
+        let context = self.consumer.context();
+        context.health.progressed(&context.member);
         Ok(received(&message))
     }
 
@@ -228,17 +257,28 @@ impl Subscription for KafkaSubscription {
     }
 }
 
-/// Logs rebalances and turns librdkafka statistics into consumer-lag metrics.
+/// Logs rebalances, turns librdkafka statistics into consumer-lag metrics,
+/// and tells the process's [`ConsumerHealth`] what it holds and what waits.
 struct GroupContext {
     group: String,
     metrics: Metrics,
+    member: MemberId,
+    health: ConsumerHealth,
+}
+
+impl Drop for GroupContext {
+    fn drop(&mut self) {
+        self.health.left(&self.member);
+    }
 }
 
 impl ClientContext for GroupContext {
     fn stats(&self, statistics: Statistics) {
+        let mut waiting = 0;
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {
+                    waiting += p.consumer_lag;
                     self.metrics.record_consumer_lag(
                         &self.group,
                         topic,
@@ -248,6 +288,7 @@ impl ClientContext for GroupContext {
                 }
             }
         }
+        self.health.lag(&self.member, waiting);
     }
 }
 
@@ -255,9 +296,11 @@ impl ConsumerContext for GroupContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
+                self.health.assigned(&self.member, list.count());
                 tracing::info!(group = %self.group, partitions = list.count(), "partitions assigned")
             }
             Rebalance::Revoke(list) => {
+                self.health.assigned(&self.member, 0);
                 tracing::info!(group = %self.group, partitions = list.count(), "partitions revoked")
             }
             Rebalance::Error(error) => {

@@ -9,11 +9,13 @@
 
 mod consumer;
 mod event;
+mod health;
 pub mod in_process;
 pub mod kafka;
 
 pub use consumer::{ConsumerOptions, HandleError, Handler, run_consumer};
 pub use event::{CONTENT_TYPE, Event, EventDecodeError};
+pub use health::{ConsumerHealth, MemberId, STALL_AFTER};
 
 use crate::config::{BusBackend, BusConfig};
 use crate::telemetry::Metrics;
@@ -145,6 +147,15 @@ impl Bus {
         Self {
             backend: Backend::InProcess(bus),
             prefix: prefix.to_owned(),
+        }
+    }
+
+    /// Whether this process's consumers are consuming (Kafka only: the
+    /// in-process bus cannot leave a member without its partitions).
+    pub fn consumer_health(&self) -> Option<ConsumerHealth> {
+        match &self.backend {
+            Backend::Kafka(bus) => Some(bus.consumer_health()),
+            Backend::InProcess(_) => None,
         }
     }
 

@@ -1,4 +1,5 @@
 use super::IdentityServiceImpl;
+use crate::bus::{ConsumerHealth, STALL_AFTER};
 use crate::config::TlsConfig;
 use crate::identity::Authenticator;
 use crate::telemetry::{GrpcTelemetryLayer, Metrics};
@@ -14,6 +15,7 @@ use tonic::service::RoutesBuilder;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
 
 /// How long calls in flight (and open streams) may take to finish after
 /// shutdown begins before their connections are closed.
@@ -40,6 +42,7 @@ pub struct GrpcServer {
     authenticator: Authenticator,
     routes: RoutesBuilder,
     serving: Vec<&'static str>,
+    consumers: Option<ConsumerHealth>,
 }
 
 impl GrpcServer {
@@ -49,9 +52,17 @@ impl GrpcServer {
             authenticator,
             routes: RoutesBuilder::default(),
             serving: Vec::new(),
+            consumers: None,
         };
         server.add_authenticated(IdentityServiceServer::new(IdentityServiceImpl));
         server
+    }
+
+    /// Answers NOT_SERVING on grpc.health.v1 (and logs why) while any of the
+    /// process's consumers is stalled, SERVING again once it consumes.
+    pub fn watch_consumers(&mut self, consumers: ConsumerHealth) -> &mut Self {
+        self.consumers = Some(consumers);
+        self
     }
 
     /// Adds a service whose every call must be authenticated.
@@ -86,13 +97,25 @@ impl GrpcServer {
                 .set_service_status(*name, ServingStatus::Serving)
                 .await;
         }
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(throughcare_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        // Both reflection versions: many clients (grpcurl's older builds,
+        // Python's grpcio-reflection) still speak only v1alpha.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(throughcare_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
         self.routes
             .add_service(health_service)
-            .add_service(reflection);
+            .add_service(reflection().build_v1()?)
+            .add_service(reflection().build_v1alpha()?);
+        if let Some(consumers) = self.consumers.take() {
+            tokio::spawn(watch_consumers(
+                health.clone(),
+                self.serving.clone(),
+                consumers,
+                shutdown.clone(),
+            ));
+        }
 
         let mut builder = Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
         if let Some(tls) = tls {
@@ -150,5 +173,41 @@ impl GrpcServer {
             .identity(identity)
             .client_ca_root(Certificate::from_pem(read(&tls.client_ca)?))
             .client_auth_optional(self.authenticator.accepts_tokens()))
+    }
+}
+
+/// Keeps grpc.health.v1 in step with the consumers until shutdown: NOT_SERVING
+/// (for the server as a whole and each service) while one is stalled.
+async fn watch_consumers(
+    health: HealthReporter,
+    services: Vec<&'static str>,
+    consumers: ConsumerHealth,
+    shutdown: CancellationToken,
+) {
+    let mut stalled = false;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        let problem = consumers.problem(STALL_AFTER);
+        if problem.is_some() == stalled {
+            continue;
+        }
+        stalled = problem.is_some();
+        let status = match &problem {
+            Some(reason) => {
+                tracing::error!(%reason, "consumer stalled: reporting not serving");
+                ServingStatus::NotServing
+            }
+            None => {
+                tracing::info!("consumers are consuming again: reporting serving");
+                ServingStatus::Serving
+            }
+        };
+        health.set_service_status("", status).await;
+        for name in &services {
+            health.set_service_status(*name, status).await;
+        }
     }
 }
