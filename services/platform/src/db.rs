@@ -20,6 +20,21 @@ pub struct Migrations {
     pub sqlite: &'static Migrator,
 }
 
+/// The calling service's [`Migrations`], from its `migrations/postgres` and
+/// `migrations/sqlite` folders: `pub static MIGRATIONS: Migrations =
+/// throughcare_platform::migrations!();`
+#[macro_export]
+macro_rules! migrations {
+    () => {{
+        static POSTGRES: ::sqlx::migrate::Migrator = ::sqlx::migrate!("migrations/postgres");
+        static SQLITE: ::sqlx::migrate::Migrator = ::sqlx::migrate!("migrations/sqlite");
+        $crate::db::Migrations {
+            postgres: &POSTGRES,
+            sqlite: &SQLITE,
+        }
+    }};
+}
+
 /// A connection pool to the service's own database.
 #[derive(Debug, Clone)]
 pub enum Db {

@@ -79,6 +79,26 @@ pub enum IdempotencyError {
     Database(#[from] sqlx::Error),
 }
 
+/// Runs a mutating call once per `idempotency_key` of `organisation`: the
+/// key is checked and scoped to the request's type, then [`idempotent`].
+pub async fn once<M, R, E, F, Fut>(
+    transactions: &Transactions,
+    organisation: &str,
+    idempotency_key: &str,
+    request: &M,
+    apply: F,
+) -> Result<R, E>
+where
+    M: prost::Message + prost::Name,
+    R: prost::Message + Default,
+    E: From<IdempotencyError> + From<FieldViolation>,
+    F: FnMut(Work) -> Fut,
+    Fut: Future<Output = Result<(Work, R), E>>,
+{
+    let key = IdempotencyKey::new(organisation, idempotency_key, request)?;
+    idempotent(transactions, &key, apply).await
+}
+
 /// Runs `apply` once per key: returns the stored response on a replay, or runs
 /// `apply` in a fresh unit of work, stores its response with it and commits.
 /// `apply` gets the work, does all its writes through it and hands it back

@@ -7,6 +7,7 @@
 //! then waits for everything to drain.
 
 use crate::bus::{Bus, BusError, Retention};
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, CommonArgs, PlatformConfig, TlsConfig};
 use crate::db::{Db, DbError, Migrations};
 use crate::grpc::{GrpcServer, ServeError};
@@ -30,14 +31,18 @@ pub struct Runtime {
     pub shutdown: CancellationToken,
     pub metrics: Metrics,
     pub shared_bus: Option<Bus>,
+    /// What the service takes the time from (tests move it).
+    pub clock: SharedClock,
 }
 
 impl Runtime {
+    /// A standalone service's runtime: its own bus, the system clock.
     pub fn new(shutdown: CancellationToken, metrics: Metrics) -> Self {
         Self {
             shutdown,
             metrics,
             shared_bus: None,
+            clock: std::sync::Arc::new(SystemClock),
         }
     }
 }
@@ -123,7 +128,7 @@ impl Platform {
     /// then waits for every task to drain and closes the database.
     pub async fn serve(
         self,
-        server: GrpcServer,
+        mut server: GrpcServer,
         listener: TcpListener,
         tls: Option<&TlsConfig>,
         mut tasks: Supervisor,
@@ -135,6 +140,9 @@ impl Platform {
             relay.run(shutdown).await;
             Ok::<(), Infallible>(())
         });
+        if let Some(consumers) = self.bus.consumer_health() {
+            server.watch_consumers(consumers);
+        }
         let served = server
             .serve(
                 listener,

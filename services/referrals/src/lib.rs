@@ -30,7 +30,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use throughcare_platform::bus::Retention;
-use throughcare_platform::clock::{SharedClock, SystemClock};
 use throughcare_platform::config::PlatformConfig;
 use throughcare_platform::db::Migrations;
 use throughcare_platform::grpc::GrpcServer;
@@ -86,27 +85,13 @@ pub const TOPICS: &[(&str, Retention)] = &[
     (topics::OBSERVATIONS, Retention::Forever),
 ];
 
-static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-
 /// Migrations applied at start-up.
-pub const MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES,
-    sqlite: &SQLITE,
-};
+pub static MIGRATIONS: Migrations = throughcare_platform::migrations!();
 
-/// Runs the service on `listener` until `runtime.shutdown` is cancelled.
+/// Runs the service on `listener` until `runtime.shutdown` is cancelled,
+/// taking the time from `runtime.clock`.
 pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Result<(), RunError> {
-    run_with_clock(config, listener, runtime, Arc::new(SystemClock)).await
-}
-
-/// [`run`] with a given clock (tests move time to make tasks overdue).
-pub async fn run_with_clock(
-    config: Config,
-    listener: TcpListener,
-    runtime: Runtime,
-    clock: SharedClock,
-) -> Result<(), RunError> {
+    let clock = runtime.clock.clone();
     let rules = pathway_rules(config.pathways_file.as_deref())?;
     let keyring = Keyring::new(&config.sealing).map_err(StartError::from)?;
     let platform = Platform::start(&config.platform, MIGRATIONS, TOPICS, &runtime).await?;

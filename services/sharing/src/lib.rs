@@ -22,7 +22,6 @@ use app::{App, Consumer};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use throughcare_platform::bus::{ConsumerOptions, Retention, run_consumer};
-use throughcare_platform::clock::{SharedClock, SystemClock};
 use throughcare_platform::config::PlatformConfig;
 use throughcare_platform::db::Migrations;
 use throughcare_platform::sealing::{Keyring, SealingConfig};
@@ -65,27 +64,13 @@ pub const TOPICS: &[(&str, Retention)] = &[
     (topics::REFERRALS_EVENTS, Retention::BrokerDefault),
 ];
 
-static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-
 /// Migrations applied at start-up.
-pub const MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES,
-    sqlite: &SQLITE,
-};
+pub static MIGRATIONS: Migrations = throughcare_platform::migrations!();
 
-/// Runs the service on `listener` until `runtime.shutdown` is cancelled.
+/// Runs the service on `listener` until `runtime.shutdown` is cancelled,
+/// taking the time from `runtime.clock`.
 pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Result<(), RunError> {
-    run_with_clock(config, listener, runtime, Arc::new(SystemClock)).await
-}
-
-/// [`run`] with a given clock.
-pub async fn run_with_clock(
-    config: Config,
-    listener: TcpListener,
-    runtime: Runtime,
-    clock: SharedClock,
-) -> Result<(), RunError> {
+    let clock = runtime.clock.clone();
     let transport = Keyring::new(&config.sealing).map_err(StartError::from)?;
     let at_rest =
         Keyring::new(&config.at_rest).map_err(|e| StartError::Config(format!("at_rest: {e}")))?;

@@ -19,8 +19,8 @@ impl Stack {
 
     /// Starts the referrals service with `config`.
     pub async fn start_referrals(&self, config: throughcare_referrals::Config) -> Running {
-        self.serve(REFERRALS_HEALTH, move |listener, runtime, clock| {
-            throughcare_referrals::run_with_clock(config, listener, runtime, clock)
+        self.serve(REFERRALS_HEALTH, move |listener, runtime| {
+            throughcare_referrals::run(config, listener, runtime)
         })
         .await
     }

@@ -18,8 +18,8 @@ impl Stack {
 
     /// Starts the sharing service with `config`.
     pub async fn start_sharing(&self, config: throughcare_sharing::Config) -> Running {
-        self.serve(SHARING_HEALTH, move |listener, runtime, clock| {
-            throughcare_sharing::run_with_clock(config, listener, runtime, clock)
+        self.serve(SHARING_HEALTH, move |listener, runtime| {
+            throughcare_sharing::run(config, listener, runtime)
         })
         .await
     }

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use throughcare_platform::bus::Bus;
 use throughcare_platform::bus::in_process::InProcessBus;
-use throughcare_platform::clock::SharedClock;
 use throughcare_platform::config::{
     BusBackend, BusConfig, DatabaseConfig, GrpcConfig, PlatformConfig, Secret,
 };
@@ -181,12 +180,12 @@ impl Stack {
     }
 
     /// Starts a service on port 0 — `run(listener, runtime, clock)`, e.g. a
-    /// service's `run_with_clock` with its config — and waits until its
+    /// service's `run` with its config — and waits until its
     /// `health` service reports SERVING. It stops with the stack, or alone
     /// with [`Running::stop`].
     pub async fn serve<F, Fut>(&self, health: &'static str, run: F) -> Running
     where
-        F: FnOnce(TcpListener, Runtime, SharedClock) -> Fut,
+        F: FnOnce(TcpListener, Runtime) -> Fut,
         Fut: Future<Output = Result<(), RunError>> + Send + 'static,
     {
         let stop = self.shutdown.child_token();
@@ -194,10 +193,11 @@ impl Stack {
             shutdown: stop.clone(),
             metrics: Metrics::disabled(),
             shared_bus: self.shared_bus.clone(),
+            clock: self.clock.clone(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let service = run(listener, runtime, self.clock.clone());
+        let service = run(listener, runtime);
         let task = tokio::spawn(async move {
             if let Err(error) = service.await {
                 panic!("{health} failed: {error}");

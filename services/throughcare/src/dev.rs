@@ -116,9 +116,8 @@ pub(crate) async fn run(args: DevArgs, data_dir: &Path) -> anyhow::Result<()> {
     let bus_path = data_dir.join("bus.db");
     let bus = InProcessBus::open(Some(&bus_path), metrics.clone()).await?;
     let runtime = Runtime {
-        shutdown,
-        metrics,
         shared_bus: Some(Bus::in_process(bus, "")),
+        ..Runtime::new(shutdown, metrics)
     };
     let listeners = bind(&args).await?;
     let addresses: Vec<SocketAddr> = listeners

@@ -116,9 +116,7 @@ impl Rig {
             .stack
             .serve(
                 "throughcare.indicators.v1.IndicatorsService",
-                move |listener, runtime, clock| {
-                    throughcare_indicators::run_with_clock(config, listener, runtime, clock)
-                },
+                move |listener, runtime| throughcare_indicators::run(config, listener, runtime),
             )
             .await;
         self.indicators = Some(running);

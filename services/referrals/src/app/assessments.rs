@@ -16,6 +16,7 @@ use crate::store::rows::PersonRow;
 use crate::store::write::{self, NewAssessment, Placement};
 use chrono::{DateTime, NaiveDate, Utc};
 use throughcare_platform::clock::to_timestamp;
+use throughcare_platform::idempotency::once;
 use throughcare_platform::identifiers::new_id;
 use throughcare_platform::identity::Caller;
 use throughcare_platform::sealing::{Keyring, Sealed};
@@ -89,9 +90,13 @@ impl App {
             assessed_on,
             findings: &findings,
         };
-        self.once(caller, &r.idempotency_key, r, move |work| {
-            self.store_assessment(work, caller, assessment, now)
-        })
+        once(
+            &self.transactions,
+            caller.code(),
+            &r.idempotency_key,
+            r,
+            move |work| self.store_assessment(work, caller, assessment, now),
+        )
         .await
     }
 

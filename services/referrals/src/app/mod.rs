@@ -23,13 +23,11 @@ use crate::events::Topics;
 use crate::store::Store;
 use crate::store::rows::PersonRow;
 use chrono::{DateTime, Utc};
-use std::future::Future;
 use std::sync::Arc;
 use throughcare_platform::clock::SharedClock;
 use throughcare_platform::clock::to_timestamp;
-use throughcare_platform::idempotency::{IdempotencyKey, idempotent};
 use throughcare_platform::identifiers::PseudonymKey;
-use throughcare_platform::identity::{Caller, Registry};
+use throughcare_platform::identity::Registry;
 use throughcare_platform::sealing::Keyring;
 use throughcare_platform::validation::{FieldViolation, Violations};
 use throughcare_platform::work::{Transactions, Work};
@@ -58,26 +56,6 @@ pub type SharedApp = Arc<App>;
 impl App {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
-    }
-
-    /// Runs a mutation once per `idempotency_key` of the caller: `apply` does
-    /// its writes in the unit of work it is given and hands it back with the
-    /// response; a replay gets the first response back.
-    pub(crate) async fn once<M, R, F, Fut>(
-        &self,
-        caller: &Caller,
-        idempotency_key: &str,
-        request: &M,
-        apply: F,
-    ) -> Result<R>
-    where
-        M: prost::Message + prost::Name,
-        R: prost::Message + Default,
-        F: FnMut(Work) -> Fut,
-        Fut: Future<Output = Result<(Work, R)>>,
-    {
-        let key = IdempotencyKey::new(caller.code(), idempotency_key, request)?;
-        idempotent(&self.transactions, &key, apply).await
     }
 
     /// Publishes one person's observations from one change as one event.

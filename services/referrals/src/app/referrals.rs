@@ -13,6 +13,7 @@ use crate::events;
 use crate::store::rows::{PersonRow, StoredReferral, enum_name};
 use crate::store::write;
 use chrono::{DateTime, Utc};
+use throughcare_platform::idempotency::once;
 use throughcare_platform::identifiers::new_id;
 use throughcare_platform::identity::{Caller, OrganisationKind};
 use throughcare_platform::validation::{FieldViolation, Violations};
@@ -97,9 +98,13 @@ impl App {
     ) -> Result<pb::RequestReferralResponse> {
         let command = &self.validate_request(request)?;
         let now = self.now();
-        self.once(caller, &request.idempotency_key, request, move |work| {
-            self.record_request(work, caller, command, now)
-        })
+        once(
+            &self.transactions,
+            caller.code(),
+            &request.idempotency_key,
+            request,
+            move |work| self.record_request(work, caller, command, now),
+        )
         .await
     }
 
@@ -188,9 +193,13 @@ impl App {
     ) -> Result<pb::UpdateReferralResponse> {
         let action = &Action::try_from(request)?;
         let now = self.now();
-        self.once(caller, &request.idempotency_key, request, move |work| {
-            self.record_update(work, caller, &request.referral_id, action.clone(), now)
-        })
+        once(
+            &self.transactions,
+            caller.code(),
+            &request.idempotency_key,
+            request,
+            move |work| self.record_update(work, caller, &request.referral_id, action.clone(), now),
+        )
         .await
     }
 

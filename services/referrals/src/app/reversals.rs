@@ -11,6 +11,7 @@ use crate::store::rows::enum_name;
 use crate::store::write;
 use chrono::{DateTime, Utc};
 use throughcare_platform::clock::to_timestamp;
+use throughcare_platform::idempotency::once;
 use throughcare_platform::identity::Caller;
 use throughcare_platform::validation::FieldViolation;
 use throughcare_platform::work::Work;
@@ -29,9 +30,13 @@ impl App {
         if request.release_id.is_empty() {
             return Err(FieldViolation::missing("release_id").into());
         }
-        self.once(caller, &request.idempotency_key, request, move |work| {
-            self.record_reversal(work, caller, &request.release_id, reason, now)
-        })
+        once(
+            &self.transactions,
+            caller.code(),
+            &request.idempotency_key,
+            request,
+            move |work| self.record_reversal(work, caller, &request.release_id, reason, now),
+        )
         .await
     }
 

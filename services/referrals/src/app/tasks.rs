@@ -10,6 +10,7 @@ use crate::store::rows::PersonRow;
 use crate::store::write;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use throughcare_platform::idempotency::once;
 use throughcare_platform::identity::Caller;
 use throughcare_platform::validation::{FieldViolation, Violations};
 use throughcare_platform::work::Work;
@@ -68,9 +69,13 @@ impl App {
             return Err(FieldViolation::missing("task_id").into());
         }
         let now = self.now();
-        self.once(caller, &request.idempotency_key, request, move |work| {
-            self.record_acknowledgement(work, caller, &request.task_id, now)
-        })
+        once(
+            &self.transactions,
+            caller.code(),
+            &request.idempotency_key,
+            request,
+            move |work| self.record_acknowledgement(work, caller, &request.task_id, now),
+        )
         .await
     }
 

@@ -10,6 +10,7 @@ use crate::store::rows::PersonRow;
 use crate::store::write::{self, Placement};
 use chrono::{DateTime, Utc};
 use throughcare_platform::clock::to_timestamp;
+use throughcare_platform::idempotency::once;
 use throughcare_platform::identifiers::new_id;
 use throughcare_platform::identity::Caller;
 use throughcare_platform::work::Work;
@@ -98,9 +99,13 @@ impl App {
         })?;
         let now = self.now();
         let transition = &transition;
-        self.once(caller, request.idempotency_key(), request, move |work| {
-            self.store_transition(work, caller, transition, now, wrap)
-        })
+        once(
+            &self.transactions,
+            caller.code(),
+            request.idempotency_key(),
+            request,
+            move |work| self.store_transition(work, caller, transition, now, wrap),
+        )
         .await
     }
 

@@ -6,6 +6,7 @@ use crate::domain::decision::Agreement;
 use crate::store::{self, AgreementRow, Reader};
 use throughcare_platform::clock::to_timestamp;
 use throughcare_platform::error::{Error, Result};
+use throughcare_platform::idempotency::once;
 use throughcare_platform::identifiers::new_id;
 use throughcare_platform::identity::Caller;
 use throughcare_platform::validation::{FieldViolation, Violations};
@@ -96,32 +97,38 @@ impl App {
     ) -> Result<pb::RegisterAgreementResponse> {
         let now = self.now();
         let basis = self.agreement_asked(r)?;
-        self.once(caller, &r.idempotency_key, r, |mut work| async move {
-            let wire = pb::Agreement {
-                agreement_id: new_id(),
-                basis_type: basis as i32,
-                title: r.title.trim().to_owned(),
-                legal_reference: r.legal_reference.trim().to_owned(),
-                recipients: r.recipients.clone(),
-                purposes: r.purposes.clone(),
-                categories: r.categories.clone(),
-                period: r.period,
-                state: pb::AgreementState::Active as i32,
-                registered_by: caller.code().to_owned(),
-                registered_at: Some(to_timestamp(now)),
-            };
-            let row = AgreementRow {
-                agreement_id: wire.agreement_id.clone(),
-                basis_type: basis.as_str_name().to_owned(),
-                body: prost::Message::encode_to_vec(&wire),
-                registered_by: caller.code().to_owned(),
-                registered_at: now,
-                revoked_at: None,
-            };
-            store::insert_agreement(work.tx(), &row).await?;
-            let agreement = Some(wire);
-            Ok((work, pb::RegisterAgreementResponse { agreement }))
-        })
+        once(
+            &self.transactions,
+            caller.code(),
+            &r.idempotency_key,
+            r,
+            |mut work| async move {
+                let wire = pb::Agreement {
+                    agreement_id: new_id(),
+                    basis_type: basis as i32,
+                    title: r.title.trim().to_owned(),
+                    legal_reference: r.legal_reference.trim().to_owned(),
+                    recipients: r.recipients.clone(),
+                    purposes: r.purposes.clone(),
+                    categories: r.categories.clone(),
+                    period: r.period,
+                    state: pb::AgreementState::Active as i32,
+                    registered_by: caller.code().to_owned(),
+                    registered_at: Some(to_timestamp(now)),
+                };
+                let row = AgreementRow {
+                    agreement_id: wire.agreement_id.clone(),
+                    basis_type: basis.as_str_name().to_owned(),
+                    body: prost::Message::encode_to_vec(&wire),
+                    registered_by: caller.code().to_owned(),
+                    registered_at: now,
+                    revoked_at: None,
+                };
+                store::insert_agreement(work.tx(), &row).await?;
+                let agreement = Some(wire);
+                Ok((work, pb::RegisterAgreementResponse { agreement }))
+            },
+        )
         .await
     }
 
@@ -134,22 +141,28 @@ impl App {
             return Err(FieldViolation::missing("agreement_id").into());
         }
         let now = self.now();
-        self.once(caller, &r.idempotency_key, r, |mut work| async move {
-            let mut row = store::lock_agreement(work.tx(), &r.agreement_id)
-                .await?
-                .ok_or(Error::NotFound("agreement"))?;
-            if row.revoked_at.is_some() {
-                return Err(Error::precondition(
-                    "agreement",
-                    "agreement is already revoked",
-                ));
-            }
-            store::revoke_agreement(work.tx(), &row.agreement_id, now).await?;
-            row.revoked_at = Some(now);
-            let (_, wire) = stored_agreement(&row)?;
-            let agreement = Some(wire);
-            Ok((work, pb::RevokeAgreementResponse { agreement }))
-        })
+        once(
+            &self.transactions,
+            caller.code(),
+            &r.idempotency_key,
+            r,
+            |mut work| async move {
+                let mut row = store::lock_agreement(work.tx(), &r.agreement_id)
+                    .await?
+                    .ok_or(Error::NotFound("agreement"))?;
+                if row.revoked_at.is_some() {
+                    return Err(Error::precondition(
+                        "agreement",
+                        "agreement is already revoked",
+                    ));
+                }
+                store::revoke_agreement(work.tx(), &row.agreement_id, now).await?;
+                row.revoked_at = Some(now);
+                let (_, wire) = stored_agreement(&row)?;
+                let agreement = Some(wire);
+                Ok((work, pb::RevokeAgreementResponse { agreement }))
+            },
+        )
         .await
     }
 

@@ -6,6 +6,7 @@ use crate::domain::decision::{self, Consent};
 use crate::store::{self, ConsentRow, Reader, people};
 use throughcare_platform::clock::to_timestamp;
 use throughcare_platform::error::{Error, Result};
+use throughcare_platform::idempotency::once;
 use throughcare_platform::identifiers::{PersonIds, new_id};
 use throughcare_platform::identity::Caller;
 use throughcare_platform::validation::{FieldViolation, Violations};
@@ -89,30 +90,36 @@ impl App {
         let now = self.now();
         let (ids, period, method) = self.consent_asked(r)?;
         let (ids, body) = (&ids, &r.provision.clone().unwrap_or_default());
-        self.once(caller, &r.idempotency_key, r, |mut work| async move {
-            let person_key = people::resolve(work.tx(), &self.pseudonyms, ids, now).await?;
-            let row = ConsentRow {
-                consent_id: new_id(),
-                person_key: person_key.clone(),
-                provision: prost::Message::encode_to_vec(body),
-                period_start: Some(period.start.unwrap_or(now)),
-                period_end: period.end,
-                method: method.as_str_name().to_owned(),
-                recorded_by: caller.code().to_owned(),
-                recorded_at: now,
-                withdrawn_at: None,
-            };
-            store::insert_consent(work.tx(), &row).await?;
-            let recorded = events::ConsentRecorded {
-                consent_id: row.consent_id.clone(),
-                person_key: person_key.clone(),
-                recorded_by: row.recorded_by.clone(),
-                recorded_at: Some(to_timestamp(now)),
-            };
-            work.publish(self.event(&person_key, &recorded));
-            let consent = Some(consent_proto(&row, ids)?);
-            Ok((work, pb::RecordConsentResponse { consent }))
-        })
+        once(
+            &self.transactions,
+            caller.code(),
+            &r.idempotency_key,
+            r,
+            |mut work| async move {
+                let person_key = people::resolve(work.tx(), &self.pseudonyms, ids, now).await?;
+                let row = ConsentRow {
+                    consent_id: new_id(),
+                    person_key: person_key.clone(),
+                    provision: prost::Message::encode_to_vec(body),
+                    period_start: Some(period.start.unwrap_or(now)),
+                    period_end: period.end,
+                    method: method.as_str_name().to_owned(),
+                    recorded_by: caller.code().to_owned(),
+                    recorded_at: now,
+                    withdrawn_at: None,
+                };
+                store::insert_consent(work.tx(), &row).await?;
+                let recorded = events::ConsentRecorded {
+                    consent_id: row.consent_id.clone(),
+                    person_key: person_key.clone(),
+                    recorded_by: row.recorded_by.clone(),
+                    recorded_at: Some(to_timestamp(now)),
+                };
+                work.publish(self.event(&person_key, &recorded));
+                let consent = Some(consent_proto(&row, ids)?);
+                Ok((work, pb::RecordConsentResponse { consent }))
+            },
+        )
         .await
     }
 
@@ -127,35 +134,42 @@ impl App {
             return Err(FieldViolation::missing("consent_id").into());
         }
         let now = self.now();
-        self.once(caller, &r.idempotency_key, r, |mut work| async move {
-            let mut row = store::lock_consent(work.tx(), &r.consent_id)
-                .await?
-                .ok_or(Error::NotFound("consent"))?;
-            if row.withdrawn_at.is_some() {
-                return Err(Error::precondition(
-                    "consent",
-                    "consent is already withdrawn",
-                ));
-            }
-            store::withdraw_consent(work.tx(), &row.consent_id, now).await?;
-            row.withdrawn_at = Some(now);
-            let withdrawn = people::withdraw_for_person(work.tx(), &row.person_key, now).await?;
-            let ids = people::ids(work.tx(), &row.person_key)
-                .await?
-                .ok_or(Error::NotFound("consent"))?;
-            let event = events::ConsentWithdrawn {
-                consent_id: row.consent_id.clone(),
-                person_key: row.person_key.clone(),
-                withdrawn_at: Some(to_timestamp(now)),
-                deliveries_withdrawn: withdrawn as i32,
-            };
-            work.publish(self.event(&row.person_key, &event));
-            let response = pb::WithdrawConsentResponse {
-                consent: Some(consent_proto(&row, &ids)?),
-                deliveries_withdrawn: withdrawn as i32,
-            };
-            Ok((work, response))
-        })
+        once(
+            &self.transactions,
+            caller.code(),
+            &r.idempotency_key,
+            r,
+            |mut work| async move {
+                let mut row = store::lock_consent(work.tx(), &r.consent_id)
+                    .await?
+                    .ok_or(Error::NotFound("consent"))?;
+                if row.withdrawn_at.is_some() {
+                    return Err(Error::precondition(
+                        "consent",
+                        "consent is already withdrawn",
+                    ));
+                }
+                store::withdraw_consent(work.tx(), &row.consent_id, now).await?;
+                row.withdrawn_at = Some(now);
+                let withdrawn =
+                    people::withdraw_for_person(work.tx(), &row.person_key, now).await?;
+                let ids = people::ids(work.tx(), &row.person_key)
+                    .await?
+                    .ok_or(Error::NotFound("consent"))?;
+                let event = events::ConsentWithdrawn {
+                    consent_id: row.consent_id.clone(),
+                    person_key: row.person_key.clone(),
+                    withdrawn_at: Some(to_timestamp(now)),
+                    deliveries_withdrawn: withdrawn as i32,
+                };
+                work.publish(self.event(&row.person_key, &event));
+                let response = pb::WithdrawConsentResponse {
+                    consent: Some(consent_proto(&row, &ids)?),
+                    deliveries_withdrawn: withdrawn as i32,
+                };
+                Ok((work, response))
+            },
+        )
         .await
     }
 

@@ -16,15 +16,13 @@ use crate::domain::minimise;
 use crate::store::{self, Reader, records};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
-use std::future::Future;
 use throughcare_platform::bus::Event;
 use throughcare_platform::clock::SharedClock;
 use throughcare_platform::db::Db;
 use throughcare_platform::error::{Error, Result};
 use throughcare_platform::feed::FeedEntry;
-use throughcare_platform::idempotency::{IdempotencyKey, idempotent};
 use throughcare_platform::identifiers::PseudonymKey;
-use throughcare_platform::identity::{Caller, Registry};
+use throughcare_platform::identity::Registry;
 use throughcare_platform::sealing::{Keyring, Sealed};
 use throughcare_platform::work::{Transactions, Work};
 use throughcare_proto::events::v1 as events;
@@ -80,25 +78,6 @@ impl App {
             observations,
         };
         Event::new(&self.observations_topic, person_key, SOURCE, &batch)
-    }
-
-    /// Runs a mutating call once per idempotency key, in one unit of work
-    /// that `apply` writes through and hands back with the response.
-    async fn once<M, R, F, Fut>(
-        &self,
-        caller: &Caller,
-        idempotency_key: &str,
-        request: &M,
-        apply: F,
-    ) -> Result<R>
-    where
-        M: prost::Message + prost::Name,
-        R: prost::Message + Default,
-        F: FnMut(Work) -> Fut,
-        Fut: Future<Output = Result<(Work, R)>>,
-    {
-        let key = IdempotencyKey::new(caller.code(), idempotency_key, request)?;
-        idempotent(&self.transactions, &key, apply).await
     }
 
     /// The consents and agreements that bear on a person, as the decision sees them.
