@@ -91,15 +91,30 @@ fn nhs_number(seed: u32) -> String {
 
 /// Drives one release through the running system and checks every service's part.
 pub(crate) async fn one_release_through_every_service(system: &System<'_>, seed: u32) {
+    let release = release_reaches_probation(system, seed, Duration::from_secs(60)).await;
+    tasks_are_opened(system, &release).await;
+    the_month_is_published(system, released_on()).await;
+}
+
+/// Released in a month long closed (its end plus the grace days has passed),
+/// so the indicators publish it once it settles.
+fn released_on() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive() - chrono::Duration::days(60)
+}
+
+/// A consent on sharing, then a release on referrals: exactly the consented
+/// categories of the health summary reach the probation unit `within`.
+pub(crate) async fn release_reaches_probation(
+    system: &System<'_>,
+    seed: u32,
+    within: Duration,
+) -> referrals::Release {
     let person = types::PersonIdentifiers {
         nhs_number: nhs_number(seed),
         prison_number: format!("A{:04}BC", seed % 10_000),
         crn: String::new(),
     };
-    // Released in a month long closed (its end plus the grace days has
-    // passed), so the indicators publish it once it settles.
-    let today = chrono::Utc::now().date_naive();
-    let released = today - chrono::Duration::days(60);
+    let released = released_on();
 
     // The person consents to probation seeing their mental health and
     // substance misuse information for direct care — nothing else.
@@ -188,13 +203,23 @@ pub(crate) async fn one_release_through_every_service(system: &System<'_>, seed:
             .expect("the release");
 
     // Sharing: exactly the consented categories reach the probation unit.
-    let delivery = tokio::time::timeout(Duration::from_secs(60), deliveries.message())
+    // The feed is read from its start: earlier releases' deliveries come first.
+    let this_release = async {
+        loop {
+            let delivery = deliveries
+                .message()
+                .await
+                .expect("the delivery stream")
+                .and_then(|r| r.delivery)
+                .expect("a delivery");
+            if delivery.trigger_id == release.release_id {
+                return delivery;
+            }
+        }
+    };
+    let delivery = tokio::time::timeout(within, this_release)
         .await
-        .expect("a delivery at release within a minute")
-        .expect("the delivery stream")
-        .and_then(|r| r.delivery)
-        .expect("a delivery");
-    assert_eq!(delivery.trigger_id, release.release_id);
+        .unwrap_or_else(|_| panic!("no delivery at release within {within:?}"));
     let mut categories = delivery.categories.clone();
     categories.sort_unstable();
     assert_eq!(
@@ -210,7 +235,10 @@ pub(crate) async fn one_release_through_every_service(system: &System<'_>, seed:
         health.gp_registration.is_none() && health.smoking.is_none(),
         "nothing beyond the consented categories leaves"
     );
+    release
+}
 
+async fn tasks_are_opened(system: &System<'_>, release: &referrals::Release) {
     // Referrals: continuity tasks for the probation unit (GP, mental health,
     // substance misuse).
     let tasks = ContinuityServiceClient::new(
@@ -227,7 +255,9 @@ pub(crate) async fn one_release_through_every_service(system: &System<'_>, seed:
     .into_inner()
     .tasks;
     assert!(tasks.len() >= 3, "continuity tasks opened: {}", tasks.len());
+}
 
+async fn the_month_is_published(system: &System<'_>, released: chrono::NaiveDate) {
     // Indicators: the month of release is published with this person counted,
     // and, being one person, suppressed.
     let month = types::Period {

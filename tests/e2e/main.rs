@@ -4,4 +4,5 @@ mod cli;
 mod deploy;
 mod embedded;
 mod journey;
+mod restart;
 mod split;

@@ -2,8 +2,10 @@
 //! database, talking to the Kafka-protocol broker — the split deployment.
 
 use crate::journey::{System, one_release_through_every_service};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use tempfile::TempDir;
 use throughcare_e2e::{Process, binary, wait_for, who_am_i};
 use throughcare_platform::config::Secret;
 use throughcare_platform::testing::{KAFKA_ENV, fresh_postgres, unique};
@@ -18,19 +20,115 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[tokio::test]
-async fn each_service_runs_on_its_own_and_one_release_goes_through_all_three() {
-    let brokers = std::env::var(KAFKA_ENV).expect("the broker address from tests/run.sh");
-    let dir = tempfile::TempDir::new().unwrap();
-    let config = dir.path().join("throughcare.toml");
+/// One split deployment's shared settings: the configuration file (registry,
+/// tokens, keys), the broker and topic prefix, the pseudonym key.
+pub(crate) struct Split {
+    dir: TempDir,
+    config: PathBuf,
+    brokers: String,
+    prefix: String,
+    key: Secret,
+}
+
+/// One service process of a split deployment.
+pub(crate) struct Running {
+    pub(crate) process: Process,
+    pub(crate) endpoint: String,
+    service: &'static str,
+    database: String,
+}
+
+impl Running {
+    /// SIGKILL: the process gets no chance to leave its consumer groups.
+    pub(crate) fn kill(&mut self) {
+        let child = self.process.child();
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+    }
+}
+
+impl Split {
+    pub(crate) async fn new() -> Self {
+        let brokers = std::env::var(KAFKA_ENV).expect("the broker address from tests/run.sh");
+        let dir = TempDir::new().unwrap();
+        let config = dir.path().join("throughcare.toml");
+        std::fs::write(&config, config_file()).unwrap();
+        Self {
+            dir,
+            config,
+            brokers,
+            prefix: format!("{}.", unique("split")),
+            key: Secret::generate(32),
+        }
+    }
+
+    /// Starts `service` on a fresh database and waits until it serves.
+    pub(crate) async fn start(&self, service: &'static str) -> Running {
+        self.spawn(service, fresh_postgres().await).await
+    }
+
+    /// Starts a stopped service again on its own database.
+    pub(crate) async fn restart(&self, stopped: Running) -> Running {
+        let Running {
+            process,
+            service,
+            database,
+            ..
+        } = stopped;
+        drop(process);
+        self.spawn(service, database).await
+    }
+
+    async fn spawn(&self, service: &'static str, database: String) -> Running {
+        let port = free_port();
+        let mut command = Command::new(binary(&format!("throughcare-{service}")));
+        if service == "indicators" {
+            // Publish the journey's month soon after it settles.
+            command
+                .env("THROUGHCARE_PUBLICATION__CHECK_INTERVAL_MS", "250")
+                .env("THROUGHCARE_PUBLICATION__SETTLE_MS", "1000");
+        }
+        let log = self.dir.path().join(format!("{service}-{port}.log"));
+        let mut process = Process::spawn(
+            service,
+            command
+                .arg("--config")
+                .arg(&self.config)
+                .env("THROUGHCARE_GRPC__LISTEN", format!("127.0.0.1:{port}"))
+                .env("THROUGHCARE_DATABASE__URL", &database)
+                .env("THROUGHCARE_BUS__KIND", "kafka")
+                .env("THROUGHCARE_BUS__BROKERS", &self.brokers)
+                .env("THROUGHCARE_BUS__TOPIC_PREFIX", &self.prefix)
+                // One replica of each: it rejoins its groups as itself.
+                .env("THROUGHCARE_BUS__INSTANCE_ID", "1")
+                .env("THROUGHCARE_PSEUDONYM_KEY", self.key.expose())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap()),
+        );
+        let endpoint = format!("http://127.0.0.1:{port}");
+        wait_for(
+            &mut process,
+            &endpoint,
+            "throughcare.identity.v1.IdentityService",
+            &log,
+        )
+        .await;
+        Running {
+            process,
+            endpoint,
+            service,
+            database,
+        }
+    }
+}
+
+fn config_file() -> String {
     let sealing = Secret::generate(32);
     let sealing = sealing.expose();
     let at_rest = Secret::generate(32);
     let at_rest = at_rest.expose();
-    std::fs::write(
-        &config,
-        format!(
-            r#"
+    format!(
+        r#"
             [sealing]
             current = "k1"
             keys = {{ k1 = "{sealing}" }}
@@ -77,67 +175,37 @@ async fn each_service_runs_on_its_own_and_one_release_goes_through_all_three() {
             organisation = "EMR-LEI"
             role = "practitioner"
             "#
-        ),
     )
-    .unwrap();
-    let prefix = format!("{}.", unique("split"));
-    let key = Secret::generate(32);
+}
 
+#[tokio::test]
+async fn each_service_runs_on_its_own_and_one_release_goes_through_all_three() {
+    let split = Split::new().await;
     let mut running = Vec::new();
     for service in ["referrals", "sharing", "indicators"] {
-        let port = free_port();
-        let mut command = Command::new(binary(&format!("throughcare-{service}")));
-        if service == "indicators" {
-            // Publish the journey's month soon after it settles.
-            command
-                .env("THROUGHCARE_PUBLICATION__CHECK_INTERVAL_MS", "250")
-                .env("THROUGHCARE_PUBLICATION__SETTLE_MS", "1000");
-        }
-        let process = Process::spawn(
-            service,
-            command
-                .arg("--config")
-                .arg(&config)
-                .env("THROUGHCARE_GRPC__LISTEN", format!("127.0.0.1:{port}"))
-                .env("THROUGHCARE_DATABASE__URL", fresh_postgres().await)
-                .env("THROUGHCARE_BUS__KIND", "kafka")
-                .env("THROUGHCARE_BUS__BROKERS", &brokers)
-                .env("THROUGHCARE_BUS__TOPIC_PREFIX", &prefix)
-                .env("THROUGHCARE_PSEUDONYM_KEY", key.expose())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.path().join(format!("{service}.log"))).unwrap()),
-        );
-        running.push((process, format!("http://127.0.0.1:{port}")));
+        running.push(split.start(service).await);
     }
-    for (process, endpoint) in &mut running {
-        let log = dir.path().join(format!("{}.log", process.name));
-        wait_for(
-            process,
-            endpoint,
-            "throughcare.identity.v1.IdentityService",
-            &log,
-        )
-        .await;
-        let me = who_am_i(endpoint, TOKEN)
+    for service in &running {
+        let me = who_am_i(&service.endpoint, TOKEN)
             .await
-            .unwrap_or_else(|e| panic!("{}: {e}", process.name));
+            .unwrap_or_else(|e| panic!("{}: {e}", service.process.name));
         assert_eq!(me, ("NHSE-HJ".to_owned(), "auditor".to_owned()));
     }
     // The same journey the embedded mode's test drives.
     let token = |organisation: &str, role: &str| format!("e2e-token-{organisation}-{role}");
     one_release_through_every_service(
         &System {
-            referrals: &running[0].1,
-            sharing: &running[1].1,
-            indicators: &running[2].1,
+            referrals: &running[0].endpoint,
+            sharing: &running[1].endpoint,
+            indicators: &running[2].endpoint,
             token: &token,
         },
         1,
     )
     .await;
-    for (process, _) in running {
-        let name = process.name.clone();
-        let exit = process.terminate(Duration::from_secs(30)).await;
+    for service in running {
+        let name = service.process.name.clone();
+        let exit = service.process.terminate(Duration::from_secs(30)).await;
         assert!(exit.success(), "{name} exits 0 on SIGTERM, got {exit:?}");
     }
 }

@@ -162,8 +162,27 @@ pub struct KafkaConfig {
     /// as static members (`group.instance.id`), so after a crash the restarted
     /// process takes its partitions straight back. Two live replicas must
     /// never share one. Unset: dynamic membership.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text_or_number")]
     pub instance_id: Option<String>,
+}
+
+/// A name that may be written as a number (`THROUGHCARE_BUS__INSTANCE_ID=1`
+/// arrives as one).
+fn text_or_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Name {
+        Text(String),
+        Number(u64),
+    }
+    Ok(
+        Option::<Name>::deserialize(deserializer)?.map(|name| match name {
+            Name::Text(text) => text,
+            Name::Number(number) => number.to_string(),
+        }),
+    )
 }
 
 fn default_partitions() -> i32 {
@@ -239,11 +258,13 @@ mod tests {
             )?;
             jail.set_env("THROUGHCARE_BUS__BROKERS", "env:9092");
             jail.set_env("THROUGHCARE_DATABASE__MAX_CONNECTIONS", "9");
+            jail.set_env("THROUGHCARE_BUS__INSTANCE_ID", "1");
             let loaded = load(&defaults(), Some(Path::new("svc.toml"))).map_err(|e| *e)?;
             match loaded.bus.backend {
                 BusBackend::Kafka(k) => {
                     assert_eq!(k.brokers, "env:9092");
                     assert_eq!(k.partitions, 6);
+                    assert_eq!(k.instance_id.as_deref(), Some("1"), "a number is a name");
                 }
                 other => panic!("expected kafka, got {other:?}"),
             }

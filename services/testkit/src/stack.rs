@@ -12,7 +12,7 @@ use tempfile::TempDir;
 use throughcare_platform::bus::Bus;
 use throughcare_platform::bus::in_process::InProcessBus;
 use throughcare_platform::config::{
-    BusBackend, BusConfig, DatabaseConfig, GrpcConfig, PlatformConfig, Secret,
+    BusBackend, BusConfig, DatabaseConfig, GrpcConfig, KafkaConfig, PlatformConfig, Secret,
 };
 use throughcare_platform::db::Db;
 use throughcare_platform::identity::AuthConfig;
@@ -110,9 +110,15 @@ impl Stack {
     ) -> Self {
         let (bus_config, shared_bus, dir) = match backend {
             Backend::PostgresKafka => {
+                // One replica of each service, as a deployment would run it:
+                // a service restarted in a test rejoins its groups as itself.
+                let kafka = KafkaConfig {
+                    instance_id: Some("1".into()),
+                    ..kafka_config()
+                };
                 let config = BusConfig {
                     topic_prefix: format!("{}.", unique("tc")),
-                    backend: BusBackend::Kafka(kafka_config()),
+                    backend: BusBackend::Kafka(kafka),
                 };
                 (config, None, None)
             }
@@ -179,7 +185,7 @@ impl Stack {
         }
     }
 
-    /// Starts a service on port 0 — `run(listener, runtime, clock)`, e.g. a
+    /// Starts a service on port 0 — `run(listener, runtime)`, e.g. a
     /// service's `run` with its config — and waits until its
     /// `health` service reports SERVING. It stops with the stack, or alone
     /// with [`Running::stop`].
