@@ -7,8 +7,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use tempfile::TempDir;
 use throughcare_e2e::{Process, binary, wait_for, who_am_i};
+use throughcare_platform::bus::Bus;
 use throughcare_platform::config::Secret;
-use throughcare_platform::testing::{KAFKA_ENV, fresh_postgres, unique};
+use throughcare_platform::config::{BusBackend, BusConfig, KafkaConfig};
+use throughcare_platform::telemetry::Metrics;
+use throughcare_platform::testing::{self, KAFKA_ENV, fresh_postgres, unique};
+use throughcare_proto::topics;
 
 const TOKEN: &str = "an-operator-token-for-e2e";
 
@@ -203,10 +207,62 @@ async fn each_service_runs_on_its_own_and_one_release_goes_through_all_three() {
         1,
     )
     .await;
+    every_record_is_a_traced_cloud_event(&split).await;
     for service in running {
         let name = service.process.name.clone();
         let exit = service.process.terminate(Duration::from_secs(30)).await;
         assert!(exit.success(), "{name} exits 0 on SIGTERM, got {exit:?}");
+    }
+}
+
+/// Every record on every topic of the deployment, whichever service produced
+/// it, is a CloudEvent (binary mode headers, one `ce_source` scheme) carrying
+/// a W3C trace context, as any client reading the topics may rely on.
+async fn every_record_is_a_traced_cloud_event(split: &Split) {
+    let kafka = KafkaConfig {
+        brokers: split.brokers.clone(),
+        ..testing::kafka_config()
+    };
+    let config = BusConfig {
+        topic_prefix: split.prefix.clone(),
+        backend: BusBackend::Kafka(kafka),
+    };
+    let bus = Bus::connect(&config, Metrics::disabled()).await.unwrap();
+    for name in [
+        topics::REFERRALS_EVENTS,
+        topics::HEALTH_RECORDS,
+        topics::OBSERVATIONS,
+        topics::SHARING_EVENTS,
+        topics::INDICATOR_SNAPSHOTS,
+    ] {
+        let mut replay = bus.replay(&bus.topic(name)).await.unwrap();
+        let mut records = 0;
+        while let Some(received) = replay.next().await.unwrap() {
+            let record = received.record;
+            let kind = record.header_str("ce_type").unwrap_or("?").to_owned();
+            for header in [
+                "ce_id",
+                "ce_type",
+                "ce_source",
+                "ce_specversion",
+                "ce_time",
+                "content-type",
+                "traceparent",
+            ] {
+                assert!(
+                    record.header(header).is_some(),
+                    "a {kind} record from {:?} on {name} has no {header}",
+                    record.header_str("ce_source")
+                );
+            }
+            let source = record.header_str("ce_source").unwrap_or_default();
+            assert!(
+                source.starts_with("/throughcare/"),
+                "a {kind} record on {name} has ce_source {source}"
+            );
+            records += 1;
+        }
+        assert!(records > 0, "the journey put records on {name}");
     }
 }
 

@@ -22,14 +22,23 @@ pub struct TraceHeaders {
     pub tracestate: Option<String>,
 }
 
+/// A `traceparent` that starts a new, sampled trace (random trace and span ids).
+fn new_root() -> String {
+    let trace = uuid::Uuid::new_v4().simple().to_string();
+    let span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    format!("00-{trace}-{span}-01")
+}
+
 impl TraceHeaders {
-    /// The context of the current span.
+    /// The context of the current span, or — where work runs outside any
+    /// traced span (a background task, a stream's producer) — a new trace, so
+    /// that every record begins or continues one.
     pub fn current() -> Self {
         let mut carrier = HashMap::new();
         TraceContextPropagator::new()
             .inject_context(&tracing::Span::current().context(), &mut carrier);
         Self {
-            traceparent: carrier.remove("traceparent"),
+            traceparent: carrier.remove("traceparent").or_else(|| Some(new_root())),
             tracestate: carrier.remove("tracestate").filter(|s| !s.is_empty()),
         }
     }
@@ -175,5 +184,29 @@ impl Injector for MetadataInjector<'_> {
         ) {
             self.0.insert(key, value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::TraceContextExt;
+
+    #[test]
+    fn outside_any_span_a_record_starts_a_new_trace() {
+        let first = TraceHeaders::current().traceparent.expect("a traceparent");
+        let second = TraceHeaders::current().traceparent.expect("a traceparent");
+        let parts: Vec<&str> = first.split('-').collect();
+        assert_eq!(parts.len(), 4);
+        assert_eq!((parts[0], parts[3]), ("00", "01"));
+        assert_eq!((parts[1].len(), parts[2].len()), (32, 16));
+        assert_ne!(first, second, "each is a trace of its own");
+        assert!(
+            TraceHeaders::current()
+                .context()
+                .span()
+                .span_context()
+                .is_valid()
+        );
     }
 }

@@ -21,6 +21,7 @@ use throughcare_proto::sharing::v1 as pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// What a delivery stream item is.
 pub(crate) type Item = Result<pb::WatchDeliveriesResponse>;
@@ -70,36 +71,41 @@ impl App {
             .feeds()
             .follow(caller.code(), DELIVERIES, after);
         let app = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok(permit) = sender.reserve().await else {
-                    return;
-                };
-                let next = tokio::select! {
-                    _ = shutdown.cancelled() => Ok(None),
-                    next = follower.next(&shutdown) => next,
-                };
-                let item = match next {
-                    Ok(Some(item)) => match app.make_delivery(&caller, &item.entity_id).await {
-                        Ok(Some(delivery)) => Ok(pb::WatchDeliveriesResponse {
-                            cursor: item.seq.to_string(),
-                            delivery: Some(delivery),
-                        }),
-                        Ok(None) => continue,
-                        Err(error) => Err(error),
-                    },
-                    Ok(None) => Err(Error::Unavailable(
-                        "server is shutting down; resume from the last cursor".into(),
-                    )),
-                    Err(error) => Err(Error::from(error)),
-                };
-                let last = item.is_err();
-                permit.send(item);
-                if last {
-                    return;
+        // Deliveries are made in the watch call's trace.
+        let span = tracing::Span::current();
+        tokio::spawn(
+            async move {
+                loop {
+                    let Ok(permit) = sender.reserve().await else {
+                        return;
+                    };
+                    let next = tokio::select! {
+                        _ = shutdown.cancelled() => Ok(None),
+                        next = follower.next(&shutdown) => next,
+                    };
+                    let item = match next {
+                        Ok(Some(item)) => match app.make_delivery(&caller, &item.entity_id).await {
+                            Ok(Some(delivery)) => Ok(pb::WatchDeliveriesResponse {
+                                cursor: item.seq.to_string(),
+                                delivery: Some(delivery),
+                            }),
+                            Ok(None) => continue,
+                            Err(error) => Err(error),
+                        },
+                        Ok(None) => Err(Error::Unavailable(
+                            "server is shutting down; resume from the last cursor".into(),
+                        )),
+                        Err(error) => Err(Error::from(error)),
+                    };
+                    let last = item.is_err();
+                    permit.send(item);
+                    if last {
+                        return;
+                    }
                 }
             }
-        });
+            .instrument(span),
+        );
         ReceiverStream::new(receiver)
     }
 
