@@ -152,6 +152,11 @@ fn compose_is_consistent() {
             service == "sharing",
             "only sharing holds the at-rest key"
         );
+        assert_eq!(
+            env.contains_key("THROUGHCARE_PSEUDONYM_KEY"),
+            service != "indicators",
+            "only the services that mint person keys hold the pseudonym key"
+        );
     }
     let init = std::fs::read_to_string(root.join("deploy/compose/postgres-init.sql")).unwrap();
     for service in SERVICES {

@@ -92,6 +92,10 @@ impl Split {
                 .env("THROUGHCARE_PUBLICATION__CHECK_INTERVAL_MS", "250")
                 .env("THROUGHCARE_PUBLICATION__SETTLE_MS", "1000");
         }
+        if service != "indicators" {
+            // Only the services that mint person keys hold the key.
+            command.env("THROUGHCARE_PSEUDONYM_KEY", self.key.expose());
+        }
         let log = self.dir.path().join(format!("{service}-{port}.log"));
         let mut process = Process::spawn(
             service,
@@ -105,7 +109,6 @@ impl Split {
                 .env("THROUGHCARE_BUS__TOPIC_PREFIX", &self.prefix)
                 // One replica of each: it rejoins its groups as itself.
                 .env("THROUGHCARE_BUS__INSTANCE_ID", "1")
-                .env("THROUGHCARE_PSEUDONYM_KEY", self.key.expose())
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).unwrap()),
         );
@@ -284,5 +287,21 @@ async fn a_service_without_a_pseudonym_key_refuses_to_start() {
     assert!(
         stderr.contains("THROUGHCARE_PSEUDONYM_KEY"),
         "the error names the setting: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_indicators_service_refuses_the_pseudonym_key() {
+    // Whoever holds it can re-identify every observation on the topic.
+    let output = Command::new(binary("throughcare-indicators"))
+        .env("THROUGHCARE_GRPC__LISTEN", "127.0.0.1:0")
+        .env("THROUGHCARE_PSEUDONYM_KEY", Secret::generate(32).expose())
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("must not be given THROUGHCARE_PSEUDONYM_KEY"),
+        "the error says why: {stderr}"
     );
 }

@@ -68,6 +68,16 @@ pub static MIGRATIONS: Migrations = throughcare_platform::migrations!();
 /// taking the time from `runtime.clock`.
 pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Result<(), RunError> {
     let clock = runtime.clock.clone();
+    if config.platform.holds_pseudonym_key() {
+        // Whoever holds it can re-identify every observation kept for ever on
+        // the topic: only the services that mint person keys may.
+        return Err(StartError::Config(
+            "the indicators service must not be given THROUGHCARE_PSEUDONYM_KEY: \
+             only referrals and sharing hold it"
+                .into(),
+        )
+        .into());
+    }
     let platform = Platform::start(&config.platform, MIGRATIONS, TOPICS, &runtime).await?;
     let app = Arc::new(
         App::start(

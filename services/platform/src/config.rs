@@ -4,6 +4,7 @@
 //! Each service's config embeds [`PlatformConfig`] (flattened) and adds its own
 //! sections. Nothing here is global: `run` receives the loaded value.
 
+use crate::identifiers::{PseudonymKey, PseudonymKeyError};
 use crate::identity::AuthConfig;
 use crate::telemetry::TelemetryConfig;
 use figment::Figment;
@@ -16,7 +17,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// A secret string (token, key, database password): never printed.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -56,9 +57,25 @@ pub struct PlatformConfig {
     pub auth: AuthConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
-    /// HMAC key for pseudonymous person keys, hex, at least 32 bytes. Every
-    /// service of one deployment must share it so person keys agree.
+    /// HMAC key for pseudonymous person keys, hex, at least 32 bytes. Only
+    /// the services that mint person keys (referrals, sharing) hold it, and
+    /// they must share it so person keys agree; whoever holds it can
+    /// re-identify every pseudonymous record, so the indicators service
+    /// refuses to start with one.
+    #[serde(default)]
     pub pseudonym_key: Secret,
+}
+
+impl PlatformConfig {
+    /// The pseudonym key, for a service that mints person keys.
+    pub fn pseudonym_key(&self) -> Result<PseudonymKey, PseudonymKeyError> {
+        PseudonymKey::from_hex(self.pseudonym_key.expose())
+    }
+
+    /// Whether a pseudonym key was given at all.
+    pub fn holds_pseudonym_key(&self) -> bool {
+        !self.pseudonym_key.expose().is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, CommonArgs, PlatformConfig, TlsConfig};
 use crate::db::{Db, DbError, Migrations};
 use crate::grpc::{GrpcServer, ServeError};
-use crate::identifiers::{PseudonymKey, PseudonymKeyError};
+use crate::identifiers::PseudonymKeyError;
 use crate::identity::{AuthConfigError, Authenticator};
 use crate::outbox::{OutboxWaker, Relay};
 use crate::telemetry::{self, Metrics};
@@ -70,7 +70,6 @@ pub struct Platform {
     pub db: Db,
     pub bus: Bus,
     pub authenticator: Authenticator,
-    pub pseudonyms: PseudonymKey,
     pub waker: OutboxWaker,
     /// Units of work on `db` that wake this service's relay.
     pub transactions: Transactions,
@@ -87,7 +86,6 @@ impl Platform {
         topics: &[(&str, Retention)],
         runtime: &Runtime,
     ) -> Result<Self, StartError> {
-        let pseudonyms = PseudonymKey::from_hex(config.pseudonym_key.expose())?;
         let authenticator = Authenticator::new(&config.auth)?;
         let db = Db::connect(
             config.database.url.expose(),
@@ -108,7 +106,6 @@ impl Platform {
             db,
             bus,
             authenticator,
-            pseudonyms,
             waker,
             metrics: runtime.metrics.clone(),
         })

@@ -94,12 +94,13 @@ pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Res
     let clock = runtime.clock.clone();
     let rules = pathway_rules(config.pathways_file.as_deref())?;
     let keyring = Keyring::new(&config.sealing).map_err(StartError::from)?;
+    let pseudonyms = config.platform.pseudonym_key().map_err(StartError::from)?;
     let platform = Platform::start(&config.platform, MIGRATIONS, TOPICS, &runtime).await?;
     let app = Arc::new(App {
         store: store::Store::new(platform.db.clone()),
         transactions: platform.transactions.clone(),
         registry: platform.authenticator.registry().clone(),
-        pseudonyms: platform.pseudonyms.clone(),
+        pseudonyms,
         keyring,
         rules,
         clock,

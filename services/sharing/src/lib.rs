@@ -72,13 +72,14 @@ pub static MIGRATIONS: Migrations = throughcare_platform::migrations!();
 pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Result<(), RunError> {
     let clock = runtime.clock.clone();
     let transport = Keyring::new(&config.sealing).map_err(StartError::from)?;
+    let pseudonyms = config.platform.pseudonym_key().map_err(StartError::from)?;
     let at_rest =
         Keyring::new(&config.at_rest).map_err(|e| StartError::Config(format!("at_rest: {e}")))?;
     let platform = Platform::start(&config.platform, MIGRATIONS, TOPICS, &runtime).await?;
     let app = Arc::new(App {
         transactions: platform.transactions.clone(),
         registry: platform.authenticator.registry().clone(),
-        pseudonyms: platform.pseudonyms.clone(),
+        pseudonyms,
         transport,
         at_rest,
         clock,

@@ -10,7 +10,7 @@ impl Stack {
     /// transport keys, the default pathways, an overdue sweep once a minute.
     pub fn referrals_config(&self, database_url: &str) -> throughcare_referrals::Config {
         throughcare_referrals::Config {
-            platform: self.platform(database_url),
+            platform: self.keyed_platform(database_url),
             sealing: self.transport.clone(),
             pathways_file: None,
             overdue_sweep_interval_ms: 60_000,

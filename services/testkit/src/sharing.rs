@@ -10,7 +10,7 @@ impl Stack {
     /// rest with keys of its own.
     pub fn sharing_config(&self, database_url: &str) -> throughcare_sharing::Config {
         throughcare_sharing::Config {
-            platform: self.platform(database_url),
+            platform: self.keyed_platform(database_url),
             sealing: self.transport.clone(),
             at_rest: keys("r1"),
         }

@@ -181,7 +181,17 @@ impl Stack {
             bus: self.bus_config.clone(),
             auth: self.auth.clone(),
             telemetry: Default::default(),
+            // Only the services that mint person keys are given it.
+            pseudonym_key: Secret::default(),
+        }
+    }
+
+    /// [`Stack::platform`] for a service that mints person keys: with the
+    /// stack's pseudonym key.
+    pub fn keyed_platform(&self, database_url: &str) -> PlatformConfig {
+        PlatformConfig {
             pseudonym_key: self.pseudonym_key.clone(),
+            ..self.platform(database_url)
         }
     }
 

@@ -194,7 +194,11 @@ impl Embedded<'_> {
                 tokens: self.secrets.tokens.clone(),
             },
             telemetry: TelemetryConfig::default(),
-            pseudonym_key: self.secrets.pseudonym_key.clone(),
+            // Only the services that mint person keys hold the key.
+            pseudonym_key: match service {
+                "referrals" | "sharing" => self.secrets.pseudonym_key.clone(),
+                _ => Secret::default(),
+            },
         }
     }
 
