@@ -2,13 +2,14 @@
 
 use super::{App, complete};
 use crate::domain::convert;
-use crate::domain::decision::Agreement;
+use crate::domain::decision::{Agreement, Scope};
+use crate::domain::governance::{self, Grantor, Refusal};
 use crate::store::{self, AgreementRow, Reader};
 use throughcare_platform::clock::to_timestamp;
 use throughcare_platform::error::{Error, Result};
 use throughcare_platform::idempotency::once;
 use throughcare_platform::identifiers::new_id;
-use throughcare_platform::identity::Caller;
+use throughcare_platform::identity::{Caller, Role};
 use throughcare_platform::validation::{FieldViolation, Violations};
 use throughcare_proto::sharing::v1 as pb;
 
@@ -18,6 +19,8 @@ const MAX_TEXT: usize = 500;
 pub(crate) fn stored_agreement(row: &AgreementRow) -> Result<(Agreement, pb::Agreement)> {
     let mut wire: pb::Agreement = prost::Message::decode(row.body.as_slice())
         .map_err(|e| Error::internal("decoding a stored agreement", e))?;
+    // The column is what revocation is decided on; the wire shows the same.
+    wire.disclosing_parties = store::split_codes(&row.disclosing_parties);
     wire.state = if row.revoked_at.is_some() {
         pb::AgreementState::Revoked
     } else {
@@ -40,6 +43,27 @@ pub(crate) fn stored_agreement(row: &AgreementRow) -> Result<(Agreement, pb::Agr
     Ok((domain, wire))
 }
 
+/// The caller as the governance rules see it.
+fn grantor(caller: &Caller) -> Grantor<'_> {
+    Grantor {
+        code: caller.code(),
+        kind: caller.kind(),
+        governance: caller.role == Role::Governance,
+    }
+}
+
+fn refused(refusal: Refusal) -> Error {
+    Error::Forbidden(refusal.message().to_owned())
+}
+
+/// An agreement to register, validated: its lawful basis, its disclosing
+/// parties and what it covers.
+struct Asked {
+    basis: pb::LawfulBasisType,
+    parties: Vec<String>,
+    scope: Scope,
+}
+
 fn text(v: &mut Violations, value: &str, field: &str, required: bool) {
     if required && value.trim().is_empty() {
         v.push(FieldViolation::missing(field));
@@ -52,8 +76,8 @@ fn text(v: &mut Violations, value: &str, field: &str, required: bool) {
 }
 
 impl App {
-    /// An agreement to register, validated: its lawful basis.
-    fn agreement_asked(&self, r: &pb::RegisterAgreementRequest) -> Result<pb::LawfulBasisType> {
+    /// An agreement to register, validated.
+    fn agreement_asked(&self, r: &pb::RegisterAgreementRequest) -> Result<Asked> {
         let mut v = Violations::new();
         let basis = match pb::LawfulBasisType::try_from(r.basis_type) {
             Ok(pb::LawfulBasisType::Unspecified) => {
@@ -71,8 +95,9 @@ impl App {
         };
         text(&mut v, &r.title, "title", true);
         text(&mut v, &r.legal_reference, "legal_reference", true);
-        // Validated for its violations; stored as sent, read back with the decision's scope.
-        convert::scope(
+        // Stored as sent, read back with the decision's scope; validated here
+        // for its violations and for who it names as recipients.
+        let scope = convert::scope(
             &mut v,
             "",
             &r.recipients,
@@ -87,7 +112,18 @@ impl App {
                 "must name who the basis lets receive information",
             ));
         }
-        complete(v.finish(|| basis)?)
+        let parties = convert::disclosing_parties(
+            &mut v,
+            "disclosing_parties",
+            &r.disclosing_parties,
+            &self.registry,
+        );
+        let basis = complete(v.finish(|| basis)?)?;
+        Ok(Asked {
+            basis,
+            parties,
+            scope,
+        })
     }
 
     pub async fn register_agreement(
@@ -96,7 +132,13 @@ impl App {
         r: &pb::RegisterAgreementRequest,
     ) -> Result<pb::RegisterAgreementResponse> {
         let now = self.now();
-        let basis = self.agreement_asked(r)?;
+        let Asked {
+            basis,
+            parties,
+            scope,
+        } = self.agreement_asked(r)?;
+        governance::may_register(&grantor(caller), &parties, &scope.recipients).map_err(refused)?;
+        let parties = &parties;
         once(
             &self.transactions,
             caller.code(),
@@ -115,6 +157,7 @@ impl App {
                     state: pb::AgreementState::Active as i32,
                     registered_by: caller.code().to_owned(),
                     registered_at: Some(to_timestamp(now)),
+                    disclosing_parties: parties.clone(),
                 };
                 let row = AgreementRow {
                     agreement_id: wire.agreement_id.clone(),
@@ -123,6 +166,7 @@ impl App {
                     registered_by: caller.code().to_owned(),
                     registered_at: now,
                     revoked_at: None,
+                    disclosing_parties: store::join_codes(parties),
                 };
                 store::insert_agreement(work.tx(), &row).await?;
                 let agreement = Some(wire);
@@ -150,6 +194,10 @@ impl App {
                 let mut row = store::lock_agreement(work.tx(), &r.agreement_id)
                     .await?
                     .ok_or(Error::NotFound("agreement"))?;
+                // PERMISSION_DENIED rather than NOT_FOUND: any governance user
+                // may list every agreement, so its existence is no secret.
+                let parties = store::split_codes(&row.disclosing_parties);
+                governance::may_revoke(&grantor(caller), &parties).map_err(refused)?;
                 if row.revoked_at.is_some() {
                     return Err(Error::precondition(
                         "agreement",

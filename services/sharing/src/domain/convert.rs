@@ -2,6 +2,7 @@
 //! every violation named.
 
 use super::decision::{Effect, Period, Provision, Recipient, Scope};
+use super::governance;
 use throughcare_platform::clock::from_timestamp;
 use throughcare_platform::identifiers::PersonIds;
 use throughcare_platform::identity::{OrganisationKind, Registry};
@@ -110,6 +111,47 @@ pub fn recipient(
                 })
         }
     }
+}
+
+/// Validates an agreement's disclosing parties, collecting violations: at
+/// least one, each a registered data controller (prison healthcare or
+/// provider), none twice.
+pub fn disclosing_parties(
+    v: &mut Violations,
+    field: &str,
+    codes: &[String],
+    registry: &Registry,
+) -> Vec<String> {
+    if codes.is_empty() {
+        v.push(FieldViolation::new(
+            field,
+            "must name at least one disclosing organisation",
+        ));
+        return Vec::new();
+    }
+    if codes.len() > MAX_ITEMS {
+        v.push(FieldViolation::new(
+            field,
+            format!("must have at most {MAX_ITEMS} items"),
+        ));
+        return Vec::new();
+    }
+    let mut parties: Vec<String> = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        match registry.get(code) {
+            None => v.push(FieldViolation::new(at, "is not a known organisation")),
+            Some(o) if !governance::is_data_controller(o.kind) => v.push(FieldViolation::new(
+                at,
+                "is not a data controller (prison healthcare or provider)",
+            )),
+            Some(_) if parties.contains(code) => {
+                v.push(FieldViolation::new(at, "is listed more than once"));
+            }
+            Some(_) => parties.push(code.clone()),
+        }
+    }
+    parties
 }
 
 /// Validates a scope's lists and period, collecting violations.

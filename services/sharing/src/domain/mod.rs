@@ -3,4 +3,5 @@
 pub mod audit;
 pub mod convert;
 pub mod decision;
+pub mod governance;
 pub mod minimise;

@@ -126,15 +126,28 @@ pub struct AgreementRow {
     pub registered_by: String,
     pub registered_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The disclosing parties' codes, comma-separated (see [`join_codes`]);
+    /// empty for agreements registered before parties were recorded.
+    pub disclosing_parties: String,
 }
 
 const AGREEMENT_COLUMNS: &str =
-    "agreement_id, basis_type, body, registered_by, registered_at, revoked_at";
+    "agreement_id, basis_type, body, registered_by, registered_at, revoked_at, disclosing_parties";
+
+/// Organisation codes as one comma-separated text column (the registry's
+/// codes hold no commas).
+pub fn join_codes(codes: &[String]) -> String {
+    codes.join(",")
+}
+
+pub fn split_codes(text: &str) -> Vec<String> {
+    split_names(text).map(str::to_owned).collect()
+}
 
 pub async fn insert_agreement(tx: &mut Tx, a: &AgreementRow) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query(
-        "INSERT INTO agreements (agreement_id, basis_type, body, registered_by, registered_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&a.agreement_id).bind(&a.basis_type).bind(&a.body).bind(&a.registered_by).bind(a.registered_at)
+        "INSERT INTO agreements (agreement_id, basis_type, body, registered_by, registered_at, disclosing_parties) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&a.agreement_id).bind(&a.basis_type).bind(&a.body).bind(&a.registered_by).bind(a.registered_at).bind(&a.disclosing_parties)
         .execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }

@@ -170,8 +170,9 @@ pub async fn deny_overrides_permit(rig: Rig) {
         purposes: vec![Purpose::RiskManagement as i32],
         categories: vec![C::SubstanceMisuse as i32],
         period: None,
+        disclosing_parties: vec!["LEI".into(), "NMI".into()],
     };
-    rig.agreements("EMR")
+    rig.agreements("NMI")
         .register_agreement(mappa)
         .await
         .unwrap();
@@ -200,9 +201,10 @@ pub async fn agreements_need_a_justification_and_are_flagged(rig: Rig) {
         purposes: vec![Purpose::DirectCare as i32],
         categories: vec![C::GpRegistration as i32],
         period: None,
+        disclosing_parties: vec!["LEI".into(), "NMI".into()],
     };
     let agreement = rig
-        .agreements("EMR")
+        .agreements("NMI")
         .register_agreement(isa)
         .await
         .unwrap()
@@ -259,7 +261,7 @@ pub async fn agreements_need_a_justification_and_are_flagged(rig: Rig) {
     );
     assert!(flagged[0].flagged_for_review);
 
-    rig.agreements("EMR")
+    rig.agreements("NMI")
         .revoke_agreement(pb::RevokeAgreementRequest {
             idempotency_key: "revoke".into(),
             agreement_id: agreement.agreement_id,
@@ -389,13 +391,19 @@ pub async fn bad_input_is_refused_by_field_and_nothing_is_written(rig: Rig) {
         ..Default::default()
     };
     let status = rig
-        .agreements("EMR")
+        .agreements("NHSE")
         .register_agreement(agreement)
         .await
         .unwrap_err();
     assert_eq!(
         fields(&status),
-        ["basis_type", "title", "legal_reference", "recipients"]
+        [
+            "basis_type",
+            "title",
+            "legal_reference",
+            "recipients",
+            "disclosing_parties"
+        ]
     );
 
     for table in [

@@ -74,6 +74,27 @@ pub fn provision(
     }
 }
 
+/// An agreement disclosed by `parties` to `recipients`, for direct care.
+pub fn agreement(
+    key: &str,
+    basis: pb::LawfulBasisType,
+    recipients: Vec<pb::Recipient>,
+    categories: &[types::DataCategory],
+    parties: &[&str],
+) -> pb::RegisterAgreementRequest {
+    pb::RegisterAgreementRequest {
+        idempotency_key: key.into(),
+        basis_type: basis as i32,
+        title: format!("agreement {key}"),
+        legal_reference: "LLR-ISA-2026-07".into(),
+        recipients,
+        purposes: vec![pb::Purpose::DirectCare as i32],
+        categories: categories.iter().map(|c| *c as i32).collect(),
+        period: None,
+        disclosing_parties: parties.iter().map(|p| (*p).to_owned()).collect(),
+    }
+}
+
 pub fn consent(key: &str, n: u32, provision: pb::Provision) -> pb::RecordConsentRequest {
     pb::RecordConsentRequest {
         idempotency_key: key.into(),

@@ -15,7 +15,7 @@ use throughcare_proto::sharing::v1::audit_service_client::AuditServiceClient;
 use throughcare_proto::sharing::v1::consent_service_client::ConsentServiceClient;
 use throughcare_proto::sharing::v1::disclosure_service_client::DisclosureServiceClient;
 use throughcare_proto::topics;
-use throughcare_testkit::organisations::{EMR, LEI, RT5, TP_LEI, with_role};
+use throughcare_testkit::organisations::{C82010, EMR, LEI, NMI, RT5, TP_LEI, with_role};
 use throughcare_testkit::{
     Authed, Backend, EventLog, Organisation, Stack, TestClock, bearer, eventually,
 };
@@ -44,6 +44,12 @@ const ORGANISATIONS: &[Organisation] = &[
     RT5,
     ("QK1", OrganisationKind::Commissioner, Role::Analyst, &[]),
     ("NHSE-HJ", OrganisationKind::National, Role::Auditor, &[]),
+    // Information governance: of a prison's healthcare and of a GP practice
+    // (data controllers, which disclose), and national (the testkit has no
+    // national organisation).
+    with_role(NMI, Role::Governance),
+    with_role(C82010, Role::Governance),
+    ("NHSE", OrganisationKind::National, Role::Governance, &[]),
 ];
 
 pub fn start() -> DateTime<Utc> {

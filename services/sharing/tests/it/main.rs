@@ -6,6 +6,7 @@
 
 mod decisions;
 mod fixtures;
+mod governance;
 mod harness;
 mod pushes;
 mod reference;
@@ -18,6 +19,9 @@ throughcare_testkit::on_both_backends!(
     decisions::a_consent_covers_only_its_period,
     decisions::bad_input_is_refused_by_field_and_nothing_is_written,
     decisions::each_rpc_needs_the_right_role,
+    governance::only_a_disclosing_party_or_national_governance_registers,
+    governance::only_a_disclosing_party_or_national_governance_revokes,
+    governance::invalid_parties_are_refused_by_field_and_nothing_is_written,
     pushes::the_permitted_part_is_pushed_at_release_and_at_referral,
     pushes::withdrawing_consent_cuts_off_deliveries_not_yet_made,
     pushes::a_reversal_withdraws_what_the_release_caused,

@@ -261,3 +261,47 @@ proptest! {
         prop_assert_eq!(&outcome.refused, &refused);
     }
 }
+
+// Who may register an agreement, against the rule read off the issue: a
+// caller matched by any recipient, by code or by kind, never may; otherwise
+// governance of a disclosing party or national governance may.
+
+fn caller() -> impl Strategy<Value = (&'static str, OrganisationKind, bool)> {
+    let organisation = prop_oneof![
+        4 => organisation(),
+        1 => Just(("NHSE", OrganisationKind::National)),
+        1 => Just(("QK1", OrganisationKind::Commissioner)),
+    ];
+    (organisation, any::<bool>()).prop_map(|((code, kind), governance)| (code, kind, governance))
+}
+
+fn parties() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec(
+        prop_oneof![Just("LEI"), Just("TP-LEI"), Just("NHSE"), Just("EMR-LEI")],
+        0..3,
+    )
+    .prop_map(|codes| codes.into_iter().map(str::to_owned).collect())
+}
+
+fn recipients() -> impl Strategy<Value = Vec<Recipient>> {
+    let recipient = prop_oneof![
+        caller().prop_map(|(code, _, _)| Recipient::Organisation(code.to_owned())),
+        caller().prop_map(|(_, kind, _)| Recipient::Kind(kind)),
+    ];
+    proptest::collection::vec(recipient, 0..3)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_recipient_ever_registers_an_agreement((code, kind, governance) in caller(), parties in parties(), recipients in recipients()) {
+        use throughcare_sharing::domain::governance::{Grantor, may_register};
+        let grantor = Grantor { code, kind, governance };
+        let allowed = may_register(&grantor, &parties, &recipients).is_ok();
+        let named = recipients.iter().any(|r| *r == Recipient::Organisation(code.to_owned()) || *r == Recipient::Kind(kind));
+        let speaks_for_discloser = kind == OrganisationKind::National || parties.iter().any(|p| p == code);
+        prop_assert!(!(allowed && named), "a recipient registered an agreement");
+        prop_assert_eq!(allowed, governance && speaks_for_discloser && !named);
+    }
+}
