@@ -132,22 +132,21 @@ impl App {
             purpose: pb::Purpose::DirectCare,
             categories: Vec::new(),
             at: now,
+            // Nobody writes a push's justification: it may rest on an
+            // agreement regardless, and its audit entry says none was written
+            // and is flagged when it does (`Entry::pushed`).
             justified: true,
         };
-        let justification = format!(
-            "continuity of care: automatic disclosure at {} {}",
-            delivery.trigger_kind, delivery.trigger_id
-        );
         let (consents, agreements) = self
             .bases_for(&mut work, Some(&delivery.person_key))
             .await?;
         let outcome = decide(&consents, &agreements, &request);
-        let entry = Entry::decided(
+        let entry = Entry::pushed(
             caller.role.as_str(),
             &delivery.person_key,
             &request,
             &outcome,
-            &justification,
+            (&delivery.trigger_kind, &delivery.trigger_id),
         );
         if !outcome.permits() {
             people::set_delivery_state(work.tx(), delivery_id, "refused", now).await?;

@@ -4,7 +4,7 @@
 
 use super::audit::commit_audited;
 use super::{App, complete};
-use crate::domain::audit::Entry;
+use crate::domain::audit::{Entry, NOT_WRITTEN};
 use crate::domain::convert;
 use crate::domain::decision::{self, Outcome, Request, decide, needs_justification};
 use crate::store::{self, Reader, join_names, people};
@@ -56,6 +56,11 @@ fn asked<'r>(
         v.push(FieldViolation::new(
             "justification",
             format!("must be at most {MAX_JUSTIFICATION} characters"),
+        ));
+    } else if justification.starts_with(NOT_WRITTEN) {
+        v.push(FieldViolation::new(
+            "justification",
+            "may not begin with the marker of a justification nobody wrote",
         ));
     }
     let (ids, purpose) = complete(v.finish(|| ids.zip(purpose))?)?;

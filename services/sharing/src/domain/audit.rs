@@ -12,6 +12,11 @@ use throughcare_proto::types::v1::{DataCategory, OrganisationKind};
 /// The "previous hash" of the first entry.
 pub const GENESIS: [u8; 32] = [0; 32];
 
+/// How a justification no person wrote begins: a pushed delivery's, made at
+/// a transition point with nobody asking. A person's justification may not
+/// begin so, so the two are never confused.
+pub const NOT_WRITTEN: &str = "[no written justification]";
+
 /// One audited decision, as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -60,6 +65,22 @@ impl Entry {
             justification: justification.to_owned(),
             flagged: outcome.flagged(),
         }
+    }
+
+    /// The entry for a push made at `trigger` (kind, id): nobody wrote a
+    /// justification, and the entry says so. One that rests on an agreement
+    /// or statutory basis names it among its bases and is flagged for review,
+    /// like any use of one.
+    pub fn pushed(
+        role: &str,
+        person_key: &str,
+        request: &Request,
+        outcome: &Outcome,
+        trigger: (&str, &str),
+    ) -> Self {
+        let (kind, id) = trigger;
+        let marker = format!("{NOT_WRITTEN} automatic disclosure at {kind} {id}");
+        Self::decided(role, person_key, request, outcome, &marker)
     }
 
     pub fn to_proto(&self, previous_hash: Vec<u8>, hash: Vec<u8>) -> pb::AuditEntry {

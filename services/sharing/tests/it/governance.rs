@@ -1,10 +1,12 @@
 //! Who may grant a lawful basis: governance of a disclosing party, or national
-//! governance, and never a recipient.
+//! governance, and never a recipient; and what a push made under one records.
 
 use crate::fixtures::*;
-use crate::harness::Rig;
+use crate::harness::{Rig, WAIT};
 use throughcare_proto::sharing::v1::{self as pb, LawfulBasisType as B};
 use throughcare_proto::types::v1::{DataCategory as C, OrganisationKind as K};
+use throughcare_sharing::domain::audit::NOT_WRITTEN;
+use tokio_stream::StreamExt;
 use tonic::Code;
 
 fn isa(
@@ -200,4 +202,101 @@ pub async fn invalid_parties_are_refused_by_field_and_nothing_is_written(rig: Ri
         let sql: &'static str = Box::leak(format!("SELECT count(*) FROM {table}").into_boxed_str());
         assert_eq!(rig.count(sql).await, 0, "{table}");
     }
+}
+
+pub async fn a_push_under_an_agreement_names_it_writes_no_justification_and_is_flagged(rig: Rig) {
+    let basis = register(
+        &rig,
+        "NHSE",
+        agreement(
+            "pdu",
+            B::InformationSharingAgreement,
+            vec![to_org("EMR-LEI")],
+            &[C::GpRegistration, C::MentalHealth],
+            &["LEI"],
+        ),
+    )
+    .await;
+    let mut deliveries = rig
+        .disclosures("EMR-LEI")
+        .watch_deliveries(pb::WatchDeliveriesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    rig.transitions("LEI")
+        .notify_release(release(40))
+        .await
+        .unwrap();
+    let delivery = tokio::time::timeout(WAIT, deliveries.next())
+        .await
+        .expect("a delivery in time")
+        .unwrap()
+        .unwrap()
+        .delivery
+        .unwrap();
+    let named = [pb::LawfulBasis {
+        r#type: B::InformationSharingAgreement as i32,
+        basis_id: basis.agreement_id.clone(),
+    }];
+    assert_eq!(delivery.bases, named, "the delivery names the agreement");
+    assert_eq!(
+        categories(&delivery.categories),
+        [C::GpRegistration, C::MentalHealth]
+    );
+
+    let entries = rig
+        .audit("NHSE-HJ")
+        .list_audit_entries(pb::ListAuditEntriesRequest {
+            flagged_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let [entry] = entries.as_slice() else {
+        panic!("one flagged entry, got {entries:?}");
+    };
+    assert!(entry.flagged_for_review);
+    assert_eq!(entry.bases, named, "the audit entry names the agreement");
+    assert!(
+        entry.justification.starts_with(NOT_WRITTEN),
+        "nobody wrote a justification: {:?}",
+        entry.justification
+    );
+    let subject: Vec<_> = rig
+        .disclosures("NHSE-HJ")
+        .list_disclosures(pb::ListDisclosuresRequest {
+            person: Some(ids(40)),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .disclosures;
+    assert_eq!(subject.len(), 1);
+    assert_eq!(
+        subject[0].bases, named,
+        "the disclosure names the agreement"
+    );
+    let chain = rig
+        .audit("NHSE-HJ")
+        .verify_audit_chain(pb::VerifyAuditChainRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(chain.intact);
+
+    // A person cannot pass their words off as nobody's.
+    let forged = ask(
+        40,
+        pb::Purpose::DirectCare,
+        &[C::GpRegistration],
+        &format!("{NOT_WRITTEN} automatic disclosure at release x"),
+    );
+    let status = rig
+        .disclosures("EMR-LEI")
+        .request_disclosure(forged)
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&status), ["justification"]);
 }

@@ -22,6 +22,7 @@ throughcare_testkit::on_both_backends!(
     governance::only_a_disclosing_party_or_national_governance_registers,
     governance::only_a_disclosing_party_or_national_governance_revokes,
     governance::invalid_parties_are_refused_by_field_and_nothing_is_written,
+    governance::a_push_under_an_agreement_names_it_writes_no_justification_and_is_flagged,
     pushes::the_permitted_part_is_pushed_at_release_and_at_referral,
     pushes::withdrawing_consent_cuts_off_deliveries_not_yet_made,
     pushes::a_reversal_withdraws_what_the_release_caused,
