@@ -2,8 +2,8 @@
 //! proven once, so each service is only domain logic. Its floors stack one way
 //! (each uses only those above it in this list):
 //!
-//! - [`identifiers`], [`validation`], [`clock`], [`config`], [`shutdown`]:
-//!   valid-only identifiers and pseudonymous person keys, field violations,
+//! - [`validation`], [`identifiers`], [`clock`], [`config`], [`shutdown`]:
+//!   field violations, valid-only identifiers and pseudonymous person keys,
 //!   time as a dependency, figment configuration, the shutdown signal.
 //! - [`telemetry`]: tracing, OpenTelemetry, trace propagation, metrics.
 //! - [`sealing`]: AEAD for person-level records on shared topics.

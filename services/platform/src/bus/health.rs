@@ -1,8 +1,11 @@
 //! Whether a service's consumers are really consuming. A group member that
 //! has been assigned no partitions, or that has records waiting (lag) while it
 //! receives none, for longer than the stall window is stalled: the gRPC health
-//! service then answers NOT_SERVING and the reason is logged, so an
-//! orchestrator restarts the process and an operator sees why.
+//! service then answers NOT_SERVING (for the server and each service) and the
+//! reason is logged, so a health check turns unhealthy and an operator sees
+//! why. A member with no partitions counts as stalled: run no more replicas
+//! of a service than its topics have partitions. A handler stuck on one
+//! record while nothing else waits is not seen here.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -278,7 +278,12 @@ impl ClientContext for GroupContext {
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {
-                    waiting += p.consumer_lag;
+                    // librdkafka keeps reporting partitions it no longer
+                    // fetches (revoked ones): only what it fetches now waits
+                    // on this member.
+                    if p.fetch_state == "active" {
+                        waiting += p.consumer_lag;
+                    }
                     self.metrics.record_consumer_lag(
                         &self.group,
                         topic,
@@ -293,15 +298,18 @@ impl ClientContext for GroupContext {
 }
 
 impl ConsumerContext for GroupContext {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // What the member holds now (an incremental assignor hands over only
+        // the partitions that change).
+        let held = consumer.assignment().map_or(0, |list| list.count());
         match rebalance {
             Rebalance::Assign(list) => {
-                self.health.assigned(&self.member, list.count());
-                tracing::info!(group = %self.group, partitions = list.count(), "partitions assigned")
+                self.health.assigned(&self.member, held);
+                tracing::info!(group = %self.group, partitions = list.count(), held, "partitions assigned")
             }
             Rebalance::Revoke(list) => {
-                self.health.assigned(&self.member, 0);
-                tracing::info!(group = %self.group, partitions = list.count(), "partitions revoked")
+                self.health.assigned(&self.member, held);
+                tracing::info!(group = %self.group, partitions = list.count(), held, "partitions revoked")
             }
             Rebalance::Error(error) => {
                 tracing::warn!(group = %self.group, %error, "rebalance failed")

@@ -109,5 +109,6 @@ pub fn update(
 
 /// The fields an INVALID_ARGUMENT names.
 pub fn fields(status: &tonic::Status) -> Vec<String> {
-    throughcare_testkit::bad_request_fields(status).unwrap_or_default()
+    throughcare_testkit::bad_request_fields(status)
+        .expect("INVALID_ARGUMENT carries BadRequest details")
 }

@@ -139,5 +139,6 @@ pub fn categories(list: &[i32]) -> Vec<types::DataCategory> {
 }
 
 pub fn fields(status: &tonic::Status) -> Vec<String> {
-    throughcare_testkit::bad_request_fields(status).unwrap_or_default()
+    throughcare_testkit::bad_request_fields(status)
+        .expect("INVALID_ARGUMENT carries BadRequest details")
 }
