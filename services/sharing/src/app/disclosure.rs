@@ -6,7 +6,7 @@ use super::audit::commit_audited;
 use super::{App, complete};
 use crate::domain::audit::{Entry, NOT_WRITTEN};
 use crate::domain::convert;
-use crate::domain::decision::{self, Outcome, Request, decide, needs_justification};
+use crate::domain::decision::{self, Outcome, Request, decide_requested};
 use crate::store::{self, Reader, join_names, people};
 use std::collections::BTreeSet;
 use throughcare_platform::bus::Event;
@@ -87,25 +87,16 @@ impl App {
         let mut work = self.transactions.begin().await?;
         let known = people::key_of(Reader::Tx(work.tx()), &ids).await?;
         let (consents, agreements) = self.bases_for(&mut work, known.as_deref()).await?;
-        let outcome = decide(&consents, &agreements, &request);
-        if needs_justification(&consents, &agreements, &request, &outcome) {
-            return Err(FieldViolation::new(
-                "justification",
-                "is required: this disclosure can only rest on an agreement or statutory basis",
-            )
-            .into());
-        }
+        let (outcome, refusal) = decide_requested(&consents, &agreements, &request);
         let person_key = match &known {
             Some(key) => key.clone(),
             None => self.pseudonyms.person_key(&ids).as_str().to_owned(),
         };
-        let entry = Entry::decided(
-            caller.role.as_str(),
-            &person_key,
-            &request,
-            &outcome,
-            justification,
-        );
+        let role = caller.role.as_str();
+        let entry = match refusal {
+            Some(why) => Entry::refused(role, &person_key, &request, &outcome, why),
+            None => Entry::decided(role, &person_key, &request, &outcome, justification),
+        };
         let response = if outcome.permits() {
             let permitted: BTreeSet<_> = outcome.permitted.keys().copied().collect();
             let health = match &known {

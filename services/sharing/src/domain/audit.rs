@@ -3,7 +3,7 @@
 //! hash fields empty), so changing, removing or reordering any entry breaks
 //! every hash after it, and the first broken entry is where the log was touched.
 
-use super::decision::{self, Outcome, Request};
+use super::decision::{self, Outcome, Refusal, Request};
 use chrono::{DateTime, Utc};
 use ring::digest;
 use throughcare_proto::sharing::v1 as pb;
@@ -65,6 +65,20 @@ impl Entry {
             justification: justification.to_owned(),
             flagged: outcome.flagged(),
         }
+    }
+
+    /// The entry for a request refused whole for `refusal`: a deny of what was
+    /// asked for, whose justification says, after the marker of one nobody
+    /// wrote, why in a plain code.
+    pub fn refused(
+        role: &str,
+        person_key: &str,
+        request: &Request,
+        outcome: &Outcome,
+        refusal: Refusal,
+    ) -> Self {
+        let marker = format!("{NOT_WRITTEN} refused: {}", refusal.code());
+        Self::decided(role, person_key, request, outcome, &marker)
     }
 
     /// The entry for a push made at `trigger` (kind, id): nobody wrote a

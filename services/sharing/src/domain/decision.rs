@@ -219,6 +219,23 @@ pub fn wanted(request: &Request) -> BTreeSet<DataCategory> {
     }
 }
 
+/// Why a request was refused whole rather than category by category, as a
+/// plain code for the audit log (never anything about the person).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// It could rest only on an agreement or statutory basis, which needs a
+    /// written justification, and came without one.
+    JustificationRequired,
+}
+
+impl Refusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::JustificationRequired => "JUSTIFICATION_REQUIRED",
+        }
+    }
+}
+
 /// Whether a request that came without a justification would be permitted
 /// more with one: it rests on an agreement or statutory basis, which needs it.
 pub fn needs_justification(
@@ -233,6 +250,27 @@ pub fn needs_justification(
     };
     !request.justified
         && decide(consents, agreements, &justified).permitted.len() > outcome.permitted.len()
+}
+
+/// The decision on a request someone made: as [`decide`], except that a
+/// request which would be permitted more with a written justification and
+/// came without one is refused whole — decided, audited and answered like any
+/// other deny, so that whether it needed one (which depends on what the person
+/// consented to) is never told to the caller — with the reason for the audit.
+pub fn decide_requested(
+    consents: &[Consent],
+    agreements: &[Agreement],
+    request: &Request,
+) -> (Outcome, Option<Refusal>) {
+    let outcome = decide(consents, agreements, request);
+    if needs_justification(consents, agreements, request, &outcome) {
+        let refused = Outcome {
+            permitted: BTreeMap::new(),
+            refused: wanted(request),
+        };
+        return (refused, Some(Refusal::JustificationRequired));
+    }
+    (outcome, None)
 }
 
 pub fn decide(consents: &[Consent], agreements: &[Agreement], request: &Request) -> Outcome {

@@ -216,12 +216,17 @@ pub async fn agreements_need_a_justification_and_are_flagged(rig: Rig) {
         .disclosures("TP-LEI")
         .request_disclosure(ask(3, Purpose::DirectCare, &[C::GpRegistration], ""))
         .await
-        .unwrap_err();
-    assert_eq!(fields(&unjustified), ["justification"]);
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        unjustified.decision,
+        Decision::Deny as i32,
+        "without its justification it is refused, like any deny"
+    );
     assert_eq!(
         rig.count("SELECT count(*) FROM audit_log").await,
-        before,
-        "nothing written"
+        before + 1,
+        "and audited"
     );
 
     let why = "registering at the practice on release day";
