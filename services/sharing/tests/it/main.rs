@@ -8,6 +8,7 @@ mod decisions;
 mod fixtures;
 mod governance;
 mod harness;
+mod probes;
 mod pushes;
 mod reference;
 
@@ -28,4 +29,6 @@ throughcare_testkit::on_both_backends!(
     pushes::a_reversal_withdraws_what_the_release_caused,
     pushes::a_tampered_audit_row_is_found_at_that_row,
     pushes::subject_access_lists_every_disclosure,
+    probes::a_request_without_its_justification_is_denied_and_audited,
+    probes::refused_unseen_and_uncovered_people_are_answered_alike,
 );
