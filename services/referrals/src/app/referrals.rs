@@ -1,6 +1,7 @@
 //! Referrals: requested by probation (or prison healthcare), worked by the
 //! receiving provider, visible only to the two of them.
 
+use super::worklist::is_party;
 use super::{App, Feed};
 use crate::domain::fields;
 use crate::domain::observations;
@@ -363,10 +364,6 @@ impl App {
         }
         proto
     }
-}
-
-pub(super) fn is_party(referral: &StoredReferral, organisation: &str) -> bool {
-    referral.referrer == organisation || referral.provider == organisation
 }
 
 fn sides(referral: &StoredReferral, organisation: &str) -> Vec<Party> {

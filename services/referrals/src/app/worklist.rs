@@ -1,7 +1,6 @@
 //! Reading referrals: one referral with its history, and an organisation's
 //! worklist, page by page.
 
-use super::referrals::is_party;
 use super::{App, Feed, encode_token, page};
 use crate::domain::fields;
 use crate::domain::referral::ReferralState;
@@ -127,4 +126,8 @@ pub(super) fn with_history(
         .map(|h| h.to_proto())
         .collect::<std::result::Result<_, _>>()?;
     Ok(referral)
+}
+
+pub(super) fn is_party(referral: &StoredReferral, organisation: &str) -> bool {
+    referral.referrer == organisation || referral.provider == organisation
 }

@@ -3,8 +3,7 @@
 //! continuity tasks.
 
 use super::health::Reading;
-use super::referral::ReferralState;
-use super::task::TaskKind;
+use super::task::{ClosesOn, TaskKind};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -41,42 +40,6 @@ pub enum Opens {
     },
     /// The responsible organisation must acknowledge by the deadline.
     Alert,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClosesOn {
-    Accepted,
-    AppointmentBooked,
-    Attended,
-}
-
-impl ClosesOn {
-    pub fn state(self) -> ReferralState {
-        match self {
-            ClosesOn::Accepted => ReferralState::Accepted,
-            ClosesOn::AppointmentBooked => ReferralState::AppointmentBooked,
-            ClosesOn::Attended => ReferralState::Attended,
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [
-            ClosesOn::Accepted,
-            ClosesOn::AppointmentBooked,
-            ClosesOn::Attended,
-        ]
-        .into_iter()
-        .find(|c| c.state().as_str() == value)
-    }
-
-    /// Whether a referral now in `state` satisfies this.
-    pub fn satisfied_by(self, state: ReferralState) -> bool {
-        match (state.progress(), self.state().progress()) {
-            (Some(reached), Some(needed)) => reached >= needed,
-            _ => false,
-        }
-    }
 }
 
 /// Health services by configuration name.
@@ -264,6 +227,7 @@ impl PathwayRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::referral::ReferralState;
 
     fn summary() -> pb::HealthSummary {
         pb::HealthSummary {

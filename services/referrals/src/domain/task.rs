@@ -1,7 +1,8 @@
 //! Continuity tasks: what a release's pathway rules opened, and their life.
 
-use super::rules::ClosesOn;
+use super::referral::ReferralState;
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use throughcare_proto::referrals::v1 as pb;
 use throughcare_proto::types::v1::ServiceType;
 
@@ -97,4 +98,41 @@ pub struct Task {
     pub due_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub referral_id: Option<String>,
+}
+
+/// The referral state that closes a referral task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosesOn {
+    Accepted,
+    AppointmentBooked,
+    Attended,
+}
+
+impl ClosesOn {
+    pub fn state(self) -> ReferralState {
+        match self {
+            ClosesOn::Accepted => ReferralState::Accepted,
+            ClosesOn::AppointmentBooked => ReferralState::AppointmentBooked,
+            ClosesOn::Attended => ReferralState::Attended,
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            ClosesOn::Accepted,
+            ClosesOn::AppointmentBooked,
+            ClosesOn::Attended,
+        ]
+        .into_iter()
+        .find(|c| c.state().as_str() == value)
+    }
+
+    /// Whether a referral now in `state` satisfies this.
+    pub fn satisfied_by(self, state: ReferralState) -> bool {
+        match (state.progress(), self.state().progress()) {
+            (Some(reached), Some(needed)) => reached >= needed,
+            _ => false,
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use crate::domain::area::Destination;
 use crate::domain::referral::ReferralState;
 use crate::domain::release::{Release, ReleaseState};
-use crate::domain::rules::ClosesOn;
+use crate::domain::task::ClosesOn;
 use crate::domain::task::{Task, TaskKind, TaskState};
 use chrono::{DateTime, NaiveDate, Utc};
 use throughcare_platform::clock::to_timestamp;
