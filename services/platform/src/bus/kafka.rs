@@ -298,18 +298,18 @@ impl ClientContext for GroupContext {
 }
 
 impl ConsumerContext for GroupContext {
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        // What the member holds now (an incremental assignor hands over only
-        // the partitions that change).
-        let held = consumer.assignment().map_or(0, |list| list.count());
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // The list is the whole assignment with the default (eager)
+        // assignors. Never ask the consumer here: `assignment()` waits on the
+        // thread that is running this callback while the consumer closes.
         match rebalance {
             Rebalance::Assign(list) => {
-                self.health.assigned(&self.member, held);
-                tracing::info!(group = %self.group, partitions = list.count(), held, "partitions assigned")
+                self.health.assigned(&self.member, list.count());
+                tracing::info!(group = %self.group, partitions = list.count(), "partitions assigned")
             }
             Rebalance::Revoke(list) => {
-                self.health.assigned(&self.member, held);
-                tracing::info!(group = %self.group, partitions = list.count(), held, "partitions revoked")
+                self.health.assigned(&self.member, 0);
+                tracing::info!(group = %self.group, partitions = list.count(), "partitions revoked")
             }
             Rebalance::Error(error) => {
                 tracing::warn!(group = %self.group, %error, "rebalance failed")
