@@ -95,6 +95,42 @@ mod redacted {
     }
 }
 
+/// A mutating request that carries the caller's idempotency key: retried
+/// with the same key it takes effect once.
+pub trait IdempotentRequest: prost::Message + prost::Name {
+    fn idempotency_key(&self) -> &str;
+}
+
+macro_rules! idempotent_requests {
+    ($($request:ty),* $(,)?) => {$(
+        impl IdempotentRequest for $request {
+            fn idempotency_key(&self) -> &str {
+                &self.idempotency_key
+            }
+        }
+    )*};
+}
+
+idempotent_requests!(
+    referrals::v1::NotifyReleaseRequest,
+    referrals::v1::ReverseReleaseRequest,
+    referrals::v1::NotifyReceptionRequest,
+    referrals::v1::NotifyTransferRequest,
+    referrals::v1::NotifyCommunitySentenceRequest,
+    referrals::v1::NotifyApprovedPremisesMoveRequest,
+    referrals::v1::NotifySupervisionEndRequest,
+    referrals::v1::NotifyDeathRequest,
+    referrals::v1::RecordAssessmentRequest,
+    referrals::v1::RequestReferralRequest,
+    referrals::v1::UpdateReferralRequest,
+    referrals::v1::AcknowledgeAlertRequest,
+    sharing::v1::RecordConsentRequest,
+    sharing::v1::WithdrawConsentRequest,
+    sharing::v1::RegisterAgreementRequest,
+    sharing::v1::RevokeAgreementRequest,
+    indicators::v1::RecordStructureIndicatorRequest,
+);
+
 /// Kafka topic names (before any deployment prefix), as documented in the
 /// event contracts.
 pub mod topics {

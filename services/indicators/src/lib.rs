@@ -22,11 +22,11 @@ pub mod store;
 use app::{App, Consumer, PublicationConfig};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use throughcare_platform::bus::{ConsumerOptions, Retention, run_consumer};
+use throughcare_platform::bus::Retention;
 use throughcare_platform::config::PlatformConfig;
 use throughcare_platform::db::Migrations;
 use throughcare_platform::grpc::GrpcServer;
-use throughcare_platform::service::{Platform, RunError, Runtime, StartError, Supervisor};
+use throughcare_platform::service::{Platform, RunError, Runtime, ServiceConfig, StartError};
 use throughcare_proto::indicators::v1::indicators_service_server::IndicatorsServiceServer;
 use throughcare_proto::topics;
 use tokio::net::TcpListener;
@@ -40,13 +40,19 @@ pub struct Config {
     pub publication: PublicationConfig,
 }
 
-impl Config {
+impl ServiceConfig for Config {
+    const SERVICE: &'static str = "indicators";
+
     /// Defaults for a standalone deployment on port 50053.
-    pub fn defaults() -> Self {
+    fn defaults() -> Self {
         Self {
-            platform: PlatformConfig::defaults("indicators", 50053),
+            platform: PlatformConfig::defaults(Self::SERVICE, 50053),
             publication: PublicationConfig::default(),
         }
+    }
+
+    fn platform(&self) -> &PlatformConfig {
+        &self.platform
     }
 }
 
@@ -101,31 +107,17 @@ pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Res
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES),
     );
 
-    let mut tasks = Supervisor::new(shutdown.clone());
-    let bus = platform.bus.clone();
-    let options = ConsumerOptions::new(
-        bus.topic(CONSUMER_GROUP),
-        vec![bus.topic(topics::OBSERVATIONS)],
+    let mut tasks = platform.supervisor();
+    let consumer = Consumer::new(app.clone());
+    platform.consume(
+        &mut tasks,
+        CONSUMER_GROUP,
+        &[topics::OBSERVATIONS],
+        consumer,
     );
-    let (metrics, consumer, stop) = (
-        platform.metrics.clone(),
-        Consumer::new(app.clone()),
-        shutdown.clone(),
-    );
-    tasks.spawn("observations consumer", async move {
-        run_consumer(&bus, &options, &consumer, &metrics, stop).await
-    });
     let publisher = app.clone();
     tasks.spawn("publisher", async move {
         publisher.run_publisher(shutdown).await
     });
-    platform
-        .serve(
-            server,
-            listener,
-            config.platform.grpc.tls.as_ref(),
-            tasks,
-            &runtime,
-        )
-        .await
+    platform.serve(server, listener, tasks).await
 }

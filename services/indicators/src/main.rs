@@ -7,6 +7,7 @@ use throughcare_indicators::{CONSUMER_GROUP, Config, MIGRATIONS, app, run};
 use throughcare_platform::bus::Bus;
 use throughcare_platform::config::CommonArgs;
 use throughcare_platform::db::Db;
+use throughcare_platform::service::run_binary;
 use throughcare_platform::telemetry::Metrics;
 use throughcare_proto::topics;
 
@@ -35,17 +36,9 @@ enum Command {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let Some(Command::Rebuild { replace }) = args.command else {
-        return throughcare_platform::service::run_binary(
-            "indicators",
-            &args.common,
-            &Config::defaults(),
-            |c| &c.platform,
-            run,
-        )
-        .await;
+        return run_binary::<Config, _, _>(&args.common, run).await;
     };
-    let config: Config =
-        throughcare_platform::config::load(&Config::defaults(), args.common.config.as_deref())?;
+    let config: Config = args.common.load()?;
     let platform = &config.platform;
     let db = Db::connect(platform.database.url.expose(), 4, MIGRATIONS).await?;
     let bus = Bus::connect(&platform.bus, Metrics::disabled()).await?;

@@ -11,6 +11,7 @@ use crate::work::{Transactions, Work};
 use ring::digest;
 use std::collections::BTreeMap;
 use std::future::Future;
+use throughcare_proto::IdempotentRequest;
 
 const MAX_KEY_LEN: usize = 128;
 
@@ -44,6 +45,14 @@ impl IdempotencyKey {
     /// request's message type, so keys are scoped to it without a name to keep
     /// in step. The whole request is hashed, so any difference in its body is
     /// noticed.
+    pub fn of<M: IdempotentRequest>(
+        organisation: &str,
+        request: &M,
+    ) -> Result<Self, FieldViolation> {
+        Self::new(organisation, request.idempotency_key(), request)
+    }
+
+    /// As [`of`](Self::of), for a key given apart from its request.
     pub fn new<M: prost::Message + prost::Name>(
         organisation: &str,
         key: &str,
@@ -79,23 +88,22 @@ pub enum IdempotencyError {
     Database(#[from] sqlx::Error),
 }
 
-/// Runs a mutating call once per `idempotency_key` of `organisation`: the
+/// Runs a mutating request once per idempotency key of `organisation`: the
 /// key is checked and scoped to the request's type, then [`idempotent`].
 pub async fn once<M, R, E, F, Fut>(
     transactions: &Transactions,
     organisation: &str,
-    idempotency_key: &str,
     request: &M,
     apply: F,
 ) -> Result<R, E>
 where
-    M: prost::Message + prost::Name,
+    M: IdempotentRequest,
     R: prost::Message + Default,
     E: From<IdempotencyError> + From<FieldViolation>,
     F: FnMut(Work) -> Fut,
     Fut: Future<Output = Result<(Work, R), E>>,
 {
-    let key = IdempotencyKey::new(organisation, idempotency_key, request)?;
+    let key = IdempotencyKey::of(organisation, request)?;
     idempotent(transactions, &key, apply).await
 }
 

@@ -6,7 +6,7 @@
 //! its relay and consumers under a [`Supervisor`], serves gRPC until shutdown,
 //! then waits for everything to drain.
 
-use crate::bus::{Bus, BusError, Retention};
+use crate::bus::{Bus, BusError, ConsumerOptions, Handler, Retention, run_consumer};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, CommonArgs, PlatformConfig, TlsConfig};
 use crate::db::{Db, DbError, Migrations};
@@ -64,6 +64,24 @@ pub enum StartError {
     Config(String),
 }
 
+/// What a service's configuration gives the binary scaffolding.
+pub trait ServiceConfig: Serialize + DeserializeOwned {
+    /// The service's name in telemetry and logs.
+    const SERVICE: &'static str;
+    /// The configuration of a standalone deployment, before any file or
+    /// environment overrides it.
+    fn defaults() -> Self;
+    fn platform(&self) -> &PlatformConfig;
+}
+
+impl CommonArgs {
+    /// The service's configuration: its defaults, then the `--config` file,
+    /// then `THROUGHCARE_` environment variables.
+    pub fn load<C: ServiceConfig>(&self) -> Result<C, Box<figment::Error>> {
+        config::load(&C::defaults(), self.config.as_deref())
+    }
+}
+
 /// The platform parts of one running service.
 #[derive(Debug, Clone)]
 pub struct Platform {
@@ -74,6 +92,9 @@ pub struct Platform {
     /// Units of work on `db` that wake this service's relay.
     pub transactions: Transactions,
     pub metrics: Metrics,
+    /// The runtime the service was started in (shutdown, clock).
+    pub runtime: Runtime,
+    tls: Option<TlsConfig>,
 }
 
 impl Platform {
@@ -108,7 +129,29 @@ impl Platform {
             authenticator,
             waker,
             metrics: runtime.metrics.clone(),
+            runtime: runtime.clone(),
+            tls: config.grpc.tls.clone(),
         })
+    }
+
+    /// A supervisor for the service's background tasks, stopped with it.
+    pub fn supervisor(&self) -> Supervisor {
+        Supervisor::new(self.runtime.shutdown.clone())
+    }
+
+    /// Spawns a consumer under `tasks`: `handler` gets every record of
+    /// `topics` (unprefixed names) as a member of the consumer `group`.
+    pub fn consume<H>(&self, tasks: &mut Supervisor, group: &str, topics: &[&str], handler: H)
+    where
+        H: Handler + Send + Sync + 'static,
+    {
+        let bus = self.bus.clone();
+        let topics = topics.iter().map(|t| bus.topic(t)).collect();
+        let options = ConsumerOptions::new(bus.topic(group), topics);
+        let (metrics, shutdown) = (self.metrics.clone(), self.runtime.shutdown.clone());
+        tasks.spawn("consumer", async move {
+            run_consumer(&bus, &options, &handler, &metrics, shutdown).await
+        });
     }
 
     /// The outbox relay for this service's database.
@@ -121,16 +164,16 @@ impl Platform {
         )
     }
 
-    /// Runs the outbox relay beside `tasks`, serves `server` until shutdown,
-    /// then waits for every task to drain and closes the database.
+    /// Runs the outbox relay beside `tasks`, serves `server` (with the
+    /// configured TLS) until shutdown, then waits for every task to drain and
+    /// closes the database.
     pub async fn serve(
         self,
         mut server: GrpcServer,
         listener: TcpListener,
-        tls: Option<&TlsConfig>,
         mut tasks: Supervisor,
-        runtime: &Runtime,
     ) -> Result<(), RunError> {
+        let runtime = &self.runtime;
         let relay = self.relay();
         let shutdown = runtime.shutdown.clone();
         tasks.spawn("outbox relay", async move {
@@ -143,7 +186,7 @@ impl Platform {
         let served = server
             .serve(
                 listener,
-                tls,
+                self.tls.as_ref(),
                 self.metrics.clone(),
                 runtime.shutdown.clone(),
             )
@@ -171,20 +214,18 @@ pub enum RunError {
 /// file, `THROUGHCARE_` environment), start telemetry, bind the gRPC listener,
 /// run until SIGTERM or Ctrl-C, and flush telemetry on the way out.
 pub async fn run_binary<C, F, Fut>(
-    service: &str,
     args: &CommonArgs,
-    defaults: &C,
-    platform: fn(&C) -> &PlatformConfig,
     run: F,
 ) -> Result<(), Box<dyn std::error::Error>>
 where
-    C: Serialize + DeserializeOwned,
+    C: ServiceConfig,
     F: FnOnce(C, TcpListener, Runtime) -> Fut,
     Fut: Future<Output = Result<(), RunError>>,
 {
-    let config = config::load(defaults, args.config.as_deref())?;
-    let telemetry = telemetry::init_telemetry(service, &platform(&config).telemetry)?;
-    let listen = platform(&config).grpc.listen;
+    let service = C::SERVICE;
+    let config: C = args.load()?;
+    let telemetry = telemetry::init_telemetry(service, &config.platform().telemetry)?;
+    let listen = config.platform().grpc.listen;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| format!("binding {listen}: {e}"))?;

@@ -35,7 +35,7 @@ use throughcare_platform::db::Migrations;
 use throughcare_platform::grpc::GrpcServer;
 use throughcare_platform::identity::Authenticator;
 use throughcare_platform::sealing::{Keyring, SealingConfig};
-use throughcare_platform::service::{Platform, RunError, Runtime, StartError, Supervisor};
+use throughcare_platform::service::{Platform, RunError, Runtime, ServiceConfig, StartError};
 use throughcare_proto::referrals::v1::assessments_service_server::AssessmentsServiceServer;
 use throughcare_proto::referrals::v1::continuity_service_server::ContinuityServiceServer;
 use throughcare_proto::referrals::v1::referrals_service_server::ReferralsServiceServer;
@@ -64,11 +64,17 @@ fn default_sweep_ms() -> u64 {
     30_000
 }
 
-impl Config {
+impl ServiceConfig for Config {
+    const SERVICE: &'static str = "referrals";
+
+    fn platform(&self) -> &PlatformConfig {
+        &self.platform
+    }
+
     /// Defaults for a standalone deployment on port 50051.
-    pub fn defaults() -> Self {
+    fn defaults() -> Self {
         Self {
-            platform: PlatformConfig::defaults("referrals", 50051),
+            platform: PlatformConfig::defaults(Self::SERVICE, 50051),
             sealing: SealingConfig::default(),
             pathways_file: None,
             overdue_sweep_interval_ms: default_sweep_ms(),
@@ -110,22 +116,14 @@ pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Res
 
     let shutdown = runtime.shutdown.clone();
     let server = grpc_server(&app, platform.authenticator.clone(), &shutdown);
-    let mut tasks = Supervisor::new(shutdown.clone());
+    let mut tasks = platform.supervisor();
     let interval = Duration::from_millis(config.overdue_sweep_interval_ms.max(10));
     tasks.spawn(
         "overdue sweep",
         sweep(app.clone(), interval, shutdown.clone()),
     );
     tasks.spawn("idempotency pruning", prune(platform.db.clone(), shutdown));
-    platform
-        .serve(
-            server,
-            listener,
-            config.platform.grpc.tls.as_ref(),
-            tasks,
-            &runtime,
-        )
-        .await
+    platform.serve(server, listener, tasks).await
 }
 
 /// The four gRPC services over one app, behind the platform's authenticator.

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use throughcare_platform::config::CommonArgs;
+use throughcare_platform::service::run_binary;
 use throughcare_referrals::{Config, run};
 
 /// Throughcare referrals service: release notifications, continuity pathways and the referral lifecycle.
@@ -15,12 +16,5 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    throughcare_platform::service::run_binary(
-        "referrals",
-        &args.common,
-        &Config::defaults(),
-        |c| &c.platform,
-        run,
-    )
-    .await
+    run_binary::<Config, _, _>(&args.common, run).await
 }

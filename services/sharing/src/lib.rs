@@ -21,11 +21,11 @@ pub mod store;
 use app::{App, Consumer};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use throughcare_platform::bus::{ConsumerOptions, Retention, run_consumer};
+use throughcare_platform::bus::Retention;
 use throughcare_platform::config::PlatformConfig;
 use throughcare_platform::db::Migrations;
 use throughcare_platform::sealing::{Keyring, SealingConfig};
-use throughcare_platform::service::{Platform, RunError, Runtime, StartError, Supervisor};
+use throughcare_platform::service::{Platform, RunError, Runtime, ServiceConfig, StartError};
 use throughcare_proto::topics;
 use tokio::net::TcpListener;
 
@@ -43,14 +43,20 @@ pub struct Config {
     pub at_rest: SealingConfig,
 }
 
-impl Config {
+impl ServiceConfig for Config {
+    const SERVICE: &'static str = "sharing";
+
     /// Defaults for a standalone deployment on port 50052.
-    pub fn defaults() -> Self {
+    fn defaults() -> Self {
         Self {
-            platform: PlatformConfig::defaults("sharing", 50052),
+            platform: PlatformConfig::defaults(Self::SERVICE, 50052),
             sealing: SealingConfig::default(),
             at_rest: SealingConfig::default(),
         }
+    }
+
+    fn platform(&self) -> &PlatformConfig {
+        &self.platform
     }
 }
 
@@ -87,29 +93,11 @@ pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Res
         observations_topic: platform.bus.topic(topics::OBSERVATIONS),
     });
 
-    let shutdown = runtime.shutdown.clone();
-    let server = grpc::server(&app, platform.authenticator.clone(), shutdown.clone());
+    let server = grpc::server(&app, platform.authenticator.clone(), runtime.shutdown);
 
-    let mut tasks = Supervisor::new(shutdown.clone());
-    let bus = platform.bus.clone();
-    let options = ConsumerOptions::new(
-        bus.topic("throughcare-sharing"),
-        vec![
-            bus.topic(topics::HEALTH_RECORDS),
-            bus.topic(topics::REFERRALS_EVENTS),
-        ],
-    );
-    let (metrics, consumer) = (platform.metrics.clone(), Consumer::new(app.clone()));
-    tasks.spawn("referrals consumer", async move {
-        run_consumer(&bus, &options, &consumer, &metrics, shutdown).await
-    });
-    platform
-        .serve(
-            server,
-            listener,
-            config.platform.grpc.tls.as_ref(),
-            tasks,
-            &runtime,
-        )
-        .await
+    let mut tasks = platform.supervisor();
+    let consumed = [topics::HEALTH_RECORDS, topics::REFERRALS_EVENTS];
+    let consumer = Consumer::new(app.clone());
+    platform.consume(&mut tasks, "throughcare-sharing", &consumed, consumer);
+    platform.serve(server, listener, tasks).await
 }

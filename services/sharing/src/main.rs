@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 use throughcare_platform::config::CommonArgs;
+use throughcare_platform::db::Db;
+use throughcare_platform::service::run_binary;
 use throughcare_sharing::{Config, MIGRATIONS, run};
 
 /// Throughcare sharing service: consent and lawful basis, minimised disclosure and the tamper-evident audit log.
@@ -25,41 +27,23 @@ enum Command {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    match args.command {
-        None => {
-            throughcare_platform::service::run_binary(
-                "sharing",
-                &args.common,
-                &Config::defaults(),
-                |c| &c.platform,
-                run,
-            )
-            .await
+    let Some(Command::VerifyAudit) = args.command else {
+        return run_binary::<Config, _, _>(&args.common, run).await;
+    };
+    let config: Config = args.common.load()?;
+    let url = config.platform.database.url.expose();
+    let db = Db::connect(url, 2, MIGRATIONS).await?;
+    match throughcare_sharing::store::audit::verify(&db).await? {
+        Ok(entries) => {
+            println!("audit chain intact: {entries} entries verified");
+            Ok(())
         }
-        Some(Command::VerifyAudit) => {
-            let config: Config = throughcare_platform::config::load(
-                &Config::defaults(),
-                args.common.config.as_deref(),
-            )?;
-            let db = throughcare_platform::db::Db::connect(
-                config.platform.database.url.expose(),
-                2,
-                MIGRATIONS,
-            )
-            .await?;
-            match throughcare_sharing::store::audit::verify(&db).await? {
-                Ok(entries) => {
-                    println!("audit chain intact: {entries} entries verified");
-                    Ok(())
-                }
-                Err(broken) => {
-                    println!(
-                        "audit chain broken at entry {}: {}",
-                        broken.seq, broken.reason
-                    );
-                    std::process::exit(1);
-                }
-            }
+        Err(broken) => {
+            println!(
+                "audit chain broken at entry {}: {}",
+                broken.seq, broken.reason
+            );
+            std::process::exit(1);
         }
     }
 }

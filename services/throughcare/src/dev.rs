@@ -15,7 +15,7 @@ use throughcare_platform::config::{
 };
 use throughcare_platform::identity::{AuthConfig, TokenConfig};
 use throughcare_platform::sealing::SealingConfig;
-use throughcare_platform::service::{RunError, Runtime};
+use throughcare_platform::service::{RunError, Runtime, ServiceConfig};
 use throughcare_platform::telemetry::{TelemetryConfig, init_telemetry};
 use tokio::net::TcpListener;
 

@@ -12,16 +12,17 @@ use throughcare_proto::events::v1 as events;
 /// The inbox name of this consumer.
 const INBOX: &str = "indicators";
 
+/// Hands each event to its use case, recorded in this service's inbox.
 #[derive(Debug, Clone)]
-pub struct Consumer {
-    app: Arc<App>,
-    inbox: Inbox,
-}
+pub struct Consumer(Arc<App>);
 
 impl Consumer {
     pub fn new(app: Arc<App>) -> Self {
-        let inbox = Inbox::new(INBOX, app.transactions.clone());
-        Self { app, inbox }
+        Self(app)
+    }
+
+    fn inbox(&self) -> Inbox {
+        Inbox::new(INBOX, self.0.transactions.clone())
     }
 }
 
@@ -52,7 +53,7 @@ impl Handler for Consumer {
             return Ok(());
         };
         let input = input.map_err(HandleError::Permanent)?;
-        self.app.apply(&self.inbox, event, &input).await
+        self.0.apply(&self.inbox(), event, &input).await
     }
 }
 

@@ -80,11 +80,7 @@ impl App {
         request: &pb::RecordStructureIndicatorRequest,
     ) -> Result<(IdempotencyKey, NaiveDate), Invalid> {
         let mut v = Violations::new();
-        let key = v.check(IdempotencyKey::new(
-            caller.code(),
-            &request.idempotency_key,
-            request,
-        ));
+        let key = v.check(IdempotencyKey::of(caller.code(), request));
         if request.organisation.is_empty() {
             v.push(FieldViolation::missing("organisation"));
         }

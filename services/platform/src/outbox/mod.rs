@@ -61,45 +61,47 @@ pub async fn enqueue_all(tx: &mut Tx, events: &[Event]) -> sqlx::Result<()> {
     }
 }
 
+/// The columns every backend's outbox row has after its id (and lane).
+const EVENT_COLUMNS: &str =
+    "topic, record_key, event_type, event_source, event_time, payload, traceparent, tracestate";
+
+/// Binds an event's [`EVENT_COLUMNS`] to a row of a multi-row insert.
+macro_rules! bind_event_columns {
+    ($row:expr, $event:expr) => {
+        $row.push_bind(&$event.topic)
+            .push_bind(&$event.key)
+            .push_bind(&$event.event_type)
+            .push_bind(&$event.source)
+            .push_bind($event.time)
+            .push_bind(&$event.payload)
+            .push_bind(&$event.trace.traceparent)
+            .push_bind(&$event.trace.tracestate)
+    };
+}
+
 async fn enqueue_all_postgres(tx: &mut PgConnection, events: &[Event]) -> sqlx::Result<()> {
     for chunk in events.chunks(INSERT_CHUNK) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-            "INSERT INTO outbox (event_id, topic, record_key, lane, event_type, event_source, event_time, \
-             payload, traceparent, tracestate) ",
-        );
+        let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+            "INSERT INTO outbox (event_id, lane, {EVENT_COLUMNS}) "
+        ));
         insert.push_values(chunk, |mut row, e| {
-            row.push_bind(e.id)
-                .push_bind(&e.topic)
-                .push_bind(&e.key)
-                .push_bind(lane(&e.key))
-                .push_bind(&e.event_type)
-                .push_bind(&e.source)
-                .push_bind(e.time)
-                .push_bind(&e.payload)
-                .push_bind(&e.trace.traceparent)
-                .push_bind(&e.trace.tracestate);
+            row.push_bind(e.id).push_bind(lane(&e.key));
+            bind_event_columns!(row, e);
         });
         insert.build().execute(&mut *tx).await?;
     }
     Ok(())
 }
 
+/// SQLite has one writer, so its outbox has no lanes; ids are text.
 async fn enqueue_all_sqlite(tx: &mut SqliteConnection, events: &[Event]) -> sqlx::Result<()> {
     for chunk in events.chunks(INSERT_CHUNK) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO outbox (event_id, topic, record_key, event_type, event_source, event_time, \
-             payload, traceparent, tracestate) ",
-        );
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+            "INSERT INTO outbox (event_id, {EVENT_COLUMNS}) "
+        ));
         insert.push_values(chunk, |mut row, e| {
-            row.push_bind(e.id.to_string())
-                .push_bind(&e.topic)
-                .push_bind(&e.key)
-                .push_bind(&e.event_type)
-                .push_bind(&e.source)
-                .push_bind(e.time)
-                .push_bind(&e.payload)
-                .push_bind(&e.trace.traceparent)
-                .push_bind(&e.trace.tracestate);
+            row.push_bind(e.id.to_string());
+            bind_event_columns!(row, e);
         });
         insert.build().execute(&mut *tx).await?;
     }

@@ -90,13 +90,9 @@ impl App {
             assessed_on,
             findings: &findings,
         };
-        once(
-            &self.transactions,
-            caller.code(),
-            &r.idempotency_key,
-            r,
-            move |work| self.store_assessment(work, caller, assessment, now),
-        )
+        once(&self.transactions, caller.code(), r, move |work| {
+            self.store_assessment(work, caller, assessment, now)
+        })
         .await
     }
 

@@ -99,13 +99,9 @@ impl App {
     ) -> Result<pb::RequestReferralResponse> {
         let command = &self.validate_request(request)?;
         let now = self.now();
-        once(
-            &self.transactions,
-            caller.code(),
-            &request.idempotency_key,
-            request,
-            move |work| self.record_request(work, caller, command, now),
-        )
+        once(&self.transactions, caller.code(), request, move |work| {
+            self.record_request(work, caller, command, now)
+        })
         .await
     }
 
@@ -194,13 +190,9 @@ impl App {
     ) -> Result<pb::UpdateReferralResponse> {
         let action = &Action::try_from(request)?;
         let now = self.now();
-        once(
-            &self.transactions,
-            caller.code(),
-            &request.idempotency_key,
-            request,
-            move |work| self.record_update(work, caller, &request.referral_id, action.clone(), now),
-        )
+        once(&self.transactions, caller.code(), request, move |work| {
+            self.record_update(work, caller, &request.referral_id, action.clone(), now)
+        })
         .await
     }
 

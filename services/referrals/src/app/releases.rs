@@ -123,7 +123,7 @@ impl App {
         let now = self.now();
         let command =
             ReleaseNotification::validate(request, caller, &self.registry, now.date_naive())?;
-        let key = IdempotencyKey::new(caller.code(), &request.idempotency_key, request)?;
+        let key = IdempotencyKey::of(caller.code(), request)?;
         let (reply, answer) = oneshot::channel();
         let queued = Queued {
             caller: caller.clone(),

@@ -30,13 +30,9 @@ impl App {
         if request.release_id.is_empty() {
             return Err(FieldViolation::missing("release_id").into());
         }
-        once(
-            &self.transactions,
-            caller.code(),
-            &request.idempotency_key,
-            request,
-            move |work| self.record_reversal(work, caller, &request.release_id, reason, now),
-        )
+        once(&self.transactions, caller.code(), request, move |work| {
+            self.record_reversal(work, caller, &request.release_id, reason, now)
+        })
         .await
     }
 

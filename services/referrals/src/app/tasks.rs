@@ -69,13 +69,9 @@ impl App {
             return Err(FieldViolation::missing("task_id").into());
         }
         let now = self.now();
-        once(
-            &self.transactions,
-            caller.code(),
-            &request.idempotency_key,
-            request,
-            move |work| self.record_acknowledgement(work, caller, &request.task_id, now),
-        )
+        once(&self.transactions, caller.code(), request, move |work| {
+            self.record_acknowledgement(work, caller, &request.task_id, now)
+        })
         .await
     }
 

@@ -14,14 +14,13 @@ use throughcare_platform::idempotency::once;
 use throughcare_platform::identifiers::new_id;
 use throughcare_platform::identity::Caller;
 use throughcare_platform::work::Work;
+use throughcare_proto::IdempotentRequest;
 use throughcare_proto::events::v1::{self as pb_events, ObservedFact, TransitionKind};
 use throughcare_proto::referrals::v1 as pb;
 use throughcare_proto::types::v1 as types;
 
 /// A request that records a transition other than release.
-pub trait TransitionRequest: prost::Message + prost::Name + Sized {
-    fn idempotency_key(&self) -> &str;
-
+pub trait TransitionRequest: IdempotentRequest + Sized {
     /// The transition it asks for, validated.
     fn validate(&self, context: &Context<'_>) -> Result<Transition>;
 }
@@ -30,10 +29,6 @@ pub trait TransitionRequest: prost::Message + prost::Name + Sized {
 macro_rules! transition_request {
     ($($request:ty => $validate:path),* $(,)?) => {$(
         impl TransitionRequest for $request {
-            fn idempotency_key(&self) -> &str {
-                &self.idempotency_key
-            }
-
             fn validate(&self, context: &Context<'_>) -> Result<Transition> {
                 $validate(self, context)
             }
@@ -99,13 +94,9 @@ impl App {
         })?;
         let now = self.now();
         let transition = &transition;
-        once(
-            &self.transactions,
-            caller.code(),
-            request.idempotency_key(),
-            request,
-            move |work| self.store_transition(work, caller, transition, now, wrap),
-        )
+        once(&self.transactions, caller.code(), request, move |work| {
+            self.store_transition(work, caller, transition, now, wrap)
+        })
         .await
     }
 

@@ -142,7 +142,6 @@ impl App {
         once(
             &self.transactions,
             caller.code(),
-            &r.idempotency_key,
             r,
             |mut work| async move {
                 let wire = pb::Agreement {
@@ -188,7 +187,6 @@ impl App {
         once(
             &self.transactions,
             caller.code(),
-            &r.idempotency_key,
             r,
             |mut work| async move {
                 let mut row = store::lock_agreement(work.tx(), &r.agreement_id)

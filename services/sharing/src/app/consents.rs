@@ -93,7 +93,6 @@ impl App {
         once(
             &self.transactions,
             caller.code(),
-            &r.idempotency_key,
             r,
             |mut work| async move {
                 let person_key = people::resolve(work.tx(), &self.pseudonyms, ids, now).await?;
@@ -137,7 +136,6 @@ impl App {
         once(
             &self.transactions,
             caller.code(),
-            &r.idempotency_key,
             r,
             |mut work| async move {
                 let mut row = store::lock_consent(work.tx(), &r.consent_id)

@@ -96,28 +96,29 @@ fn open(sealed: events::SealedHealthRecord, transport: &Keyring) -> Result<Recei
     Ok(Received { record, ids })
 }
 
+/// Hands each event to its use case, recorded in this service's inbox.
 #[derive(Debug, Clone)]
-pub struct Consumer {
-    app: Arc<App>,
-    inbox: Inbox,
-}
+pub struct Consumer(Arc<App>);
 
 impl Consumer {
     pub fn new(app: Arc<App>) -> Self {
-        let inbox = Inbox::new(INBOX, app.transactions.clone());
-        Self { app, inbox }
+        Self(app)
+    }
+
+    fn inbox(&self) -> Inbox {
+        Inbox::new(INBOX, self.0.transactions.clone())
     }
 }
 
 impl Handler for Consumer {
     async fn handle(&self, event: &Event) -> Result<(), HandleError> {
-        let Some(incoming) = Incoming::of(event, &self.app.transport)? else {
+        let Some(incoming) = Incoming::of(event, &self.0.transport)? else {
             return Ok(());
         };
-        let Some(mut work) = self.inbox.begin(event).await? else {
+        let Some(mut work) = self.inbox().begin(event).await? else {
             return Ok(());
         };
-        self.app.apply(&mut work, incoming).await?;
+        self.0.apply(&mut work, incoming).await?;
         work.commit().await?;
         Ok(())
     }
