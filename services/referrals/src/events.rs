@@ -93,6 +93,19 @@ impl Topics {
     }
 }
 
+/// That `merged_keys` name the person keyed `surviving_key` from now on.
+pub fn persons_linked(
+    surviving_key: &str,
+    merged_keys: Vec<String>,
+    at: DateTime<Utc>,
+) -> events::PersonsLinked {
+    events::PersonsLinked {
+        surviving_key: surviving_key.to_owned(),
+        merged_keys,
+        linked_at: Some(to_timestamp(at)),
+    }
+}
+
 pub fn release_notified(release: &Release) -> events::ReleaseNotified {
     events::ReleaseNotified {
         release_id: release.release_id.clone(),

@@ -112,15 +112,20 @@ impl PersonIds {
         self.crn.as_ref()
     }
 
-    /// The strongest identifier, as a domain-separated string for keying:
-    /// NHS number, else prison number, else CRN.
+    /// Each identifier held, strongest first, as a domain-separated string
+    /// for keying: NHS number, prison number, CRN.
+    fn tagged(&self) -> impl Iterator<Item = String> + '_ {
+        let [nhs, noms, crn] = self.columns();
+        [("nhs", nhs), ("noms", noms), ("crn", crn)]
+            .into_iter()
+            .filter_map(|(tag, value)| Some(format!("{tag}:{}", value?)))
+    }
+
+    /// The strongest identifier, tagged for keying.
     fn strongest(&self) -> String {
-        match (&self.nhs_number, &self.prison_number, &self.crn) {
-            (Some(nhs), _, _) => format!("nhs:{}", nhs.as_str()),
-            (None, Some(prison), _) => format!("noms:{}", prison.as_str()),
-            (None, None, Some(crn)) => format!("crn:{}", crn.as_str()),
-            (None, None, None) => unreachable!("PersonIds always holds one identifier"),
-        }
+        self.tagged()
+            .next()
+            .expect("PersonIds always holds one identifier")
     }
 }
 
@@ -151,6 +156,16 @@ impl PseudonymKey {
     /// identifier. Stable for as long as the key and that identifier are.
     pub fn person_key(&self, person: &PersonIds) -> PersonKey {
         PersonKey(self.derive("person", &person.strongest()))
+    }
+
+    /// The key a first sighting by each of these identifiers alone would get,
+    /// strongest first: every key any service can have minted for a subset of
+    /// them is one of these.
+    pub fn sighting_keys(&self, person: &PersonIds) -> Vec<PersonKey> {
+        person
+            .tagged()
+            .map(|tagged| PersonKey(self.derive("person", &tagged)))
+            .collect()
     }
 
     /// The pseudonymous key of an episode — a release, an assessment, a
@@ -249,6 +264,11 @@ mod tests {
         assert_eq!(k.person_key(&with_nhs), k.person_key(&nhs_only));
         let noms_only = ids(None, Some("A1234BC"), None);
         assert_ne!(k.person_key(&with_nhs), k.person_key(&noms_only));
+        // Any subset's key is among the whole person's sighting keys.
+        let sightings = k.sighting_keys(&with_nhs);
+        assert_eq!(sightings.len(), 2);
+        assert_eq!(sightings[0], k.person_key(&nhs_only));
+        assert_eq!(sightings[1], k.person_key(&noms_only));
     }
 
     #[test]

@@ -107,9 +107,9 @@ impl App {
             area: a.area,
             prison: None,
         };
-        let row =
-            write::resolve_person(work.tx(), &self.pseudonyms, a.person, Some(placement), now)
-                .await?;
+        let row = self
+            .person(&mut work, a.person, Some(placement), now)
+            .await?;
         let ids = row.ids()?.to_proto();
         let assessment_id = new_id();
         let sealed = self.keyring.seal(

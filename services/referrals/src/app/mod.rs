@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::events::Topics;
 use crate::store::Store;
 use crate::store::rows::PersonRow;
+use crate::store::write::{self, Placement, Resolved};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use throughcare_platform::clock::SharedClock;
@@ -56,6 +57,26 @@ pub type SharedApp = Arc<App>;
 impl App {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// The person a call names, found or created by the person rule. When the
+    /// call shows that more keys name them, that is said on the bus first,
+    /// before anything else the call publishes about them.
+    async fn person(
+        &self,
+        work: &mut Work,
+        person: &Person,
+        placement: Option<Placement<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<PersonRow> {
+        let resolved =
+            write::resolve_person(work.tx(), &self.pseudonyms, person, placement, now).await?;
+        let Resolved { row, merged_keys } = resolved;
+        if !merged_keys.is_empty() {
+            let linked = crate::events::persons_linked(&row.person_key, merged_keys, now);
+            work.publish(self.topics.lifecycle(&row.person_key, &linked));
+        }
+        Ok(row)
     }
 
     /// Publishes one person's observations from one change as one event.

@@ -112,8 +112,7 @@ impl App {
         c: &NewReferral,
         now: DateTime<Utc>,
     ) -> Result<(Work, pb::RequestReferralResponse)> {
-        let person =
-            write::resolve_person(work.tx(), &self.pseudonyms, &c.person, None, now).await?;
+        let person = self.person(&mut work, &c.person, None, now).await?;
         let ids = person.ids()?.to_proto();
         let service = enum_name(c.service);
         let release_id = self

@@ -260,14 +260,9 @@ impl App {
             area: &command.destination,
             prison: Some(&command.releasing_prison),
         };
-        let person = write::resolve_person(
-            work.tx(),
-            &self.pseudonyms,
-            &command.person,
-            Some(placement),
-            *now,
-        )
-        .await?;
+        let person = self
+            .person(work, &command.person, Some(placement), *now)
+            .await?;
         let ids = person.ids()?.to_proto();
         let release = Release {
             release_id: new_id(),

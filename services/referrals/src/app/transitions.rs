@@ -108,14 +108,9 @@ impl App {
         now: DateTime<Utc>,
         wrap: fn(String) -> R,
     ) -> Result<(Work, R)> {
-        let person = write::resolve_person(
-            work.tx(),
-            &self.pseudonyms,
-            &transition.person,
-            placement(transition),
-            now,
-        )
-        .await?;
+        let person = self
+            .person(&mut work, &transition.person, placement(transition), now)
+            .await?;
         let transition_id = new_id();
         write::insert_transition(
             work.tx(),

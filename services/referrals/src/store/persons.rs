@@ -17,40 +17,95 @@ pub struct Placement<'a> {
     pub prison: Option<&'a str>,
 }
 
+/// A person found or created by [`resolve_person`], and the keys that call
+/// learnt name them.
+#[derive(Debug)]
+pub struct Resolved {
+    pub row: PersonRow,
+    /// Every key that names this person besides their own: the key a first
+    /// sighting by each identifier they hold would get, and the keys of people
+    /// merged into them. Empty when the call learnt nothing new about who
+    /// they are, so there is nothing to announce.
+    pub merged_keys: Vec<String>,
+}
+
 /// Finds the person these identifiers name ([`PersonIds::choose`] decides
 /// between the stored people sharing any of them), or creates them, keyed by
-/// a pseudonym of their strongest identifier. Identifiers learnt now are added
-/// when no one else holds them, so someone first seen with a prison number
-/// keeps one key when their NHS number arrives. Demographics and placement are
-/// updated when given.
+/// a pseudonym of their strongest identifier. Identifiers learnt now are
+/// added; one already held by another stored person shows the two are one, so
+/// that person is merged into this one (unless their identifiers conflict).
+/// Someone first seen with a prison number keeps one key when their NHS
+/// number arrives. Demographics and placement are updated when given.
 pub async fn resolve_person(
     tx: &mut Tx,
     keys: &PseudonymKey,
     person: &Person,
     placement: Option<Placement<'_>>,
     now: DateTime<Utc>,
-) -> StoreResult<PersonRow> {
-    let row = match find_person(tx, &person.ids).await? {
-        Some(row) => row,
+) -> StoreResult<Resolved> {
+    let (row, mut learnt) = match find_person(tx, &person.ids).await? {
+        Some(row) => (row, false),
         None => match insert_person(tx, keys, person, placement, now).await? {
-            Some(row) => return Ok(row),
+            Some(row) => {
+                let merged_keys = linked_keys(keys, &row, Vec::new())?;
+                return Ok(Resolved { row, merged_keys });
+            }
             // Another transaction created them at the same moment.
-            None => find_person(tx, &person.ids)
-                .await?
-                .ok_or_else(|| StoreError::Conflict("person could not be created".into()))?,
+            None => (
+                find_person(tx, &person.ids)
+                    .await?
+                    .ok_or_else(|| StoreError::Conflict("person could not be created".into()))?,
+                false,
+            ),
         },
     };
+    let mut merged = Vec::new();
     let held = [&row.nhs_number, &row.prison_number, &row.crn];
     for ((column, value), held) in PERSON_ID_COLUMNS
         .into_iter()
         .zip(person.ids.columns())
         .zip(held)
     {
-        if let (Some(value), None) = (value, held) {
-            add_identifier(tx, &row.person_key, column, value).await?;
+        let (Some(value), None) = (value, held) else {
+            continue;
+        };
+        match add_identifier(tx, &row.person_key, column, value).await? {
+            Holder::Nobody => learnt = true,
+            Holder::This => {}
+            Holder::Other(other) => {
+                if merge_person(tx, &row.person_key, &other, now).await? {
+                    merged.push(other);
+                    learnt = true;
+                }
+            }
         }
     }
-    update_person(tx, &row.person_key, person, placement, now).await
+    let row = update_person(tx, &row.person_key, person, placement, now).await?;
+    let merged_keys = if learnt {
+        linked_keys(keys, &row, merged)?
+    } else {
+        Vec::new()
+    };
+    Ok(Resolved { row, merged_keys })
+}
+
+/// Every key besides `row`'s own that names its person: see
+/// [`Resolved::merged_keys`].
+fn linked_keys(
+    keys: &PseudonymKey,
+    row: &PersonRow,
+    merged: Vec<String>,
+) -> StoreResult<Vec<String>> {
+    let sightings = keys.sighting_keys(&row.ids()?);
+    let mut linked: Vec<String> = sightings
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .chain(merged)
+        .filter(|k| *k != row.person_key)
+        .collect();
+    linked.sort();
+    linked.dedup();
+    Ok(linked)
 }
 
 /// The identifier columns, in the order of [`PersonIds::columns`].
@@ -138,22 +193,94 @@ async fn find_person(tx: &mut Tx, ids: &PersonIds) -> StoreResult<Option<PersonR
     Ok(super::choose(ids, rows))
 }
 
+/// Who holds an identifier already.
+enum Holder {
+    Nobody,
+    This,
+    Other(String),
+}
+
+/// Adds an identifier to `person_key` unless someone holds it already.
 async fn add_identifier(
     tx: &mut Tx,
     person_key: &str,
     column: &'static str,
     value: &str,
-) -> StoreResult<()> {
+) -> StoreResult<Holder> {
     let held = sqlx::AssertSqlSafe(format!(
         "SELECT person_key FROM persons WHERE {column} = $1"
     ));
     let holder: Option<String> =
         on_tx!(tx, c => sqlx::query_scalar(held).bind(value).fetch_optional(&mut **c).await)?;
-    if holder.is_none() {
-        let update = sqlx::AssertSqlSafe(format!(
-            "UPDATE persons SET {column} = $2 WHERE person_key = $1 AND {column} IS NULL"
-        ));
-        on_tx!(tx, c => sqlx::query(update).bind(person_key).bind(value).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(match holder {
+        Some(holder) if holder == person_key => Holder::This,
+        Some(holder) => Holder::Other(holder),
+        None => {
+            let update = sqlx::AssertSqlSafe(format!(
+                "UPDATE persons SET {column} = $2 WHERE person_key = $1 AND {column} IS NULL"
+            ));
+            on_tx!(tx, c => sqlx::query(update).bind(person_key).bind(value).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+            Holder::Nobody
+        }
+    })
+}
+
+/// The tables whose rows belong to one person, by key.
+const PERSON_TABLES: [&str; 4] = ["releases", "transitions", "assessments", "continuity_tasks"];
+
+/// Referral states in which a referral is active (one per person, service and
+/// provider).
+const ACTIVE_REFERRAL: &str =
+    "('requested', 'acknowledged', 'accepted', 'appointment_booked', 'attended', 'did_not_attend')";
+
+/// Merges the person keyed `other` into `survivor`: their identifiers move
+/// (the other's row stays as a tombstone naming the survivor) and their
+/// history is re-keyed, except an active referral the survivor already has
+/// the twin of, which stays with the tombstone. Returns false, merging
+/// nothing, when the two hold different values of one identifier: they are
+/// not provably one person.
+async fn merge_person(
+    tx: &mut Tx,
+    survivor: &str,
+    other: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let (Some(s), Some(o)) = (person(tx, survivor).await?, person(tx, other).await?) else {
+        return Ok(false);
+    };
+    let pairs = [
+        (&s.nhs_number, &o.nhs_number),
+        (&s.prison_number, &o.prison_number),
+        (&s.crn, &o.crn),
+    ];
+    if pairs
+        .iter()
+        .any(|(a, b)| matches!((a, b), (Some(a), Some(b)) if a != b))
+    {
+        tracing::warn!("two people share an identifier but hold different others; not merged");
+        return Ok(false);
     }
-    Ok(())
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE persons SET nhs_number = NULL, prison_number = NULL, crn = NULL, merged_into = $2,
+            updated_at = $3 WHERE person_key = $1")
+        .bind(other).bind(survivor).bind(now).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE persons SET nhs_number = COALESCE(nhs_number, $2), prison_number = COALESCE(prison_number, $3),
+            crn = COALESCE(crn, $4) WHERE person_key = $1")
+        .bind(survivor).bind(&o.nhs_number).bind(&o.prison_number).bind(&o.crn)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    for table in PERSON_TABLES {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET person_key = $2 WHERE person_key = $1"
+        ));
+        on_tx!(tx, c => sqlx::query(sql).bind(other).bind(survivor).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    }
+    let referrals = sqlx::AssertSqlSafe(format!(
+        "UPDATE referrals SET person_key = $2 WHERE person_key = $1
+           AND NOT (state IN {ACTIVE_REFERRAL} AND EXISTS (
+               SELECT 1 FROM referrals twin WHERE twin.person_key = $2 AND twin.service = referrals.service
+                 AND twin.provider = referrals.provider AND twin.state IN {ACTIVE_REFERRAL}))"
+    ));
+    on_tx!(tx, c => sqlx::query(referrals).bind(other).bind(survivor).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(true)
 }

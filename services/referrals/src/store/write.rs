@@ -1,7 +1,7 @@
 //! Writes, inside the caller's transaction. One SQL text per statement runs on
 //! PostgreSQL or SQLite ([`on_tx!`]).
 
-pub use super::persons::{Placement, person, resolve_person};
+pub use super::persons::{Placement, Resolved, person, resolve_person};
 
 use super::rows::{Stored, StoredReferral, TaskRow, enum_name, parse_all};
 use super::{StoreError, StoreResult};

@@ -8,6 +8,7 @@ mod continuity;
 mod fixtures;
 mod harness;
 mod lifecycle;
+mod linking;
 mod releases;
 mod transitions;
 mod worklists;
@@ -15,6 +16,7 @@ mod worklists;
 throughcare_testkit::on_both_backends!(
     crate::harness::TestService;
     releases::a_release_opens_its_pathway_and_announces_it,
+    linking::people_found_to_be_one_are_merged_and_announced_once,
     releases::replays_return_the_first_response_and_reused_keys_are_refused,
     releases::concurrent_releases_answer_as_if_each_were_alone,
     releases::a_reversal_undoes_what_the_release_started,

@@ -176,7 +176,7 @@ impl App {
         r: &pb::ListConsentsRequest,
     ) -> Result<pb::ListConsentsResponse> {
         let ids = convert::person(r.person.as_ref())?;
-        let Some(key) = people::key_of(Reader::Db(self.db()), &ids).await? else {
+        let Some(key) = people::find(Reader::Db(self.db()), &self.pseudonyms, &ids).await? else {
             return Ok(pb::ListConsentsResponse::default());
         };
         let consents = store::consents(Reader::Db(self.db()), &key)

@@ -5,7 +5,7 @@
 
 use super::{App, delivery_entry};
 use crate::domain::minimise;
-use crate::store::{people, records};
+use crate::store::{Reader, people, records};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::Arc;
 use throughcare_platform::bus::{Event, HandleError, Handler};
@@ -30,6 +30,8 @@ enum Incoming {
     ReferralRequested(events::ReferralRequested),
     /// A referral that ended without being taken up.
     ReferralEnded(events::ReferralStateChanged),
+    /// Keys found to name one person.
+    PersonsLinked(events::PersonsLinked),
 }
 
 /// A health record opened from its seal, naming a valid person.
@@ -58,6 +60,8 @@ impl Incoming {
             Incoming::ReleaseReversed(decode(event)?)
         } else if event.is::<events::ReferralRequested>() {
             Incoming::ReferralRequested(decode(event)?)
+        } else if event.is::<events::PersonsLinked>() {
+            Incoming::PersonsLinked(decode(event)?)
         } else if event.is::<events::ReferralStateChanged>() {
             let changed: events::ReferralStateChanged = decode(event)?;
             let ended = [
@@ -137,7 +141,48 @@ impl App {
                 self.referral_requested(work, &requested).await
             }
             Incoming::ReferralEnded(changed) => self.referral_ended(work, &changed).await,
+            Incoming::PersonsLinked(linked) => self.persons_linked(work, &linked).await,
         }
+    }
+
+    /// Keys found to name one person: everything held under them joins the
+    /// survivor, and pushes owed to them that were waiting for a record are
+    /// announced if the survivor has one.
+    async fn persons_linked(
+        &self,
+        work: &mut Work,
+        linked: &events::PersonsLinked,
+    ) -> sqlx::Result<()> {
+        let now = self.now();
+        people::link(work.tx(), &linked.surviving_key, &linked.merged_keys, now).await?;
+        let survivor = self.held_as(work, &linked.surviving_key).await?;
+        if !people::has_records(work.tx(), &survivor).await? {
+            return Ok(());
+        }
+        self.announce_waiting(work, &survivor, now).await
+    }
+
+    /// Announces the person's pushes that were waiting for their record.
+    async fn announce_waiting(
+        &self,
+        work: &mut Work,
+        person_key: &str,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        for waiting in people::unannounced_for_person(work.tx(), person_key).await? {
+            people::mark_announced(work.tx(), &waiting.delivery_id).await?;
+            work.announce(delivery_entry(
+                &waiting.recipient,
+                &waiting.delivery_id,
+                now,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The key a person named by an event is held under here.
+    async fn held_as(&self, work: &mut Work, person_key: &str) -> sqlx::Result<String> {
+        people::canonical(Reader::Tx(work.tx()), person_key).await
     }
 
     /// A release owes a push to the probation delivery unit it goes to.
@@ -157,7 +202,8 @@ impl App {
             .and_then(calendar_date)
             .and_then(|day| day.and_hms_opt(0, 0, 0))
             .map(|start| start.and_utc());
-        let (release_id, person_key) = (&notified.release_id, &notified.person_key);
+        let release_id = &notified.release_id;
+        let person_key = &self.held_as(work, &notified.person_key).await?;
         people::insert_release(work.tx(), release_id, person_key, pdu, released_at).await?;
         if let Some(pdu) = pdu {
             self.owe(work, pdu, person_key, ("release", release_id))
@@ -185,7 +231,8 @@ impl App {
         requested: &events::ReferralRequested,
     ) -> sqlx::Result<()> {
         let trigger = ("referral", requested.referral_id.as_str());
-        self.owe(work, &requested.provider, &requested.person_key, trigger)
+        let person_key = self.held_as(work, &requested.person_key).await?;
+        self.owe(work, &requested.provider, &person_key, trigger)
             .await
     }
 
@@ -223,7 +270,7 @@ impl App {
     /// release's subject), and announces the person's deliveries that were
     /// waiting for it.
     async fn store_record(&self, work: &mut Work, received: Received) -> sqlx::Result<()> {
-        let Received { record, ids } = received;
+        let Received { mut record, ids } = received;
         let now = self.now();
         let recorded_at = record
             .recorded_at
@@ -234,7 +281,7 @@ impl App {
             Ok(events::HealthRecordSource::Assessment) => "assessment",
             _ => "release",
         };
-        people::adopt(work.tx(), &record.person_key, &ids, now).await?;
+        record.person_key = people::adopt(work.tx(), &record.person_key, &ids, now).await?;
         self.store_parts(work, &record, source, recorded_at).await?;
         // Only a release's subject is ever observed (what reached probation at
         // release), so only a release's is kept.
@@ -245,15 +292,7 @@ impl App {
             records::insert_subject(work.tx(), &record.record_id, &record.source_id, &sealed)
                 .await?;
         }
-        for waiting in people::unannounced_for_person(work.tx(), &record.person_key).await? {
-            people::mark_announced(work.tx(), &waiting.delivery_id).await?;
-            work.announce(delivery_entry(
-                &waiting.recipient,
-                &waiting.delivery_id,
-                now,
-            ));
-        }
-        Ok(())
+        self.announce_waiting(work, &record.person_key, now).await
     }
 
     /// One row per category the record holds anything for, sealed at rest.

@@ -85,7 +85,7 @@ impl App {
     ) -> Result<pb::RequestDisclosureResponse> {
         let (ids, request, justification) = asked(caller, self.now(), r)?;
         let mut work = self.transactions.begin().await?;
-        let known = people::key_of(Reader::Tx(work.tx()), &ids).await?;
+        let known = people::find(Reader::Tx(work.tx()), &self.pseudonyms, &ids).await?;
         let (consents, agreements) = self.bases_for(&mut work, known.as_deref()).await?;
         let (outcome, refusal) = decide_requested(&consents, &agreements, &request);
         let person_key = match &known {
@@ -194,7 +194,7 @@ impl App {
         r: &pb::ListDisclosuresRequest,
     ) -> Result<pb::ListDisclosuresResponse> {
         let ids = convert::person(r.person.as_ref())?;
-        let key = match people::key_of(Reader::Db(self.db()), &ids).await? {
+        let key = match people::find(Reader::Db(self.db()), &self.pseudonyms, &ids).await? {
             Some(key) => key,
             None => self.pseudonyms.person_key(&ids).as_str().to_owned(),
         };

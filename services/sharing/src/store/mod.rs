@@ -18,6 +18,16 @@ pub enum Reader<'a> {
     Db(&'a Db),
 }
 
+impl Reader<'_> {
+    /// The same place to read, for one more read before this one is used up.
+    pub fn again(&mut self) -> Reader<'_> {
+        match self {
+            Reader::Tx(tx) => Reader::Tx(tx),
+            Reader::Db(db) => Reader::Db(db),
+        }
+    }
+}
+
 /// Runs one read statement on a [`Reader`]: `read!(reader, c => query.fetch_all(c))`,
 /// where `c` is the transaction's connection or the pool.
 macro_rules! read {

@@ -9,20 +9,54 @@ use throughcare_platform::{on_db, on_tx};
 /// A stored person: their key, and the identifiers held, as [`PersonIds::columns`].
 type Candidate = (String, Option<String>, Option<String>, Option<String>);
 
-/// The key of the person these identifiers name: the stored people sharing
-/// any of them are fetched, and [`PersonIds::choose`] (the person rule) picks.
-pub async fn key_of(reader: Reader<'_>, ids: &PersonIds) -> sqlx::Result<Option<String>> {
+/// The identifier columns, in the order of [`PersonIds::columns`].
+const ID_COLUMNS: [&str; 3] = ["nhs_number", "prison_number", "crn"];
+
+/// The stored people sharing any of these identifiers, with what they hold.
+async fn candidates(
+    reader: Reader<'_>,
+    ids: &PersonIds,
+) -> sqlx::Result<Vec<(String, [Option<String>; 3])>> {
     let [nhs, noms, crn] = ids.columns();
     let sql = "SELECT person_key, nhs_number, prison_number, crn FROM persons
                WHERE nhs_number = $1 OR prison_number = $2 OR crn = $3";
-    let candidates: Vec<Candidate> = read!(reader, c => sqlx::query_as(sql)
+    let rows: Vec<Candidate> = read!(reader, c => sqlx::query_as(sql)
         .bind(nhs).bind(noms).bind(crn).fetch_all(c).await)?;
-    Ok(ids.choose(
-        candidates
-            .into_iter()
-            .map(|(key, nhs, noms, crn)| (key, [nhs, noms, crn]))
-            .collect(),
-    ))
+    Ok(rows
+        .into_iter()
+        .map(|(key, nhs, noms, crn)| (key, [nhs, noms, crn]))
+        .collect())
+}
+
+/// The key of the stored person these identifiers name: the stored people
+/// sharing any of them are fetched, and [`PersonIds::choose`] (the person
+/// rule) picks.
+pub async fn key_of(reader: Reader<'_>, ids: &PersonIds) -> sqlx::Result<Option<String>> {
+    Ok(ids.choose(candidates(reader, ids).await?))
+}
+
+/// The key of the person these identifiers name, if anything is held about
+/// them: the stored person the person rule picks, else the person that a
+/// first sighting by them has since been linked to.
+pub async fn find(
+    mut reader: Reader<'_>,
+    keys: &PseudonymKey,
+    ids: &PersonIds,
+) -> sqlx::Result<Option<String>> {
+    if let Some(key) = key_of(reader.again(), ids).await? {
+        return Ok(Some(key));
+    }
+    let sighted = keys.person_key(ids);
+    let key = canonical(reader, sighted.as_str()).await?;
+    Ok((key != sighted.as_str()).then_some(key))
+}
+
+/// The key that `key` names now: the survivor it was linked to, else itself.
+pub async fn canonical(reader: Reader<'_>, key: &str) -> sqlx::Result<String> {
+    let survivor: Option<String> = read!(reader, c => sqlx::query_scalar(
+        "SELECT surviving_key FROM person_links WHERE merged_key = $1")
+        .bind(key).fetch_optional(c).await)?;
+    Ok(survivor.unwrap_or_else(|| key.to_owned()))
 }
 
 /// The person these identifiers name, created (keyed as the referrals service
@@ -33,57 +67,28 @@ pub async fn resolve(
     ids: &PersonIds,
     now: DateTime<Utc>,
 ) -> sqlx::Result<String> {
-    if let Some(key) = key_of(Reader::Tx(&mut *tx), ids).await? {
-        return Ok(key);
-    }
-    let key = keys.person_key(ids).as_str().to_owned();
-    insert(tx, &key, ids, now).await?;
-    Ok(key_of(Reader::Tx(&mut *tx), ids).await?.unwrap_or(key))
+    let key = match find(Reader::Tx(&mut *tx), keys, ids).await? {
+        Some(key) => key,
+        None => keys.person_key(ids).as_str().to_owned(),
+    };
+    ensure(tx, &key, now).await?;
+    add_identifiers(tx, &key, ids).await?;
+    Ok(key)
 }
 
-async fn insert(tx: &mut Tx, key: &str, ids: &PersonIds, now: DateTime<Utc>) -> sqlx::Result<()> {
-    let [nhs, noms, crn] = ids.columns();
+/// A row for `key`, holding no identifiers yet if it is new.
+async fn ensure(tx: &mut Tx, key: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query(
-        "INSERT INTO persons (person_key, nhs_number, prison_number, crn, updated_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT DO NOTHING")
-        .bind(key).bind(nhs).bind(noms).bind(crn).bind(now)
+        "INSERT INTO persons (person_key, updated_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(key).bind(now)
         .execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
-/// Records that `key` (minted by the referrals service) names the person with
-/// these identifiers. If sharing knew them under another key (a consent came
-/// first, keyed by a different identifier), everything moves to `key`.
-pub async fn adopt(
-    tx: &mut Tx,
-    key: &str,
-    ids: &PersonIds,
-    now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    match key_of(Reader::Tx(&mut *tx), ids).await? {
-        Some(existing) if existing == key => {}
-        Some(existing) => {
-            for table in [
-                "consents",
-                "health_records",
-                "deliveries",
-                "disclosures",
-                "releases",
-            ] {
-                let sql = sqlx::AssertSqlSafe(format!(
-                    "UPDATE {table} SET person_key = $2 WHERE person_key = $1"
-                ));
-                on_tx!(tx, c => sqlx::query(sql).bind(&existing).bind(key).execute(&mut **c).await.map(|r| r.rows_affected()))?;
-            }
-            on_tx!(tx, c => sqlx::query("UPDATE persons SET person_key = $2, updated_at = $3 WHERE person_key = $1")
-                .bind(&existing).bind(key).bind(now).execute(&mut **c).await.map(|r| r.rows_affected()))?;
-        }
-        None => insert(tx, key, ids, now).await?,
-    }
-    for (column, value) in ["nhs_number", "prison_number", "crn"]
-        .into_iter()
-        .zip(ids.columns())
-    {
+/// Gives `key` each of these identifiers it lacks and no one else holds (a
+/// different value it holds already stays).
+async fn add_identifiers(tx: &mut Tx, key: &str, ids: &PersonIds) -> sqlx::Result<()> {
+    for (column, value) in ID_COLUMNS.into_iter().zip(ids.columns()) {
         let Some(value) = value else { continue };
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE persons SET {column} = $2 WHERE person_key = $1 AND {column} IS NULL
@@ -92,6 +97,116 @@ pub async fn adopt(
         on_tx!(tx, c => sqlx::query(sql).bind(key).bind(value).execute(&mut **c).await.map(|r| r.rows_affected()))?;
     }
     Ok(())
+}
+
+/// Records that `key` (minted by the referrals service) names the person with
+/// these identifiers, and returns the key they are held under now. Every other
+/// stored person sharing one of them, and holding nothing that contradicts
+/// them, is the same person: they are linked into `key`, so a consent that came
+/// first under another identifier keeps counting.
+pub async fn adopt(
+    tx: &mut Tx,
+    key: &str,
+    ids: &PersonIds,
+    now: DateTime<Utc>,
+) -> sqlx::Result<String> {
+    let key = canonical(Reader::Tx(&mut *tx), key).await?;
+    let wanted = ids.columns();
+    let others: Vec<String> = candidates(Reader::Tx(&mut *tx), ids)
+        .await?
+        .into_iter()
+        .filter(|(other, held)| {
+            *other != key
+                && held
+                    .iter()
+                    .zip(wanted)
+                    .all(|(held, wanted)| match (held.as_deref(), wanted) {
+                        (Some(held), Some(wanted)) => held == wanted,
+                        _ => true,
+                    })
+        })
+        .map(|(other, _)| other)
+        .collect();
+    link(tx, &key, &others, now).await?;
+    ensure(tx, &key, now).await?;
+    add_identifiers(tx, &key, ids).await?;
+    Ok(key)
+}
+
+/// The tables whose rows belong to one person, by key.
+const PERSON_TABLES: [&str; 5] = [
+    "consents",
+    "health_records",
+    "deliveries",
+    "disclosures",
+    "releases",
+];
+
+/// Links `merged` into `survivor`: from now on each names the survivor's
+/// person, everything held under them moves there (consents, records,
+/// deliveries owed and made, disclosures, releases) and their identifiers
+/// join the survivor's. Idempotent and order-free: keys already linked, or
+/// never seen, are recorded and nothing else happens. The audit log keeps the
+/// keys it was written with (its hashes cover them); the links resolve them.
+/// Returns whether anything moved.
+pub async fn link(
+    tx: &mut Tx,
+    survivor: &str,
+    merged: &[String],
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let survivor = canonical(Reader::Tx(&mut *tx), survivor).await?;
+    let mut moved = false;
+    for key in merged.iter().filter(|k| **k != survivor) {
+        let current = canonical(Reader::Tx(&mut *tx), key).await?;
+        if current != survivor {
+            moved |= merge_into(tx, &current, &survivor, now).await?;
+            on_tx!(tx, c => sqlx::query(
+                "UPDATE person_links SET surviving_key = $2 WHERE surviving_key = $1")
+                .bind(&current).bind(&survivor).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+            remember_link(tx, &current, &survivor, now).await?;
+        }
+        remember_link(tx, key, &survivor, now).await?;
+    }
+    Ok(moved)
+}
+
+async fn remember_link(
+    tx: &mut Tx,
+    merged: &str,
+    survivor: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO person_links (merged_key, surviving_key, linked_at) VALUES ($1, $2, $3)
+         ON CONFLICT (merged_key) DO UPDATE SET surviving_key = excluded.surviving_key")
+        .bind(merged).bind(survivor).bind(now).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Moves what is held under `from` to `into`; returns whether anything was.
+async fn merge_into(tx: &mut Tx, from: &str, into: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let mut moved = 0;
+    for table in PERSON_TABLES {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET person_key = $2 WHERE person_key = $1"
+        ));
+        moved += on_tx!(tx, c => sqlx::query(sql).bind(from).bind(into).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    }
+    let held: Option<(Option<String>, Option<String>, Option<String>)> = on_tx!(tx, c => sqlx::query_as(
+        "DELETE FROM persons WHERE person_key = $1 RETURNING nhs_number, prison_number, crn")
+        .bind(from).fetch_optional(&mut **c).await)?;
+    if let Some((nhs, noms, crn)) = held {
+        ensure(tx, into, now).await?;
+        for (column, value) in ID_COLUMNS.into_iter().zip([nhs, noms, crn]) {
+            let Some(value) = value else { continue };
+            let sql = sqlx::AssertSqlSafe(format!(
+                "UPDATE persons SET {column} = $2 WHERE person_key = $1 AND {column} IS NULL"
+            ));
+            on_tx!(tx, c => sqlx::query(sql).bind(into).bind(value).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+        }
+    }
+    Ok(moved > 0)
 }
 
 /// A person's identifiers, for the deliveries that name them.

@@ -8,6 +8,7 @@ mod decisions;
 mod fixtures;
 mod governance;
 mod harness;
+mod linking;
 mod probes;
 mod pushes;
 mod reference;
@@ -31,4 +32,6 @@ throughcare_testkit::on_both_backends!(
     pushes::subject_access_lists_every_disclosure,
     probes::a_request_without_its_justification_is_denied_and_audited,
     probes::refused_unseen_and_uncovered_people_are_answered_alike,
+    linking::a_refusal_keeps_counting_when_referrals_links_the_identifiers,
+    linking::a_record_joining_two_known_people_is_stored_not_lost,
 );
