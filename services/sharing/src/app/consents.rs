@@ -123,7 +123,8 @@ impl App {
     }
 
     /// Withdraws a consent at once: every delivery not yet made for the person
-    /// is withdrawn with it, and every later decision is taken without it.
+    /// that no remaining basis covers is withdrawn with it, and every later
+    /// decision is taken without it.
     pub async fn withdraw_consent(
         &self,
         caller: &Caller,
@@ -149,8 +150,9 @@ impl App {
                 }
                 store::withdraw_consent(work.tx(), &row.consent_id, now).await?;
                 row.withdrawn_at = Some(now);
-                let withdrawn =
-                    people::withdraw_for_person(work.tx(), &row.person_key, now).await?;
+                let withdrawn = self
+                    .withdraw_uncovered(&mut work, &row.person_key, now)
+                    .await?;
                 let ids = people::ids(work.tx(), &row.person_key)
                     .await?
                     .ok_or(Error::NotFound("consent"))?;

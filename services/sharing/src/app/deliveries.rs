@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use throughcare_platform::clock::to_timestamp;
 use throughcare_platform::error::{Error, Result};
-use throughcare_platform::identity::Caller;
+use throughcare_platform::identity::{Caller, OrganisationKind};
 use throughcare_platform::work::Work;
 use throughcare_proto::events::v1 as events;
 use throughcare_proto::sharing::v1 as pb;
@@ -26,7 +26,51 @@ use tracing::Instrument;
 /// What a delivery stream item is.
 pub(crate) type Item = Result<pb::WatchDeliveriesResponse>;
 
+/// What a push to `recipient` asks, decided when it leaves (and when a
+/// withdrawal asks whether anything still covers it).
+pub(super) fn push(recipient: &str, kind: OrganisationKind, at: DateTime<Utc>) -> Request {
+    Request {
+        recipient: recipient.to_owned(),
+        recipient_kind: kind,
+        purpose: pb::Purpose::DirectCare,
+        categories: Vec::new(),
+        at,
+        // Nobody writes a push's justification: it may rest on an agreement
+        // regardless, and its audit entry says none was written and is
+        // flagged when it does (`Entry::pushed`).
+        justified: true,
+    }
+}
+
 impl App {
+    /// Withdraws the person's pushes not yet made that no basis still in
+    /// force covers (after a consent is withdrawn): those resting on another
+    /// consent or an agreement stay owed. Returns how many were withdrawn.
+    pub(super) async fn withdraw_uncovered(
+        &self,
+        work: &mut Work,
+        person_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let (consents, agreements) = self.bases_for(work, Some(person_key)).await?;
+        let mut withdrawn = 0;
+        for owed in people::pending_for_person(work.tx(), person_key).await? {
+            let covered = self.registry.get(&owed.recipient).is_some_and(|org| {
+                decide(
+                    &consents,
+                    &agreements,
+                    &push(&owed.recipient, org.kind, now),
+                )
+                .permits()
+            });
+            if !covered {
+                people::set_delivery_state(work.tx(), &owed.delivery_id, "withdrawn", now).await?;
+                withdrawn += 1;
+            }
+        }
+        Ok(withdrawn)
+    }
+
     /// The coded observation of a first push at release: in the release's
     /// episode, placed where the release's health record placed the person,
     /// valued in days from the release day. `None` when the release or its
@@ -126,17 +170,7 @@ impl App {
         {
             return Ok(None);
         }
-        let request = Request {
-            recipient: caller.code().to_owned(),
-            recipient_kind: caller.kind(),
-            purpose: pb::Purpose::DirectCare,
-            categories: Vec::new(),
-            at: now,
-            // Nobody writes a push's justification: it may rest on an
-            // agreement regardless, and its audit entry says none was written
-            // and is flagged when it does (`Entry::pushed`).
-            justified: true,
-        };
+        let request = push(caller.code(), caller.kind(), now);
         let (consents, agreements) = self
             .bases_for(&mut work, Some(&delivery.person_key))
             .await?;

@@ -328,12 +328,13 @@ async fn withdraw_where(
     })
 }
 
-pub async fn withdraw_for_person(
-    tx: &mut Tx,
-    person_key: &str,
-    at: DateTime<Utc>,
-) -> sqlx::Result<u64> {
-    withdraw_where(tx, "person_key = $2", &[person_key], at).await
+/// Pushes owed for a person and not yet made.
+pub async fn pending_for_person(tx: &mut Tx, person_key: &str) -> sqlx::Result<Vec<DeliveryRow>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE person_key = $1 AND state = 'pending'
+         ORDER BY delivery_id"
+    ));
+    on_tx!(tx, c => sqlx::query_as(sql).bind(person_key).fetch_all(&mut **c).await)
 }
 
 pub async fn withdraw_for_trigger(

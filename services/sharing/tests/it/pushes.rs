@@ -372,3 +372,62 @@ pub async fn subject_access_lists_every_disclosure(rig: Rig) {
     );
     assert_eq!(listed[2].recipient_kind, OrganisationKind::Provider as i32);
 }
+
+pub async fn withdrawing_one_consent_leaves_pushes_another_basis_covers(rig: Rig) {
+    // Two consents cover the probation unit: one by kind, one by its code
+    // (for mental health only).
+    consent_to_both(&rig, 50).await;
+    let by_code = provision(
+        pb::ProvisionType::Permit,
+        vec![to_org("EMR-LEI")],
+        &[Purpose::DirectCare],
+        &[C::MentalHealth],
+        vec![],
+    );
+    rig.consents("EMR-LEI")
+        .record_consent(consent("probation-by-code-50", 50, by_code))
+        .await
+        .unwrap();
+    owed(&rig, 50, 1).await;
+    rig.wait_count(
+        "the record",
+        "SELECT count(DISTINCT record_id) FROM health_records",
+        1,
+    )
+    .await;
+    let by_kind = rig
+        .consents("EMR-LEI")
+        .list_consents(pb::ListConsentsRequest {
+            person: Some(ids(50)),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .consents
+        .into_iter()
+        .find(|c| {
+            c.provision.as_ref().unwrap().recipients == [to_kind(OrganisationKind::Probation)]
+        })
+        .unwrap()
+        .consent_id;
+    let withdrawn = rig
+        .consents("EMR-LEI")
+        .withdraw_consent(pb::WithdrawConsentRequest {
+            idempotency_key: "w-50".into(),
+            consent_id: by_kind,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        withdrawn.deliveries_withdrawn, 0,
+        "the push still rests on the other consent"
+    );
+    let mut probation = watch(&rig, "EMR-LEI").await;
+    let delivered = next(&mut probation).await;
+    assert_eq!(
+        present(&delivered.health),
+        [C::MentalHealth],
+        "only what the remaining consent covers"
+    );
+}
