@@ -206,7 +206,9 @@ fn person(n: u32, rng: &mut Rng) -> Vec<Input> {
                 fact: F::Died as i32,
                 ..match &records[0] {
                     Input::Recorded(r) => r.observations[0].clone(),
-                    Input::Retracted(_) => unreachable!("the first record is a release"),
+                    Input::Retracted(_) | Input::Linked(_) => {
+                        unreachable!("the first record is a release")
+                    }
                 }
             }],
         }));
@@ -219,7 +221,7 @@ fn observations(records: &[Input]) -> usize {
         .iter()
         .map(|r| match r {
             Input::Recorded(r) => r.observations.len(),
-            Input::Retracted(_) => 0,
+            Input::Retracted(_) | Input::Linked(_) => 0,
         })
         .sum()
 }
@@ -249,6 +251,7 @@ fn to_event(topic: &str, input: &Input) -> Record {
     match input {
         Input::Recorded(r) => Event::new(topic, &r.person_key, "bench", r),
         Input::Retracted(r) => Event::new(topic, &r.person_key, "bench", r),
+        Input::Linked(l) => Event::new(topic, &l.surviving_key, "bench", l),
     }
     .to_record()
 }

@@ -22,6 +22,57 @@ pub async fn save_person(
     Ok(())
 }
 
+/// Records that `merged` name the person keyed `survivor` from now on,
+/// keeping links path-compressed (links that named a merged key name the
+/// survivor now).
+pub async fn link_people(
+    tx: &mut Tx,
+    merged: &[Box<str>],
+    survivor: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    for key in merged {
+        on_tx!(tx, c => sqlx::query(
+            "UPDATE indicator_person_links SET surviving_key = $2 WHERE surviving_key = $1")
+            .bind(&**key).bind(survivor).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+        on_tx!(tx, c => sqlx::query(
+            "INSERT INTO indicator_person_links (merged_key, surviving_key, linked_at) VALUES ($1, $2, $3)
+             ON CONFLICT (merged_key) DO UPDATE SET surviving_key = excluded.surviving_key")
+            .bind(&**key).bind(survivor).bind(now).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+/// Forgets a person whose observations joined another's.
+pub async fn delete_person(tx: &mut Tx, person_key: &str) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query("DELETE FROM indicator_people WHERE person_key = $1")
+        .bind(person_key).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Every stored link: merged key, surviving key.
+pub async fn load_links(db: &Db) -> sqlx::Result<Vec<(String, String)>> {
+    on_db!(db, p => sqlx::query_as("SELECT merged_key, surviving_key FROM indicator_person_links")
+        .fetch_all(p).await)
+}
+
+/// Replaces every stored link (a rebuild from the log).
+pub async fn replace_links(
+    db: &Db,
+    links: &[(String, String)],
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, c => sqlx::query("DELETE FROM indicator_person_links")
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    for (merged, survivor) in links {
+        on_tx!(&mut tx, c => sqlx::query(
+            "INSERT INTO indicator_person_links (merged_key, surviving_key, linked_at) VALUES ($1, $2, $3)")
+            .bind(merged).bind(survivor).bind(now).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    }
+    tx.commit().await
+}
+
 /// Streams every stored person to `each`.
 pub async fn load_people(
     db: &Db,

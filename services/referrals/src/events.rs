@@ -50,6 +50,17 @@ impl Topics {
         Event::new(&self.events, person_key, SOURCE, message)
     }
 
+    /// That keys name one person: for the sharing service on the lifecycle
+    /// topic, and for the indicators service on the observations topic (which
+    /// it rebuilds from, so the link is kept with what it joins).
+    pub fn linked(&self, linked: &events::PersonsLinked) -> [Event; 2] {
+        let key = &linked.surviving_key;
+        [
+            Event::new(&self.events, key.clone(), SOURCE, linked),
+            Event::new(&self.observations, key.clone(), SOURCE, linked),
+        ]
+    }
+
     /// One person's observations from one change, as one record (none when
     /// nothing was observed).
     pub fn batch(&self, observations: Vec<Observation>) -> Option<Event> {

@@ -42,6 +42,8 @@ pub(super) fn input_of(event: &Event) -> Option<Result<Input, String>> {
                 .map(Input::Retracted)
                 .map_err(|e| e.to_string()),
         )
+    } else if event.is::<events::PersonsLinked>() {
+        Some(event.decode().map(Input::Linked).map_err(|e| e.to_string()))
     } else {
         None
     }
@@ -75,7 +77,14 @@ impl App {
         let Some(mut work) = inbox.begin(event).await? else {
             return Ok(()); // applied before
         };
-        store::save_person(work.tx(), &change.person_key, &state, self.now()).await?;
+        let now = self.now();
+        store::save_person(work.tx(), &change.person_key, &state, now).await?;
+        if !change.merged.is_empty() {
+            store::link_people(work.tx(), &change.merged, &change.person_key, now).await?;
+        }
+        for absorbed in &change.absorbed {
+            store::delete_person(work.tx(), absorbed).await?;
+        }
         work.commit().await?;
         self.changed(change.months());
         self.core().apply(change);

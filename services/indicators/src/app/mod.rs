@@ -142,6 +142,9 @@ impl App {
 pub async fn load(db: &Db, catalogue: &'static Catalogue) -> sqlx::Result<Aggregator> {
     let mut core = Aggregator::new(catalogue);
     core.stage();
+    for (merged, survivor) in store::load_links(db).await? {
+        core.alias(&merged, &survivor);
+    }
     let mut unreadable = 0usize;
     store::load_people(db, |key, state| {
         let person = StoredPerson::decode(state.as_slice())

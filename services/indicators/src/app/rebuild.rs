@@ -60,6 +60,11 @@ pub async fn replace(db: &Db, core: &Aggregator) -> sqlx::Result<usize> {
         .each_person()
         .map(|(key, person)| (key.to_owned(), encode(person, core)))
         .collect();
+    let links: Vec<(String, String)> = core
+        .each_alias()
+        .map(|(merged, survivor)| (merged.to_owned(), survivor.to_owned()))
+        .collect();
     store::replace_people(db, &people, Utc::now()).await?;
+    store::replace_links(db, &links, Utc::now()).await?;
     Ok(people.len())
 }

@@ -123,10 +123,15 @@ impl Histogram {
 /// durable first).
 #[derive(Debug, Clone)]
 pub struct Change {
+    /// The person's key (the surviving one, if theirs was linked).
     pub person_key: Box<str>,
     pub person: Person,
     /// Ids of the periods whose figures may change.
     touched: Vec<u32>,
+    /// Keys that name this person from now on (a link).
+    pub merged: Vec<Box<str>>,
+    /// Keys whose people were taken into this one, and are emptied.
+    pub absorbed: Vec<Box<str>>,
 }
 
 impl Change {
@@ -156,6 +161,9 @@ pub struct Aggregator {
     areas: Areas,
     index: FxHashMap<Box<str>, u32>,
     people: Vec<Person>,
+    /// Keys linked to another person's: merged key to surviving key, kept
+    /// path-compressed (no surviving key is itself merged).
+    aliases: FxHashMap<Box<str>, Box<str>>,
     counts: FxHashMap<u64, Tally>,
     measures: FxHashMap<u64, Histogram>,
     /// Whether the counts reflect every person (false while staging).
@@ -172,6 +180,7 @@ impl Aggregator {
             areas: Areas::default(),
             index: FxHashMap::default(),
             people: Vec::new(),
+            aliases: FxHashMap::default(),
             counts: FxHashMap::default(),
             measures: FxHashMap::default(),
             counted: true,
@@ -207,29 +216,98 @@ impl Aggregator {
         self.index.get(key).map(|&i| &self.people[i as usize])
     }
 
+    /// The key `key` names now: the surviving key it was linked to, or itself.
+    pub fn canonical<'a>(&'a self, key: &'a str) -> &'a str {
+        self.aliases.get(key).map_or(key, |survivor| &**survivor)
+    }
+
+    /// Every linked key with the key it names, for storing.
+    pub fn each_alias(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.aliases.iter().map(|(m, s)| (&**m, &**s))
+    }
+
+    /// Records a stored link (while staging, before people are counted).
+    pub fn alias(&mut self, merged: &str, survivor: &str) {
+        if merged != survivor {
+            self.aliases.insert(merged.into(), survivor.into());
+        }
+    }
+
     /// Works out what `input` changes, without counting it yet. `None` when
     /// it changes nothing (a duplicate).
     pub fn prepare(&mut self, input: &Input) -> Result<Option<Change>, ObservationError> {
         input.check()?;
-        let mut person = self.person(input.person_key()).cloned().unwrap_or_default();
+        let key: Box<str> = self.canonical(input.person_key()).into();
+        let mut person = self.person(&key).cloned().unwrap_or_default();
         let before = person.clone();
         let mut touched = Vec::new();
+        let (mut merged, mut absorbed): (Vec<Box<str>>, Vec<Box<str>>) = (Vec::new(), Vec::new());
         match input {
             Input::Recorded(record) => person.record(record, &mut self.areas, &mut touched)?,
             Input::Retracted(retraction) => person.retract(&retraction.episode_key, &mut touched),
+            Input::Linked(link) => {
+                for m in link.merged_keys.iter().filter(|m| **m != *key) {
+                    let current = self.canonical(m);
+                    if current != &*key {
+                        if let Some(other) = self.person(current).filter(|p| !p.is_empty()) {
+                            person.absorb(other)?;
+                            absorbed.push(current.into());
+                        }
+                        merged.push(current.into());
+                    }
+                    if self.aliases.get(m.as_str()).is_none_or(|s| *s != key) {
+                        merged.push(m.as_str().into());
+                    }
+                }
+                merged.sort();
+                merged.dedup();
+                let mut periods = Vec::new();
+                for p in absorbed.iter().filter_map(|a| self.person(a)) {
+                    p.periods(&mut periods);
+                    touched.extend_from_slice(&periods);
+                }
+                for p in [&before, &person] {
+                    p.periods(&mut periods);
+                    touched.extend_from_slice(&periods);
+                }
+                touched.sort_unstable();
+                touched.dedup();
+            }
         }
-        if person == before {
+        if person == before && merged.is_empty() {
             return Ok(None);
         }
         Ok(Some(Change {
-            person_key: input.person_key().into(),
+            person_key: key,
             person,
             touched,
+            merged,
+            absorbed,
         }))
     }
 
     /// Counts a prepared change.
     pub fn apply(&mut self, change: Change) {
+        let empty = Person::default();
+        for absorbed in &change.absorbed {
+            let id = self.person_id(absorbed);
+            let old = std::mem::take(&mut self.people[id]);
+            self.observations -= old.obs.len();
+            if self.counted {
+                for &period in &change.touched {
+                    self.count(&old, &empty, Period::from_id(period));
+                }
+            }
+        }
+        for survivor in self.aliases.values_mut() {
+            if change.absorbed.contains(survivor) || change.merged.contains(survivor) {
+                *survivor = change.person_key.clone();
+            }
+        }
+        for merged in &change.merged {
+            self.aliases
+                .insert(merged.clone(), change.person_key.clone());
+        }
         let id = self.person_id(&change.person_key);
         let old = std::mem::replace(&mut self.people[id], change.person);
         let new = std::mem::take(&mut self.people[id]);
@@ -246,7 +324,7 @@ impl Aggregator {
     /// Prepares and counts `input`; `false` when it changed nothing. While
     /// staging, it only changes the person (in place) and always says `true`.
     pub fn ingest(&mut self, input: &Input) -> Result<bool, ObservationError> {
-        if !self.counted {
+        if !self.counted && !matches!(input, Input::Linked(_)) {
             self.stage_input(input)?;
             return Ok(true);
         }
@@ -269,7 +347,8 @@ impl Aggregator {
 
     fn stage_input(&mut self, input: &Input) -> Result<(), ObservationError> {
         input.check()?;
-        let id = self.person_id(input.person_key());
+        let key: Box<str> = self.canonical(input.person_key()).into();
+        let id = self.person_id(&key);
         let mut person = std::mem::take(&mut self.people[id]);
         let before = person.obs.len();
         let mut touched = std::mem::take(&mut self.scratch.periods);
@@ -280,6 +359,7 @@ impl Aggregator {
                 person.retract(&retraction.episode_key, &mut touched);
                 Ok(())
             }
+            Input::Linked(_) => unreachable!("links are applied through prepare"),
         };
         self.observations = self.observations + person.obs.len() - before;
         self.note_months(&person);

@@ -7,7 +7,7 @@ use super::period::{Period, YEARS};
 use super::stratum::Demographics;
 use chrono::{DateTime, Datelike};
 use throughcare_proto::events::v1::{
-    Observation, ObservationsRecorded, ObservationsRetracted, ObservedFact,
+    Observation, ObservationsRecorded, ObservationsRetracted, ObservedFact, PersonsLinked,
 };
 use throughcare_proto::types::v1::ServiceType;
 
@@ -51,6 +51,9 @@ pub struct ObservationError(pub String);
 pub enum Input {
     Recorded(ObservationsRecorded),
     Retracted(ObservationsRetracted),
+    /// Keys found to name one person: what is held under them joins the
+    /// surviving key's person, who is counted once.
+    Linked(PersonsLinked),
 }
 
 impl Input {
@@ -58,6 +61,7 @@ impl Input {
         match self {
             Input::Recorded(r) => &r.person_key,
             Input::Retracted(r) => &r.person_key,
+            Input::Linked(l) => &l.surviving_key,
         }
     }
 
@@ -75,8 +79,14 @@ impl Input {
             }
         };
         key("person_key", self.person_key())?;
-        if let Input::Retracted(r) = self {
-            key("episode_key", &r.episode_key)?;
+        match self {
+            Input::Retracted(r) => key("episode_key", &r.episode_key)?,
+            Input::Linked(l) => {
+                for (i, merged) in l.merged_keys.iter().enumerate() {
+                    key(&format!("merged_keys[{i}]"), merged)?;
+                }
+            }
+            Input::Recorded(_) => {}
         }
         Ok(())
     }
@@ -177,6 +187,34 @@ impl Person {
             }
             self.obs.push(obs);
             self.touch_episode(episode, touched);
+        }
+        Ok(())
+    }
+
+    /// Takes in everything `other` holds — the same person, known under
+    /// another key: their withdrawn episodes stay withdrawn for both, and an
+    /// observation both hold is kept once.
+    pub fn absorb(&mut self, other: &Person) -> Result<(), ObservationError> {
+        let mut touched = Vec::new();
+        for episode in &other.retracted {
+            self.retract(episode, &mut touched);
+        }
+        for o in &other.obs {
+            let name = &other.episodes[usize::from(o.episode)];
+            if self.retracted.iter().any(|r| r == name) {
+                continue;
+            }
+            let episode = intern(&mut self.episodes, |e| e == name, || name.clone())?;
+            let at = other.places[usize::from(o.place)];
+            let place = intern(&mut self.places, |p| *p == at, || at)?;
+            let obs = Obs {
+                episode,
+                place,
+                ..*o
+            };
+            if !self.obs.contains(&obs) {
+                self.obs.push(obs);
+            }
         }
         Ok(())
     }

@@ -508,3 +508,47 @@ pub async fn a_month_still_receiving_records_is_published_only_once_it_settles(m
         "all 22 March people, rounded"
     );
 }
+
+/// Released twice, first known only by prison number, then only by NHS
+/// number, then with both: the referrals service links the keys, and the
+/// indicators count one person — live, after a restart, and rebuilt.
+pub async fn people_found_to_be_one_are_counted_once(mut rig: Rig) {
+    let release_with = |key: &str, on: NaiveDate, keep: fn(&mut types::PersonIdentifiers)| {
+        let mut request = release(90, on);
+        request.idempotency_key = key.into();
+        keep(
+            request
+                .person
+                .as_mut()
+                .unwrap()
+                .identifiers
+                .as_mut()
+                .unwrap(),
+        );
+        request
+    };
+    let day = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+    let prison = rig.transitions("LEI");
+    for request in [
+        release_with("by-prison", day(3), |ids| ids.nhs_number.clear()),
+        release_with("by-nhs", day(10), |ids| ids.prison_number.clear()),
+    ] {
+        prison.clone().notify_release(request).await.unwrap();
+    }
+    assert_eq!(rig.settle().await.people(), 2, "two keys, two people");
+    prison
+        .clone()
+        .notify_release(release_with("both", day(17), |_| {}))
+        .await
+        .unwrap();
+    let stored = rig.settle().await;
+    assert_eq!(stored.people(), 1, "one person, counted once");
+    assert_eq!(stored.all_cells(), rig.rebuilt().await.all_cells());
+    let links =
+        throughcare_testkit::count(&rig.db, "SELECT count(*) FROM indicator_person_links").await;
+    assert!(links >= 1, "the link is stored");
+    rig.restart_indicators().await;
+    let restarted = rig.settle().await;
+    assert_eq!(restarted.people(), 1);
+    assert_eq!(restarted.all_cells(), stored.all_cells());
+}

@@ -74,7 +74,9 @@ impl App {
         let Resolved { row, merged_keys } = resolved;
         if !merged_keys.is_empty() {
             let linked = crate::events::persons_linked(&row.person_key, merged_keys, now);
-            work.publish(self.topics.lifecycle(&row.person_key, &linked));
+            for event in self.topics.linked(&linked) {
+                work.publish(event);
+            }
         }
         Ok(row)
     }

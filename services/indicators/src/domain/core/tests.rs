@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use prost_types::Timestamp;
 use throughcare_proto::events::v1::{
     Observation, ObservationAreas, ObservationsRecorded, ObservationsRetracted, ObservedFact as F,
+    PersonsLinked,
 };
 use throughcare_proto::types::v1::ServiceType;
 
@@ -60,6 +61,14 @@ fn retracted(person: &str, episode: &str) -> Input {
         person_key: person.into(),
         episode_key: episode.into(),
         retracted_at: None,
+    })
+}
+
+fn linked(survivor: &str, merged: &[&str]) -> Input {
+    Input::Linked(PersonsLinked {
+        surviving_key: survivor.into(),
+        merged_keys: merged.iter().map(|m| (*m).to_owned()).collect(),
+        linked_at: None,
     })
 }
 
@@ -121,6 +130,45 @@ fn people_are_counted_once_however_often_they_are_observed() {
     for stratum in [male, over_50, white] {
         assert_eq!(tally(&core, "gp-registered", MARCH, &pdu(), stratum).num, 1);
     }
+}
+
+#[test]
+fn people_found_to_be_one_are_counted_once_whenever_the_link_comes() {
+    let release = vec![
+        obs(F::InContact, 3, 2, "r1"),
+        obs(F::GpRegistrationRecorded, 3, 2, "r1"),
+    ];
+    let later = vec![obs(F::GpRegistered, 3, 9, "r1")];
+    // Known under two keys, then linked; linked first, then observed under
+    // the old key; and all under one key from the start.
+    let mut before = Aggregator::new(catalogue());
+    before
+        .ingest(&recorded("by-prison", release.clone()))
+        .unwrap();
+    before.ingest(&recorded("by-nhs", later.clone())).unwrap();
+    assert_eq!(before.people(), 2, "two keys, two people, until linked");
+    assert!(before.ingest(&linked("by-nhs", &["by-prison"])).unwrap());
+    assert!(
+        !before.ingest(&linked("by-nhs", &["by-prison"])).unwrap(),
+        "a link applied twice changes nothing"
+    );
+    let mut after = Aggregator::new(catalogue());
+    after.ingest(&linked("by-nhs", &["by-prison"])).unwrap();
+    after
+        .ingest(&recorded("by-prison", release.clone()))
+        .unwrap();
+    after.ingest(&recorded("by-nhs", later.clone())).unwrap();
+    let mut one = Aggregator::new(catalogue());
+    one.ingest(&recorded("one", release)).unwrap();
+    one.ingest(&recorded("one", later)).unwrap();
+    for core in [&before, &after] {
+        assert_eq!(core.all_cells(), one.all_cells());
+        assert_eq!(core.people(), 1);
+    }
+    assert_eq!(
+        tally(&one, "gp-registration-recorded", MARCH, &pdu(), 0),
+        Tally { den: 1, num: 1 }
+    );
 }
 
 #[test]
@@ -289,6 +337,8 @@ fn malformed_observations_are_refused_whole() {
 enum Step {
     Record(usize, Vec<(F, u32, u32, usize)>),
     Retract(usize, usize),
+    /// The second person's key is found to name the first's.
+    Link(usize, usize),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -305,6 +355,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (0..6usize, proptest::collection::vec((fact, 1..5u32, 1..28u32, 0..3usize), 1..4))
             .prop_map(|(p, o)| Step::Record(p, o)),
         1 => (0..6usize, 0..3usize).prop_map(|(p, e)| Step::Retract(p, e)),
+        1 => (0..6usize, 0..6usize).prop_map(|(a, b)| Step::Link(a, b)),
     ]
 }
 
@@ -323,7 +374,30 @@ fn input_of(step: &Step) -> Input {
                 .collect(),
         ),
         Step::Retract(p, e) => retracted(&format!("p{p}"), &format!("e{e}")),
+        Step::Link(a, b) => linked(&format!("p{a}"), &[&format!("p{b}")]),
     }
+}
+
+/// Each person's label once every link is known: the least of the people
+/// linked with them.
+fn one_per_person(steps: &[Step]) -> Vec<usize> {
+    let mut root: Vec<usize> = (0..6).collect();
+    fn find(root: &mut [usize], p: usize) -> usize {
+        if root[p] == p {
+            p
+        } else {
+            let r = find(root, root[p]);
+            root[p] = r;
+            r
+        }
+    }
+    for s in steps {
+        if let Step::Link(a, b) = *s {
+            let (ra, rb) = (find(&mut root, a), find(&mut root, b));
+            root[ra.max(rb)] = ra.min(rb);
+        }
+    }
+    (0..6).map(|p| find(&mut root, p)).collect()
 }
 
 proptest! {
@@ -351,6 +425,9 @@ proptest! {
 
         let mut reloaded = Aggregator::new(catalogue());
         reloaded.stage();
+        for (merged, survivor) in live.each_alias() {
+            reloaded.alias(merged, survivor);
+        }
         let stored: Vec<_> = live.each_person().map(|(k, p)| (k.to_owned(), p.to_stored(live.areas()))).collect();
         for (key, person) in stored {
             let person = Person::from_stored(person, reloaded.areas_mut()).unwrap();
@@ -358,5 +435,19 @@ proptest! {
         }
         reloaded.count_all();
         prop_assert_eq!(live.all_cells(), reloaded.all_cells());
+
+        // Links in any order count each real person once: the same figures
+        // as every observation recorded under one key per person from the start.
+        let label = one_per_person(&steps);
+        let mut reference = Aggregator::new(catalogue());
+        for s in &steps {
+            let relabelled = match s {
+                Step::Record(p, o) => Step::Record(label[*p], o.clone()),
+                Step::Retract(p, e) => Step::Retract(label[*p], *e),
+                Step::Link(..) => continue,
+            };
+            reference.ingest(&input_of(&relabelled)).unwrap();
+        }
+        prop_assert_eq!(live.all_cells(), reference.all_cells());
     }
 }
