@@ -5,6 +5,7 @@
 use crate::fixtures::{self, person, referral};
 use crate::harness::TestService;
 use throughcare_proto::events::v1 as events;
+use throughcare_proto::topics;
 use throughcare_proto::types::v1::{self as types, ServiceType};
 
 fn only(n: u32, keep: fn(&mut types::PersonIdentifiers)) -> types::PersonDetails {
@@ -45,22 +46,32 @@ pub async fn people_found_to_be_one_are_merged_and_announced_once(svc: TestServi
         .await
         .unwrap();
 
-    log.wait_for("the three referrals", |seen| {
-        let requested = seen
-            .iter()
-            .filter(|(e, _)| e.is::<events::ReferralRequested>())
-            .count();
-        (requested == 3).then_some(())
+    log.wait_for("the three referrals and the link on both topics", |seen| {
+        let count = |is: fn(&throughcare_platform::bus::Event) -> bool| {
+            seen.iter().filter(|(e, _)| is(e)).count()
+        };
+        let requested = count(|e| e.is::<events::ReferralRequested>());
+        let linked = count(|e| e.is::<events::PersonsLinked>());
+        (requested == 3 && linked >= 2).then_some(())
     })
     .await;
     let released: Vec<events::ReleaseNotified> = log.all();
     let requested: Vec<events::ReferralRequested> = log.all();
-    let linked: Vec<events::PersonsLinked> = log.all();
+    // Announced once on each topic: the lifecycle topic (for sharing) and
+    // the observations topic (for indicators).
+    let linked: Vec<(String, events::PersonsLinked)> = log
+        .events
+        .iter()
+        .filter(|(e, _)| e.is::<events::PersonsLinked>())
+        .map(|(e, _)| (e.topic.clone(), e.decode().unwrap()))
+        .collect();
+    let [(first, linked), (second, copy)] = linked.as_slice() else {
+        panic!("one announcement per topic, got {linked:?}");
+    };
+    assert_ne!(first, second);
+    assert_eq!(linked, copy);
     // The person rule picks the one known by NHS number; the other is merged
     // into them, announced before the referral that showed it.
-    let [linked] = linked.as_slice() else {
-        panic!("one announcement, got {linked:?}");
-    };
     let (by_prison, by_nhs) = (&released[0].person_key, &requested[0].person_key);
     assert_ne!(by_prison, by_nhs);
     assert_eq!(&linked.surviving_key, by_nhs);
@@ -70,6 +81,7 @@ pub async fn people_found_to_be_one_are_merged_and_announced_once(svc: TestServi
     let order: Vec<_> = log
         .events
         .iter()
+        .filter(|(e, _)| e.topic.ends_with(topics::REFERRALS_EVENTS))
         .filter(|(e, _)| e.is::<events::PersonsLinked>() || e.is::<events::ReferralRequested>())
         .map(|(e, key)| (e.is::<events::PersonsLinked>(), key.clone()))
         .collect();
