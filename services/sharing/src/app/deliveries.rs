@@ -1,7 +1,8 @@
 //! Pushed disclosures at transition points. A delivery's content is decided
 //! and assembled at the moment it is sent, in the same transaction that records
 //! it: whatever is withdrawn before then — a consent, the release, the referral
-//! — is never sent, however it was queued, streamed or retried.
+//! — is never sent, however it was queued, streamed or retried. Once made, a
+//! delivery is a fixed record: read again, it is what was sent.
 
 use super::audit::commit_audited;
 use super::disclosure::trigger;
@@ -22,6 +23,11 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+
+/// What a made delivery's contents are sealed to.
+fn sent_binding(delivery_id: &str) -> Vec<u8> {
+    format!("throughcare.sharing.sent-delivery\u{1f}{delivery_id}").into_bytes()
+}
 
 /// What a delivery stream item is.
 pub(crate) type Item = Result<pb::WatchDeliveriesResponse>;
@@ -153,8 +159,10 @@ impl App {
         ReceiverStream::new(receiver)
     }
 
-    /// Decides and records one delivery; `None` when it is withdrawn, refused or
-    /// not the caller's. (It is announced only once the person's record is here.)
+    /// Decides and records one delivery; `None` when it is withdrawn, refused,
+    /// retracted or not the caller's. (It is announced only once the person's
+    /// record is here.) One already made is a fixed record: read again, it is
+    /// exactly what was sent, with no new decision or disclosure.
     async fn make_delivery(
         &self,
         caller: &Caller,
@@ -165,10 +173,13 @@ impl App {
         let Some(delivery) = people::lock_delivery(work.tx(), delivery_id).await? else {
             return Ok(None);
         };
-        if delivery.recipient != caller.code()
-            || !matches!(delivery.state.as_str(), "pending" | "made")
-        {
+        if delivery.recipient != caller.code() {
             return Ok(None);
+        }
+        match delivery.state.as_str() {
+            "pending" => {}
+            "made" => return self.sent(&mut work, delivery_id).await,
+            _ => return Ok(None),
         }
         let request = push(caller.code(), caller.kind(), now);
         let (consents, agreements) = self
@@ -193,6 +204,20 @@ impl App {
             .await?;
         commit_audited(work, entry).await?;
         Ok(Some(sent))
+    }
+
+    /// What a made delivery carried, opened from its seal.
+    async fn sent(&self, work: &mut Work, delivery_id: &str) -> Result<Option<pb::Delivery>> {
+        let Some(sealed) = people::sent(work.tx(), delivery_id).await? else {
+            return Ok(None); // made before contents were kept: never re-decided
+        };
+        let plain = self
+            .at_rest
+            .open(&sealed, &sent_binding(delivery_id))
+            .map_err(|e| Error::internal("a sent delivery cannot be opened", e))?;
+        let delivery = prost::Message::decode(plain.as_slice())
+            .map_err(|e| Error::internal("a sent delivery does not decode", e))?;
+        Ok(Some(delivery))
     }
 
     /// Assembles and records a permitted delivery (and, at a release's first,
@@ -223,7 +248,7 @@ impl App {
             .disclose(work, person_key, request, outcome, at)
             .await?;
         people::set_delivery_state(work.tx(), &delivery.delivery_id, "made", now).await?;
-        Ok(pb::Delivery {
+        let sent = pb::Delivery {
             trigger: trigger(&delivery.trigger_kind) as i32,
             delivery_id: delivery.delivery_id,
             person: Some(ids.to_proto()),
@@ -233,6 +258,12 @@ impl App {
             categories: made.categories,
             health: Some(health),
             disclosed_at: Some(to_timestamp(now)),
-        })
+        };
+        let binding = sent_binding(&sent.delivery_id);
+        let sealed = self
+            .at_rest
+            .seal(&prost::Message::encode_to_vec(&sent), &binding);
+        people::record_sent(work.tx(), &sent.delivery_id, &sealed).await?;
+        Ok(sent)
     }
 }

@@ -4,6 +4,7 @@ use super::{Reader, read};
 use chrono::{DateTime, Utc};
 use throughcare_platform::db::{Db, Tx};
 use throughcare_platform::identifiers::{Crn, NhsNumber, PersonIds, PrisonNumber, PseudonymKey};
+use throughcare_platform::sealing::Sealed;
 use throughcare_platform::{on_db, on_tx};
 
 /// A stored person: their key, and the identifiers held, as [`PersonIds::columns`].
@@ -337,13 +338,46 @@ pub async fn pending_for_person(tx: &mut Tx, person_key: &str) -> sqlx::Result<V
     on_tx!(tx, c => sqlx::query_as(sql).bind(person_key).fetch_all(&mut **c).await)
 }
 
+/// A reversed or ended trigger: its pushes not yet made are withdrawn, and
+/// those made are retracted (served to no one again). Returns how many were
+/// withdrawn.
 pub async fn withdraw_for_trigger(
     tx: &mut Tx,
     kind: &str,
     id: &str,
     at: DateTime<Utc>,
 ) -> sqlx::Result<u64> {
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE deliveries SET state = 'retracted', withdrawn_at = $3
+         WHERE trigger_kind = $1 AND trigger_id = $2 AND state = 'made'")
+        .bind(kind).bind(id).bind(at).execute(&mut **c).await.map(|r| r.rows_affected()))?;
     withdraw_where(tx, "trigger_kind = $2 AND trigger_id = $3", &[kind, id], at).await
+}
+
+/// Keeps what a delivery carried when it was made, sealed at rest.
+pub async fn record_sent(tx: &mut Tx, delivery_id: &str, sent: &Sealed) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE deliveries SET sent_key_id = $2, sent_nonce = $3, sent_ciphertext = $4 WHERE delivery_id = $1")
+        .bind(delivery_id).bind(&sent.key_id).bind(&sent.nonce).bind(&sent.ciphertext)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// What a made delivery carried, sealed; `None` if it was made before this
+/// was kept.
+pub async fn sent(tx: &mut Tx, delivery_id: &str) -> sqlx::Result<Option<Sealed>> {
+    type Columns = (Option<String>, Option<Vec<u8>>, Option<Vec<u8>>);
+    let row: Option<Columns> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT sent_key_id, sent_nonce, sent_ciphertext FROM deliveries WHERE delivery_id = $1")
+        .bind(delivery_id).fetch_optional(&mut **c).await)?;
+    Ok(match row {
+        Some((Some(key_id), Some(nonce), Some(ciphertext))) => Some(Sealed {
+            key_id,
+            nonce,
+            ciphertext,
+        }),
+        _ => None,
+    })
 }
 
 /// Deliveries owed for a person that were waiting for their record.

@@ -28,6 +28,7 @@ throughcare_testkit::on_both_backends!(
     pushes::the_permitted_part_is_pushed_at_release_and_at_referral,
     pushes::withdrawing_consent_cuts_off_deliveries_not_yet_made,
     pushes::withdrawing_one_consent_leaves_pushes_another_basis_covers,
+    pushes::a_delivery_once_made_is_a_fixed_record,
     pushes::a_reversal_withdraws_what_the_release_caused,
     pushes::a_tampered_audit_row_is_found_at_that_row,
     pushes::subject_access_lists_every_disclosure,

@@ -431,3 +431,63 @@ pub async fn withdrawing_one_consent_leaves_pushes_another_basis_covers(rig: Rig
         "only what the remaining consent covers"
     );
 }
+
+/// Every delivery the stream holds from its start, until it goes quiet.
+async fn all_from_start(rig: &Rig, org: &str) -> Vec<pb::Delivery> {
+    let mut stream = watch(rig, org).await;
+    let mut all = Vec::new();
+    while let Ok(Some(item)) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), stream.next()).await
+    {
+        all.push(item.unwrap().delivery.unwrap());
+    }
+    all
+}
+
+pub async fn a_delivery_once_made_is_a_fixed_record(rig: Rig) {
+    consent_to_both(&rig, 60).await;
+    let release_id = owed(&rig, 60, 1).await;
+    let mut probation = watch(&rig, "EMR-LEI").await;
+    let sent = next(&mut probation).await;
+    drop(probation);
+    let audited = rig.count("SELECT count(*) FROM audit_log").await;
+    let disclosed = rig.count("SELECT count(*) FROM disclosures").await;
+
+    // Re-read from the start, the delivery is exactly what was sent, and
+    // nothing is decided or disclosed again.
+    assert_eq!(all_from_start(&rig, "EMR-LEI").await, [sent.clone()]);
+    assert_eq!(rig.count("SELECT count(*) FROM audit_log").await, audited);
+    assert_eq!(
+        rig.count("SELECT count(*) FROM disclosures").await,
+        disclosed
+    );
+
+    // Its release is reversed: it is served to no one any more, and subject
+    // access still lists that it was made.
+    rig.transitions("LEI")
+        .reverse_release(referrals::ReverseReleaseRequest {
+            idempotency_key: "reverse-60".into(),
+            release_id,
+            reason: referrals::ReversalReason::NotifiedInError as i32,
+        })
+        .await
+        .unwrap();
+    rig.wait_count(
+        "the delivery to be retracted",
+        "SELECT count(*) FROM deliveries WHERE state = 'retracted'",
+        1,
+    )
+    .await;
+    assert!(all_from_start(&rig, "EMR-LEI").await.is_empty());
+    let listed = rig
+        .disclosures("NHSE-HJ")
+        .list_disclosures(pb::ListDisclosuresRequest {
+            person: Some(ids(60)),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .disclosures;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].trigger, pb::DeliveryTrigger::Release as i32);
+}
