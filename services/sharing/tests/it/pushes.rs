@@ -455,7 +455,7 @@ pub async fn a_delivery_once_made_is_a_fixed_record(rig: Rig) {
 
     // Re-read from the start, the delivery is exactly what was sent, and
     // nothing is decided or disclosed again.
-    assert_eq!(all_from_start(&rig, "EMR-LEI").await, [sent.clone()]);
+    assert_eq!(all_from_start(&rig, "EMR-LEI").await, vec![sent]);
     assert_eq!(rig.count("SELECT count(*) FROM audit_log").await, audited);
     assert_eq!(
         rig.count("SELECT count(*) FROM disclosures").await,
