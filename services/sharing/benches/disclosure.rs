@@ -190,6 +190,7 @@ async fn verify_a_million() {
             ],
             justification: String::new(),
             flagged: false,
+            action: pb::AuditedAction::Unspecified,
         };
         let hash = entry.hash(&previous).to_vec();
         batch.push((entry, std::mem::replace(&mut previous, hash.clone()), hash));

@@ -111,8 +111,8 @@ impl consent_service_server::ConsentService for Consents {
         &self,
         request: Request<ListConsentsRequest>,
     ) -> Result<Response<ListConsentsResponse>, Status> {
-        serve(&request, "read consents", &CARE, |_, r| {
-            self.0.list_consents(r)
+        serve(&request, "read consents", &CARE, |caller, r| {
+            self.0.list_consents(caller, r)
         })
         .await
     }
@@ -196,7 +196,7 @@ impl disclosure_service_server::DisclosureService for Disclosures {
             &request,
             "answer subject access requests",
             &OVERSIGHT,
-            |_, r| self.app.list_disclosures(r),
+            |caller, r| self.app.list_disclosures(caller, r),
         )
         .await
     }
@@ -221,8 +221,8 @@ impl audit_service_server::AuditService for Audit {
         &self,
         request: Request<ListAuditEntriesRequest>,
     ) -> Result<Response<ListAuditEntriesResponse>, Status> {
-        serve(&request, "read the audit log", &AUDITORS, |_, r| {
-            self.0.list_audit_entries(r)
+        serve(&request, "read the audit log", &AUDITORS, |caller, r| {
+            self.0.list_audit_entries(caller, r)
         })
         .await
     }

@@ -5,6 +5,7 @@ use super::App;
 use crate::domain::audit::Entry;
 use crate::store;
 use throughcare_platform::error::Result;
+use throughcare_platform::identity::{Caller, OrganisationKind};
 use throughcare_platform::validation::FieldViolation;
 use throughcare_platform::work::Work;
 use throughcare_proto::sharing::v1 as pb;
@@ -36,8 +37,11 @@ impl App {
         })
     }
 
+    /// A page of the entries the caller's organisation is the actor of, or of
+    /// every entry for national oversight.
     pub async fn list_audit_entries(
         &self,
+        caller: &Caller,
         r: &pb::ListAuditEntriesRequest,
     ) -> Result<pb::ListAuditEntriesResponse> {
         let limit = match r.page_size {
@@ -51,7 +55,8 @@ impl App {
                 FieldViolation::new("page_token", "is not a page token this service issued")
             })?,
         };
-        let entries = store::audit::entries(self.db(), r.flagged_only, after, limit).await?;
+        let actor = (caller.kind() != OrganisationKind::National).then(|| caller.code());
+        let entries = store::audit::entries(self.db(), r.flagged_only, actor, after, limit).await?;
         let next_page_token = match entries.last() {
             Some(last) if entries.len() as i64 == limit => last.sequence.to_string(),
             _ => String::new(),

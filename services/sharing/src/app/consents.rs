@@ -142,6 +142,12 @@ impl App {
                 let mut row = store::lock_consent(work.tx(), &r.consent_id)
                     .await?
                     .ok_or(Error::NotFound("consent"))?;
+                // Only an organisation with a relationship with the person
+                // may withdraw it; to any other it does not exist.
+                let key = &row.person_key;
+                if !people::related(Reader::Tx(work.tx()), key, caller.code()).await? {
+                    return Err(Error::NotFound("consent"));
+                }
                 if row.withdrawn_at.is_some() {
                     return Err(Error::precondition(
                         "consent",
@@ -173,14 +179,17 @@ impl App {
         .await
     }
 
+    /// The person's consents, for an organisation with a relationship with
+    /// them (audited; NOT_FOUND for any other).
     pub async fn list_consents(
         &self,
+        caller: &Caller,
         r: &pb::ListConsentsRequest,
     ) -> Result<pb::ListConsentsResponse> {
         let ids = convert::person(r.person.as_ref())?;
-        let Some(key) = people::find(Reader::Db(self.db()), &self.pseudonyms, &ids).await? else {
-            return Ok(pb::ListConsentsResponse::default());
-        };
+        let key = self
+            .readable(caller, &ids, pb::AuditedAction::ConsentsRead)
+            .await?;
         let consents = store::consents(Reader::Db(self.db()), &key)
             .await?
             .iter()

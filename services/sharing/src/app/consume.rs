@@ -204,7 +204,14 @@ impl App {
             .map(|start| start.and_utc());
         let release_id = &notified.release_id;
         let person_key = &self.held_as(work, &notified.person_key).await?;
-        people::insert_release(work.tx(), release_id, person_key, pdu, released_at).await?;
+        let release = people::NewRelease {
+            release_id,
+            person_key,
+            releasing_prison: &notified.releasing_prison,
+            probation_delivery_unit: pdu,
+            released_at,
+        };
+        people::insert_release(work.tx(), release).await?;
         if let Some(pdu) = pdu {
             self.owe(work, pdu, person_key, ("release", release_id))
                 .await?;

@@ -189,15 +189,18 @@ impl App {
     }
 
     /// Subject access: every disclosure made about a person.
+    /// Run for national oversight about anyone, and for another
+    /// organisation's oversight about a person it has a relationship with
+    /// (audited; NOT_FOUND otherwise).
     pub async fn list_disclosures(
         &self,
+        caller: &Caller,
         r: &pb::ListDisclosuresRequest,
     ) -> Result<pb::ListDisclosuresResponse> {
         let ids = convert::person(r.person.as_ref())?;
-        let key = match people::find(Reader::Db(self.db()), &self.pseudonyms, &ids).await? {
-            Some(key) => key,
-            None => self.pseudonyms.person_key(&ids).as_str().to_owned(),
-        };
+        let key = self
+            .readable(caller, &ids, pb::AuditedAction::SubjectAccess)
+            .await?;
         let disclosures = people::disclosures_of(self.db(), &key)
             .await?
             .into_iter()

@@ -11,9 +11,10 @@ mod disclosure;
 
 pub use consume::Consumer;
 
+use crate::domain::audit::Entry;
 use crate::domain::decision::{Agreement, Consent};
 use crate::domain::minimise;
-use crate::store::{self, Reader, records};
+use crate::store::{self, Reader, people, records};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 use throughcare_platform::bus::Event;
@@ -21,11 +22,12 @@ use throughcare_platform::clock::SharedClock;
 use throughcare_platform::db::Db;
 use throughcare_platform::error::{Error, Result};
 use throughcare_platform::feed::FeedEntry;
-use throughcare_platform::identifiers::PseudonymKey;
-use throughcare_platform::identity::Registry;
+use throughcare_platform::identifiers::{PersonIds, PseudonymKey};
+use throughcare_platform::identity::{Caller, OrganisationKind, Registry};
 use throughcare_platform::sealing::{Keyring, Sealed};
 use throughcare_platform::work::{Transactions, Work};
 use throughcare_proto::events::v1 as events;
+use throughcare_proto::sharing::v1 as pb;
 use throughcare_proto::types::v1::{DataCategory, HealthSummary};
 
 pub const SOURCE: &str = "/throughcare/sharing";
@@ -81,6 +83,40 @@ impl App {
     }
 
     /// The consents and agreements that bear on a person, as the decision sees them.
+    /// The key of the person `ids` names, if `caller` may read what is held
+    /// about them: a national organisation about anyone, any other only about
+    /// a person it has a relationship with ([`people::related`]). The read is
+    /// audited as `action` either way; one that may not is answered
+    /// NOT_FOUND, as about a person never seen.
+    pub(crate) async fn readable(
+        &self,
+        caller: &Caller,
+        ids: &PersonIds,
+        action: pb::AuditedAction,
+    ) -> Result<String> {
+        let mut work = self.transactions.begin().await?;
+        let found = people::find(Reader::Tx(work.tx()), &self.pseudonyms, ids).await?;
+        let key = match &found {
+            Some(key) => key.clone(),
+            None => self.pseudonyms.person_key(ids).as_str().to_owned(),
+        };
+        let allowed = caller.kind() == OrganisationKind::National
+            || (found.is_some()
+                && people::related(Reader::Tx(work.tx()), &key, caller.code()).await?);
+        let reader = (
+            caller.code(),
+            caller.kind().to_proto(),
+            caller.role.as_str(),
+        );
+        let entry = Entry::read(action, reader, &key, self.now(), allowed);
+        audit::commit_audited(work, entry).await?;
+        if allowed {
+            Ok(key)
+        } else {
+            Err(Error::NotFound("person"))
+        }
+    }
+
     pub(crate) async fn bases_for(
         &self,
         work: &mut Work,

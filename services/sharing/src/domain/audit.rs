@@ -32,9 +32,42 @@ pub struct Entry {
     pub categories: Vec<DataCategory>,
     pub justification: String,
     pub flagged: bool,
+    pub action: pb::AuditedAction,
 }
 
 impl Entry {
+    /// The entry for a read of what is held about a person (`action`: their
+    /// consents, or subject access) by an organisation acting in `role`:
+    /// PERMIT when it may, DENY when it has no relationship with them.
+    pub fn read(
+        action: pb::AuditedAction,
+        reader: (&str, OrganisationKind, &str),
+        person_key: &str,
+        at: DateTime<Utc>,
+        allowed: bool,
+    ) -> Self {
+        let (organisation, kind, role) = reader;
+        Entry {
+            seq: 0,
+            at,
+            actor_organisation: organisation.to_owned(),
+            actor_kind: kind,
+            actor_role: role.to_owned(),
+            person_key: person_key.to_owned(),
+            purpose: pb::Purpose::Unspecified,
+            decision: if allowed {
+                pb::Decision::Permit
+            } else {
+                pb::Decision::Deny
+            },
+            bases: Vec::new(),
+            categories: Vec::new(),
+            justification: String::new(),
+            flagged: false,
+            action,
+        }
+    }
+
     /// The entry for a decision on `request`, taken for a caller acting in
     /// `role`: a permit names the permitted categories, a deny those asked for.
     pub fn decided(
@@ -64,6 +97,7 @@ impl Entry {
             categories,
             justification: justification.to_owned(),
             flagged: outcome.flagged(),
+            action: pb::AuditedAction::Unspecified,
         }
     }
 
@@ -116,6 +150,7 @@ impl Entry {
             flagged_for_review: self.flagged,
             previous_hash,
             hash,
+            action: self.action as i32,
         }
     }
 
@@ -230,6 +265,7 @@ mod tests {
             categories: vec![DataCategory::MentalHealth],
             justification: String::new(),
             flagged: false,
+            action: pb::AuditedAction::Unspecified,
         }
     }
 

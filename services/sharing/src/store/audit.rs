@@ -25,11 +25,12 @@ pub struct AuditRow {
     pub flagged: bool,
     pub previous_hash: Vec<u8>,
     pub hash: Vec<u8>,
+    pub action: String,
 }
 
 const COLUMNS: &str =
     "seq, at, actor_organisation, actor_kind, actor_role, person_key, purpose, decision, bases,
-    categories, justification, flagged, previous_hash, hash";
+    categories, justification, flagged, previous_hash, hash, action";
 
 pub fn bases_text(bases: &[pb::LawfulBasis]) -> String {
     bases
@@ -74,6 +75,7 @@ impl AuditRow {
                 .collect::<Option<_>>()?,
             justification: self.justification.clone(),
             flagged: self.flagged,
+            action: pb::AuditedAction::from_str_name(&self.action)?,
         })
     }
 }
@@ -91,13 +93,14 @@ pub async fn append(tx: &mut Tx, mut entry: Entry) -> sqlx::Result<(Entry, Vec<u
     let hash = entry.hash(&last_hash).to_vec();
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO audit_log (seq, at, actor_organisation, actor_kind, actor_role, person_key, purpose, decision,
-            bases, categories, justification, flagged, previous_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
+            bases, categories, justification, flagged, previous_hash, hash, action)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
         .bind(entry.seq).bind(entry.at).bind(&entry.actor_organisation).bind(entry.actor_kind.as_str_name())
         .bind(&entry.actor_role).bind(&entry.person_key).bind(entry.purpose.as_str_name())
         .bind(entry.decision.as_str_name()).bind(bases_text(&entry.bases))
         .bind(join_names(entry.categories.iter().map(|c| c.as_str_name())))
         .bind(&entry.justification).bind(entry.flagged).bind(&last_hash).bind(&hash)
+        .bind(entry.action.as_str_name())
         .execute(&mut **c).await.map(|r| r.rows_affected()))?;
     on_tx!(tx, c => sqlx::query("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
         .bind(entry.seq).bind(&hash).execute(&mut **c).await.map(|r| r.rows_affected()))?;
@@ -132,19 +135,22 @@ pub async fn verify(db: &Db) -> sqlx::Result<Result<i64, Broken>> {
     Ok(verifier.finish(seq, &hash))
 }
 
-/// A page of the log (optionally only flagged entries) after `after_seq`.
+/// A page of the log after `after_seq`: optionally only flagged entries,
+/// and only those `actor` (an organisation code) is the actor of, if given.
 pub async fn entries(
     db: &Db,
     flagged_only: bool,
+    actor: Option<&str>,
     after_seq: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<pb::AuditEntry>> {
-    let filter = if flagged_only { " AND flagged" } else { "" };
+    let flagged = if flagged_only { " AND flagged" } else { "" };
     let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM audit_log WHERE seq > $1{filter} ORDER BY seq LIMIT $2"
+        "SELECT {COLUMNS} FROM audit_log WHERE seq > $1{flagged}
+           AND ($3 IS NULL OR actor_organisation = $3) ORDER BY seq LIMIT $2"
     ));
-    let rows: Vec<AuditRow> =
-        on_db!(db, p => sqlx::query_as(sql).bind(after_seq).bind(limit).fetch_all(p).await)?;
+    let rows: Vec<AuditRow> = on_db!(db, p => sqlx::query_as(sql).bind(after_seq).bind(limit)
+        .bind(actor).fetch_all(p).await)?;
     rows.into_iter()
         .map(|row| {
             let entry = row.entry().ok_or_else(|| {

@@ -225,19 +225,44 @@ pub async fn ids(tx: &mut Tx, key: &str) -> sqlx::Result<Option<PersonIds>> {
     }))
 }
 
-pub async fn insert_release(
-    tx: &mut Tx,
-    release_id: &str,
-    person_key: &str,
-    pdu: Option<&str>,
-    released_at: Option<DateTime<Utc>>,
-) -> sqlx::Result<()> {
+/// A release as sharing keeps it: whose it is, where from and to, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRelease<'a> {
+    pub release_id: &'a str,
+    pub person_key: &'a str,
+    pub releasing_prison: &'a str,
+    pub probation_delivery_unit: Option<&'a str>,
+    pub released_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert_release(tx: &mut Tx, r: NewRelease<'_>) -> sqlx::Result<()> {
     on_tx!(tx, c => sqlx::query(
-        "INSERT INTO releases (release_id, person_key, probation_delivery_unit, state, released_at)
-         VALUES ($1, $2, $3, 'notified', $4) ON CONFLICT DO NOTHING")
-        .bind(release_id).bind(person_key).bind(pdu).bind(released_at)
+        "INSERT INTO releases (release_id, person_key, releasing_prison, probation_delivery_unit, state, released_at)
+         VALUES ($1, $2, $3, $4, 'notified', $5) ON CONFLICT DO NOTHING")
+        .bind(r.release_id).bind(r.person_key).bind(r.releasing_prison).bind(r.probation_delivery_unit)
+        .bind(r.released_at)
         .execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// Whether `organisation` has a relationship with the person keyed
+/// `person_key`: it recorded one of their consents, released them from its
+/// prison or supervises them (a release not reversed), or is a provider with
+/// an active referral for them (a push owed or made, not withdrawn).
+pub async fn related(
+    reader: Reader<'_>,
+    person_key: &str,
+    organisation: &str,
+) -> sqlx::Result<bool> {
+    let sql = "SELECT 1 FROM persons WHERE person_key = $1 AND (
+            EXISTS (SELECT 1 FROM consents WHERE person_key = $1 AND recorded_by = $2)
+         OR EXISTS (SELECT 1 FROM releases WHERE person_key = $1 AND state = 'notified'
+                      AND (releasing_prison = $2 OR probation_delivery_unit = $2))
+         OR EXISTS (SELECT 1 FROM deliveries WHERE person_key = $1 AND recipient = $2
+                      AND trigger_kind = 'referral' AND state IN ('pending', 'made', 'refused')))";
+    let found: Option<i32> = read!(reader, c => sqlx::query_scalar(sql)
+        .bind(person_key).bind(organisation).fetch_optional(c).await)?;
+    Ok(found.is_some())
 }
 
 /// The start of a release's day, if the release is known and not reversed.

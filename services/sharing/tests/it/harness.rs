@@ -44,6 +44,8 @@ const ORGANISATIONS: &[Organisation] = &[
     RT5,
     ("QK1", OrganisationKind::Commissioner, Role::Analyst, &[]),
     ("NHSE-HJ", OrganisationKind::National, Role::Auditor, &[]),
+    // An NHS trust's own auditors.
+    ("RXA", OrganisationKind::Provider, Role::Auditor, &[]),
     // Information governance: of a prison's healthcare and of a GP practice
     // (data controllers, which disclose), and national (the testkit has no
     // national organisation).

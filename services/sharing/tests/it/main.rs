@@ -12,6 +12,7 @@ mod linking;
 mod probes;
 mod pushes;
 mod reference;
+mod scoped;
 
 throughcare_testkit::on_both_backends!(
     crate::harness::Rig;
@@ -36,4 +37,6 @@ throughcare_testkit::on_both_backends!(
     probes::refused_unseen_and_uncovered_people_are_answered_alike,
     linking::a_refusal_keeps_counting_when_referrals_links_the_identifiers,
     linking::a_record_joining_two_known_people_is_stored_not_lost,
+    scoped::only_organisations_related_to_the_person_read_or_withdraw_consents,
+    scoped::subject_access_and_the_audit_log_are_scoped,
 );
