@@ -206,7 +206,22 @@ impl App {
             .into_iter()
             .map(disclosure_record)
             .collect();
-        Ok(pb::ListDisclosuresResponse { disclosures })
+        let refusals = store::audit::refusals_of(self.db(), &key)
+            .await?
+            .into_iter()
+            .map(|e| pb::RefusalRecord {
+                recipient: e.actor_organisation,
+                recipient_kind: e.actor_kind as i32,
+                refused_at: Some(to_timestamp(e.at)),
+                purpose: e.purpose as i32,
+                bases: e.bases,
+                categories: e.categories.into_iter().map(|c| c as i32).collect(),
+            })
+            .collect();
+        Ok(pb::ListDisclosuresResponse {
+            disclosures,
+            refusals,
+        })
     }
 }
 

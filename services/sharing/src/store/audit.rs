@@ -135,6 +135,25 @@ pub async fn verify(db: &Db) -> sqlx::Result<Result<i64, Broken>> {
     Ok(verifier.finish(seq, &hash))
 }
 
+/// Every refused disclosure decision about the person keyed `person_key`,
+/// under that key or any key since linked to it, oldest first.
+pub async fn refusals_of(db: &Db, person_key: &str) -> sqlx::Result<Vec<Entry>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM audit_log
+         WHERE person_key IN (SELECT $1 UNION SELECT merged_key FROM person_links WHERE surviving_key = $1)
+           AND action = 'AUDITED_ACTION_UNSPECIFIED' AND decision = 'DECISION_DENY'
+         ORDER BY seq"
+    ));
+    let rows: Vec<AuditRow> =
+        on_db!(db, p => sqlx::query_as(sql).bind(person_key).fetch_all(p).await)?;
+    rows.iter()
+        .map(|row| {
+            row.entry()
+                .ok_or_else(|| sqlx::Error::Decode("a stored audit entry no longer parses".into()))
+        })
+        .collect()
+}
+
 /// A page of the log after `after_seq`: optionally only flagged entries,
 /// and only those `actor` (an organisation code) is the actor of, if given.
 pub async fn entries(

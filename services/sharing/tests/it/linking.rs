@@ -152,6 +152,17 @@ pub async fn a_refusal_keeps_counting_when_referrals_links_the_identifiers(rig: 
 
 pub async fn a_record_joining_two_known_people_is_stored_not_lost(rig: Rig) {
     refusal_and_permit_under_different_identifiers(&rig, 41).await;
+    // The provider asks, naming the NHS number only: refused, and audited
+    // under the key sharing knows that number by.
+    let mut by_nhs = ask(41, Purpose::DirectCare, &[C::SubstanceMisuse], "");
+    by_nhs.person = Some(nhs_only(41));
+    let refused = rig
+        .disclosures("TP-LEI")
+        .request_disclosure(by_nhs)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(refused.decision, pb::Decision::Deny as i32);
     let first = released_by_prison_number(&rig, 41, "first-release-41", 1).await;
     rig.transitions("LEI")
         .reverse_release(referrals::ReverseReleaseRequest {
@@ -195,4 +206,16 @@ pub async fn a_record_joining_two_known_people_is_stored_not_lost(rig: Rig) {
         pb::Decision::Deny as i32,
         "the refusal counts"
     );
+    // Subject access by the prison number lists both refusals, the one
+    // audited under the NHS number's key included.
+    let subject = rig
+        .disclosures("NHSE-HJ")
+        .list_disclosures(pb::ListDisclosuresRequest {
+            person: Some(prison_only(41)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(subject.refusals.len(), 2, "{:?}", subject.refusals);
+    assert!(subject.refusals.iter().all(|r| r.recipient == "TP-LEI"));
 }

@@ -371,6 +371,21 @@ pub async fn subject_access_lists_every_disclosure(rig: Rig) {
                 && d.disclosed_at.is_some())
     );
     assert_eq!(listed[2].recipient_kind, OrganisationKind::Provider as i32);
+    // And every refusal: RT5 asked and was refused.
+    let refusals = rig
+        .disclosures("NHSE-HJ")
+        .list_disclosures(pb::ListDisclosuresRequest {
+            person: Some(ids(50)),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .refusals;
+    let refused: Vec<_> = refusals
+        .iter()
+        .map(|r| (r.recipient.as_str(), r.purpose, r.refused_at.is_some()))
+        .collect();
+    assert_eq!(refused, [("RT5", Purpose::DirectCare as i32, true)]);
 }
 
 pub async fn withdrawing_one_consent_leaves_pushes_another_basis_covers(rig: Rig) {
