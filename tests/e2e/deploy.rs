@@ -153,6 +153,11 @@ fn compose_is_consistent() {
             "only sharing holds the at-rest key"
         );
         assert_eq!(
+            env.contains_key("THROUGHCARE_AUDIT__SIGNING_KEY"),
+            service == "sharing",
+            "only sharing holds the audit signing key"
+        );
+        assert_eq!(
             env.contains_key("THROUGHCARE_PSEUDONYM_KEY"),
             service != "indicators",
             "only the services that mint person keys hold the pseudonym key"

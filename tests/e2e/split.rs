@@ -134,8 +134,13 @@ fn config_file() -> String {
     let sealing = sealing.expose();
     let at_rest = Secret::generate(32);
     let at_rest = at_rest.expose();
+    let audit = Secret::generate(32);
+    let audit = audit.expose();
     format!(
         r#"
+            [audit]
+            signing_key = "{audit}"
+
             [sealing]
             current = "k1"
             keys = {{ k1 = "{sealing}" }}

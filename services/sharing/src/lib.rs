@@ -19,10 +19,12 @@ pub mod grpc;
 pub mod store;
 
 use app::{App, Consumer};
+use domain::audit::CheckpointKey;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Duration;
 use throughcare_platform::bus::Retention;
-use throughcare_platform::config::PlatformConfig;
+use throughcare_platform::config::{PlatformConfig, Secret};
 use throughcare_platform::db::Migrations;
 use throughcare_platform::sealing::{Keyring, SealingConfig};
 use throughcare_platform::service::{Platform, RunError, Runtime, ServiceConfig, StartError};
@@ -41,6 +43,34 @@ pub struct Config {
     /// other service.
     #[serde(default)]
     pub at_rest: SealingConfig,
+    /// Signs the audit chain's checkpoints.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// The audit chain's signed checkpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditConfig {
+    /// The Ed25519 seed that signs checkpoints, 32 bytes in hex
+    /// (`THROUGHCARE_AUDIT__SIGNING_KEY`); held by this service alone.
+    #[serde(default)]
+    pub signing_key: Secret,
+    /// How often the chain's head is signed, when it has grown.
+    #[serde(default = "default_checkpoint_ms")]
+    pub checkpoint_interval_ms: u64,
+}
+
+fn default_checkpoint_ms() -> u64 {
+    10_000
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            signing_key: Secret::default(),
+            checkpoint_interval_ms: default_checkpoint_ms(),
+        }
+    }
 }
 
 impl ServiceConfig for Config {
@@ -52,6 +82,7 @@ impl ServiceConfig for Config {
             platform: PlatformConfig::defaults(Self::SERVICE, 50052),
             sealing: SealingConfig::default(),
             at_rest: SealingConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 
@@ -81,6 +112,11 @@ pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Res
     let pseudonyms = config.platform.pseudonym_key().map_err(StartError::from)?;
     let at_rest =
         Keyring::new(&config.at_rest).map_err(|e| StartError::Config(format!("at_rest: {e}")))?;
+    let audit_key = CheckpointKey::from_hex(config.audit.signing_key.expose()).map_err(|e| {
+        StartError::Config(format!(
+            "audit.signing_key (THROUGHCARE_AUDIT__SIGNING_KEY) {e}"
+        ))
+    })?;
     let platform = Platform::start(&config.platform, MIGRATIONS, TOPICS, &runtime).await?;
     let app = Arc::new(App {
         transactions: platform.transactions.clone(),
@@ -91,13 +127,26 @@ pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Res
         clock,
         events_topic: platform.bus.topic(topics::SHARING_EVENTS),
         observations_topic: platform.bus.topic(topics::OBSERVATIONS),
+        audit_key,
+        checkpoint: Default::default(),
     });
 
-    let server = grpc::server(&app, platform.authenticator.clone(), runtime.shutdown);
+    let server = grpc::server(
+        &app,
+        platform.authenticator.clone(),
+        runtime.shutdown.clone(),
+    );
 
     let mut tasks = platform.supervisor();
     let consumed = [topics::HEALTH_RECORDS, topics::REFERRALS_EVENTS];
     let consumer = Consumer::new(app.clone());
     platform.consume(&mut tasks, "throughcare-sharing", &consumed, consumer);
+    let (checkpoints, every) = (app.clone(), config.audit.checkpoint_interval_ms.max(10));
+    let shutdown = runtime.shutdown.clone();
+    tasks.spawn("audit checkpoints", async move {
+        checkpoints
+            .sign_checkpoints(Duration::from_millis(every), shutdown)
+            .await
+    });
     platform.serve(server, listener, tasks).await
 }

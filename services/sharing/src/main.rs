@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use throughcare_platform::config::CommonArgs;
 use throughcare_platform::db::Db;
 use throughcare_platform::service::run_binary;
+use throughcare_sharing::domain::audit::CheckpointKey;
 use throughcare_sharing::{Config, MIGRATIONS, run};
 
 /// Throughcare sharing service: consent and lawful basis, minimised disclosure and the tamper-evident audit log.
@@ -19,8 +20,9 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Verify the audit chain in the configured database. Exits 0 when intact,
-    /// 1 naming the first broken entry otherwise.
+    /// Verify the audit chain in the configured database, against its signed
+    /// checkpoints. Exits 0 when intact, 1 naming the first broken entry
+    /// otherwise.
     VerifyAudit,
 }
 
@@ -33,7 +35,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config: Config = args.common.load()?;
     let url = config.platform.database.url.expose();
     let db = Db::connect(url, 2, MIGRATIONS).await?;
-    match throughcare_sharing::store::audit::verify(&db).await? {
+    let key = CheckpointKey::from_hex(config.audit.signing_key.expose())
+        .map_err(|e| format!("audit.signing_key (THROUGHCARE_AUDIT__SIGNING_KEY) {e}"))?;
+    match throughcare_sharing::store::audit::verify(&db, &key.public_key(), None).await? {
         Ok(entries) => {
             println!("audit chain intact: {entries} entries verified");
             Ok(())

@@ -1,6 +1,7 @@
 //! Starting the sharing service on a stack.
 
 use crate::stack::{Running, Stack, keys};
+use throughcare_platform::config::Secret;
 
 pub const SHARING_HEALTH: &str = "throughcare.sharing.v1.DisclosureService";
 
@@ -13,6 +14,11 @@ impl Stack {
             platform: self.keyed_platform(database_url),
             sealing: self.transport.clone(),
             at_rest: keys("r1"),
+            // Signed often, so tests see checkpoints soon after decisions.
+            audit: throughcare_sharing::AuditConfig {
+                signing_key: Secret::generate(32),
+                checkpoint_interval_ms: 250,
+            },
         }
     }
 

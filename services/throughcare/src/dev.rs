@@ -39,6 +39,9 @@ struct DevSecrets {
     /// Seals health records at rest in the sharing service's database.
     #[serde(default)]
     at_rest: SealingConfig,
+    /// Signs the sharing service's audit checkpoints.
+    #[serde(default)]
+    audit_signing_key: Secret,
     tokens: Vec<TokenConfig>,
 }
 
@@ -52,6 +55,7 @@ impl DevSecrets {
                 pseudonym_key: Secret::generate(32),
                 sealing: SealingConfig::default(),
                 at_rest: SealingConfig::default(),
+                audit_signing_key: Secret::default(),
                 tokens: Vec::new(),
             },
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
@@ -67,6 +71,10 @@ impl DevSecrets {
         }
         if secrets.at_rest.keys.is_empty() {
             secrets.at_rest = fresh();
+            changed = true;
+        }
+        if secrets.audit_signing_key.expose().is_empty() {
+            secrets.audit_signing_key = Secret::generate(32);
             changed = true;
         }
         let before = secrets.tokens.len();
@@ -220,6 +228,10 @@ impl Embedded<'_> {
             platform: self.platform("sharing"),
             sealing: sealing.clone(),
             at_rest: self.secrets.at_rest.clone(),
+            audit: throughcare_sharing::AuditConfig {
+                signing_key: self.secrets.audit_signing_key.clone(),
+                ..Default::default()
+            },
         };
         let indicators = throughcare_indicators::Config {
             platform: self.platform("indicators"),

@@ -2,13 +2,17 @@
 //! auditors' RPCs that verify and page through it.
 
 use super::App;
-use crate::domain::audit::Entry;
+use crate::domain::audit::{Checkpoint, Entry};
 use crate::store;
+use std::time::Duration;
+use throughcare_platform::clock::to_timestamp;
 use throughcare_platform::error::Result;
 use throughcare_platform::identity::{Caller, OrganisationKind};
 use throughcare_platform::validation::FieldViolation;
 use throughcare_platform::work::Work;
+use throughcare_proto::events::v1 as events;
 use throughcare_proto::sharing::v1 as pb;
+use tokio_util::sync::CancellationToken;
 
 /// Commits a decision's unit of work with its audit entry appended last: the
 /// outbox and the feeds first, then the audit head, so the locks are always
@@ -21,20 +25,76 @@ pub(crate) async fn commit_audited(mut work: Work, entry: Entry) -> Result<()> {
 }
 
 impl App {
+    /// Signs the chain's head every `every` while it grows, until shutdown.
+    pub async fn sign_checkpoints(
+        &self,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) -> Result<()> {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(every) => {}
+            }
+            if let Err(error) = self.checkpoint().await {
+                tracing::warn!(%error, "signing an audit checkpoint failed; trying again later");
+            }
+        }
+    }
+
+    /// Signs the chain's head if it has grown since the last checkpoint:
+    /// stored, and published on the sharing events topic. Returns it.
+    pub async fn checkpoint(&self) -> Result<Option<Checkpoint>> {
+        let mut work = self.transactions.begin().await?;
+        let (seq, hash) = store::audit::head(work.tx()).await?;
+        let stored = store::audit::checkpoints(work.tx()).await?.pop();
+        let known = self.checkpoint.lock().expect("checkpoint lock").clone();
+        let latest = stored.into_iter().chain(known).map(|c| c.seq).max();
+        if latest.is_some_and(|latest| seq < latest) {
+            // Never sign a head behind one already signed: that is a cut
+            // tail, which verification reports.
+            tracing::error!(
+                head = seq,
+                "the audit chain's head is behind a signed checkpoint; not signing"
+            );
+            return Ok(None);
+        }
+        if seq == 0 || latest.is_some_and(|latest| latest >= seq) {
+            return Ok(None);
+        }
+        let checkpoint = self.audit_key.sign(seq, &hash, self.now());
+        store::audit::insert_checkpoint(work.tx(), &checkpoint).await?;
+        let event = events::AuditCheckpointed {
+            sequence: checkpoint.seq,
+            hash: checkpoint.hash.clone(),
+            at: Some(to_timestamp(checkpoint.at)),
+            signature: checkpoint.signature.clone(),
+            public_key: self.audit_key.public_key(),
+        };
+        work.publish(self.event("audit", &event));
+        work.commit().await?;
+        *self.checkpoint.lock().expect("checkpoint lock") = Some(checkpoint.clone());
+        Ok(Some(checkpoint))
+    }
+
     pub async fn verify_audit(&self) -> Result<pb::VerifyAuditChainResponse> {
-        Ok(match store::audit::verify(self.db()).await? {
-            Ok(checked) => pb::VerifyAuditChainResponse {
-                intact: true,
-                entries_verified: checked,
-                ..Default::default()
+        let known = self.checkpoint.lock().expect("checkpoint lock").clone();
+        let public_key = self.audit_key.public_key();
+        Ok(
+            match store::audit::verify(self.db(), &public_key, known).await? {
+                Ok(checked) => pb::VerifyAuditChainResponse {
+                    intact: true,
+                    entries_verified: checked,
+                    ..Default::default()
+                },
+                Err(broken) => pb::VerifyAuditChainResponse {
+                    intact: false,
+                    entries_verified: broken.seq - 1,
+                    first_broken_sequence: broken.seq,
+                    reason: broken.reason.to_owned(),
+                },
             },
-            Err(broken) => pb::VerifyAuditChainResponse {
-                intact: false,
-                entries_verified: broken.seq - 1,
-                first_broken_sequence: broken.seq,
-                reason: broken.reason.to_owned(),
-            },
-        })
+        )
     }
 
     /// A page of the entries the caller's organisation is the actor of, or of

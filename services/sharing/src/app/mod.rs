@@ -11,7 +11,7 @@ mod disclosure;
 
 pub use consume::Consumer;
 
-use crate::domain::audit::Entry;
+use crate::domain::audit::{Checkpoint, CheckpointKey, Entry};
 use crate::domain::decision::{Agreement, Consent};
 use crate::domain::minimise;
 use crate::store::{self, Reader, people, records};
@@ -49,6 +49,11 @@ pub struct App {
     pub events_topic: String,
     /// The topic of coded observations, for the indicators service.
     pub observations_topic: String,
+    /// Signs the audit chain's checkpoints.
+    pub audit_key: CheckpointKey,
+    /// The latest checkpoint this process signed: verification holds the
+    /// chain to it even if the database lost it.
+    pub checkpoint: std::sync::Mutex<Option<Checkpoint>>,
 }
 
 impl App {

@@ -6,6 +6,7 @@
 use super::decision::{self, Outcome, Refusal, Request};
 use chrono::{DateTime, Utc};
 use ring::digest;
+use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use throughcare_proto::sharing::v1 as pb;
 use throughcare_proto::types::v1::{DataCategory, OrganisationKind};
 
@@ -171,21 +172,91 @@ impl Entry {
     }
 }
 
-/// Checks entries in order and stops at the first that does not chain.
+/// A signed statement of the chain's head: the sharing service's key says
+/// entry `seq` had chain hash `hash` at `at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    pub at: DateTime<Utc>,
+    pub signature: Vec<u8>,
+}
+
+impl Checkpoint {
+    fn signed_bytes(seq: i64, hash: &[u8], at: DateTime<Utc>) -> Vec<u8> {
+        format!(
+            "throughcare.audit-checkpoint\u{1f}{seq}\u{1f}{}\u{1f}{}",
+            hex::encode(hash),
+            at.timestamp_micros()
+        )
+        .into_bytes()
+    }
+
+    /// Whether `public_key` signed exactly this.
+    pub fn is_signed_by(&self, public_key: &[u8]) -> bool {
+        UnparsedPublicKey::new(&ED25519, public_key)
+            .verify(
+                &Self::signed_bytes(self.seq, &self.hash, self.at),
+                &self.signature,
+            )
+            .is_ok()
+    }
+}
+
+/// The sharing service's Ed25519 key for checkpoints, held by no one else.
+pub struct CheckpointKey(Ed25519KeyPair);
+
+impl std::fmt::Debug for CheckpointKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CheckpointKey { .. }")
+    }
+}
+
+impl CheckpointKey {
+    /// From its 32-byte seed in hex.
+    pub fn from_hex(seed: &str) -> Result<Self, &'static str> {
+        let seed = hex::decode(seed.trim()).map_err(|_| "must be hex")?;
+        if seed.len() != 32 {
+            return Err("must be 32 bytes (64 hex characters)");
+        }
+        Ed25519KeyPair::from_seed_unchecked(&seed)
+            .map(Self)
+            .map_err(|_| "is not an Ed25519 seed")
+    }
+
+    pub fn public_key(&self) -> Vec<u8> {
+        self.0.public_key().as_ref().to_vec()
+    }
+
+    pub fn sign(&self, seq: i64, hash: &[u8], at: DateTime<Utc>) -> Checkpoint {
+        // Stored and signed to the microsecond, so it verifies as read back.
+        let at = DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at);
+        let signature = self.0.sign(&Checkpoint::signed_bytes(seq, hash, at));
+        Checkpoint {
+            seq,
+            hash: hash.to_vec(),
+            at,
+            signature: signature.as_ref().to_vec(),
+        }
+    }
+}
+
+/// Checks entries in order and stops at the first that does not chain, nor
+/// agree with a signed checkpoint.
 #[derive(Debug)]
 pub struct Verifier {
     previous: Vec<u8>,
     next_seq: i64,
     checked: i64,
+    /// Checkpoints not yet reached, latest first.
+    checkpoints: Vec<Checkpoint>,
+    /// The last checkpoint the chain agreed with.
+    agreed: i64,
 }
 
 impl Default for Verifier {
     fn default() -> Self {
-        Self {
-            previous: GENESIS.to_vec(),
-            next_seq: 1,
-            checked: 0,
-        }
+        Self::against(Vec::new())
     }
 }
 
@@ -197,6 +268,19 @@ pub struct Broken {
 }
 
 impl Verifier {
+    /// A verifier that also holds the chain to `checkpoints` (each already
+    /// known to carry the service's signature).
+    pub fn against(mut checkpoints: Vec<Checkpoint>) -> Self {
+        checkpoints.sort_by_key(|c| std::cmp::Reverse(c.seq));
+        Self {
+            previous: GENESIS.to_vec(),
+            next_seq: 1,
+            checked: 0,
+            checkpoints,
+            agreed: 0,
+        }
+    }
+
     pub fn check(
         &mut self,
         entry: &Entry,
@@ -221,6 +305,17 @@ impl Verifier {
                 "entry was altered: its hash does not match its content",
             ));
         }
+        while let Some(checkpoint) = self.checkpoints.last().filter(|c| c.seq == entry.seq) {
+            if checkpoint.hash != hash {
+                return Err(Broken {
+                    seq: self.agreed + 1,
+                    reason: "entries from here on differ from what a signed checkpoint \
+                             recorded: the chain was rewritten",
+                });
+            }
+            self.agreed = entry.seq;
+            self.checkpoints.pop();
+        }
         self.previous = hash.to_vec();
         self.next_seq += 1;
         self.checked += 1;
@@ -230,7 +325,8 @@ impl Verifier {
     /// After the last entry: the head recorded separately must match, or entries
     /// were cut off the end.
     pub fn finish(&self, head_seq: i64, head_hash: &[u8]) -> Result<i64, Broken> {
-        if head_seq != self.checked || head_hash != self.previous.as_slice() {
+        let signed_later = self.checkpoints.iter().any(|c| c.seq > self.checked);
+        if signed_later || head_seq != self.checked || head_hash != self.previous.as_slice() {
             return Err(Broken {
                 seq: self.checked + 1,
                 reason: "entries after this point were removed",
@@ -326,5 +422,85 @@ mod tests {
             9,
             "the tail was cut"
         );
+    }
+
+    fn key() -> CheckpointKey {
+        CheckpointKey::from_hex(&"17".repeat(32)).unwrap()
+    }
+
+    fn signed(rows: &[(Entry, Vec<u8>, Vec<u8>)], seq: i64) -> Checkpoint {
+        let (_, _, hash) = &rows[seq as usize - 1];
+        key().sign(
+            seq,
+            hash,
+            DateTime::from_timestamp(1_800_001_000, 0).unwrap(),
+        )
+    }
+
+    /// A chain recomputed from entry `from` on, after altering it.
+    fn recomputed(
+        rows: &[(Entry, Vec<u8>, Vec<u8>)],
+        from: usize,
+    ) -> Vec<(Entry, Vec<u8>, Vec<u8>)> {
+        let mut rows = rows.to_vec();
+        rows[from - 1].0.justification = "rewritten".into();
+        let mut previous = rows[from - 2].2.clone();
+        for row in &mut rows[from - 1..] {
+            row.1 = previous.clone();
+            row.2 = row.0.hash(&previous).to_vec();
+            previous = row.2.clone();
+        }
+        rows
+    }
+
+    fn verify_against(
+        rows: &[(Entry, Vec<u8>, Vec<u8>)],
+        checkpoints: Vec<Checkpoint>,
+    ) -> Result<i64, Broken> {
+        let mut verifier = Verifier::against(checkpoints);
+        for (e, p, h) in rows {
+            verifier.check(e, p, h)?;
+        }
+        let (seq, hash) = rows
+            .last()
+            .map_or((0, GENESIS.to_vec()), |(e, _, h)| (e.seq, h.clone()));
+        verifier.finish(seq, &hash)
+    }
+
+    #[test]
+    fn checkpoints_are_signed_by_the_key_alone() {
+        let rows = chain(5);
+        let checkpoint = signed(&rows, 5);
+        assert!(checkpoint.is_signed_by(&key().public_key()));
+        let other = CheckpointKey::from_hex(&"29".repeat(32)).unwrap();
+        assert!(!checkpoint.is_signed_by(&other.public_key()));
+        let mut moved = checkpoint.clone();
+        moved.seq = 4;
+        assert!(
+            !moved.is_signed_by(&key().public_key()),
+            "a signature covers its sequence"
+        );
+        assert!(CheckpointKey::from_hex("abc").is_err());
+    }
+
+    #[test]
+    fn a_cut_tail_with_its_head_moved_back_is_found_by_a_checkpoint() {
+        let rows = chain(10);
+        let checkpoints = vec![signed(&rows, 4), signed(&rows, 10)];
+        assert_eq!(verify_against(&rows, checkpoints.clone()), Ok(10));
+        // The head moved back to entry 7: the links all hold...
+        assert_eq!(verify(&rows[..7]), Ok(7));
+        // ...but a checkpoint signed entry 10.
+        assert_eq!(verify_against(&rows[..7], checkpoints).unwrap_err().seq, 8);
+    }
+
+    #[test]
+    fn a_recomputed_chain_is_found_from_the_last_checkpoint_it_agrees_with() {
+        let rows = chain(10);
+        let checkpoints = vec![signed(&rows, 4), signed(&rows, 10)];
+        let rewritten = recomputed(&rows, 5);
+        assert_eq!(verify(&rewritten), Ok(10), "self-consistent");
+        let broken = verify_against(&rewritten, checkpoints).unwrap_err();
+        assert_eq!(broken.seq, 5, "{broken:?}");
     }
 }

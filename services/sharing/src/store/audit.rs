@@ -1,7 +1,7 @@
 //! The audit log's storage: append under the head's lock, verify by streaming.
 
 use super::{join_names, split_names};
-use crate::domain::audit::{Broken, Entry, Verifier};
+use crate::domain::audit::{Broken, Checkpoint, Entry, Verifier};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use throughcare_platform::db::{Db, Tx};
@@ -107,13 +107,34 @@ pub async fn append(tx: &mut Tx, mut entry: Entry) -> sqlx::Result<(Entry, Vec<u
     Ok((entry, hash))
 }
 
-/// Verifies the whole chain, streaming it: the number of entries checked, or
-/// the first broken one.
-pub async fn verify(db: &Db) -> sqlx::Result<Result<i64, Broken>> {
+/// Verifies the whole chain in one snapshot (appends running meanwhile are
+/// not seen half-done): every link, the head, and every stored checkpoint —
+/// plus `known`, the latest the service signed, should the table have lost it
+/// — each of which must carry `public_key`'s signature. The number of entries
+/// checked, or the first broken one.
+pub async fn verify(
+    db: &Db,
+    public_key: &[u8],
+    known: Option<Checkpoint>,
+) -> sqlx::Result<Result<i64, Broken>> {
+    let mut tx = db.begin().await?;
+    if let Tx::Postgres(c) = &mut tx {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut **c)
+            .await?;
+    }
+    let mut checkpoints = checkpoints(&mut tx).await?;
+    checkpoints.extend(known);
+    if let Some(forged) = checkpoints.iter().find(|c| !c.is_signed_by(public_key)) {
+        return Ok(Err(Broken {
+            seq: forged.seq,
+            reason: "a checkpoint does not carry the sharing service's signature",
+        }));
+    }
     let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"));
-    let outcome: Result<Verifier, Broken> = on_db!(db, p => {
-        let mut rows = sqlx::query_as::<_, AuditRow>(sql).fetch(p);
-        let mut verifier = Verifier::default();
+    let outcome: Result<Verifier, Broken> = on_tx!(&mut tx, c => {
+        let mut rows = sqlx::query_as::<_, AuditRow>(sql).fetch(&mut **c);
+        let mut verifier = Verifier::against(checkpoints);
         let mut outcome = Ok(());
         while let Some(row) = rows.try_next().await? {
             let checked = match row.entry() {
@@ -131,8 +152,41 @@ pub async fn verify(db: &Db) -> sqlx::Result<Result<i64, Broken>> {
         Ok(verifier) => verifier,
         Err(broken) => return Ok(Err(broken)),
     };
-    let (seq, hash): (i64, Vec<u8>) = on_db!(db, p => sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1").fetch_one(p).await)?;
+    let (seq, hash) = head(&mut tx).await?;
     Ok(verifier.finish(seq, &hash))
+}
+
+/// The chain's head: its last sequence and hash.
+pub async fn head(tx: &mut Tx) -> sqlx::Result<(i64, Vec<u8>)> {
+    on_tx!(tx, c => sqlx::query_as("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut **c).await)
+}
+
+type CheckpointRow = (i64, Vec<u8>, DateTime<Utc>, Vec<u8>);
+
+/// Every stored checkpoint, oldest first.
+pub async fn checkpoints(tx: &mut Tx) -> sqlx::Result<Vec<Checkpoint>> {
+    let rows: Vec<CheckpointRow> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT seq, hash, at, signature FROM audit_checkpoints ORDER BY seq")
+        .fetch_all(&mut **c).await)?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, hash, at, signature)| Checkpoint {
+            seq,
+            hash,
+            at,
+            signature,
+        })
+        .collect())
+}
+
+pub async fn insert_checkpoint(tx: &mut Tx, c: &Checkpoint) -> sqlx::Result<()> {
+    on_tx!(tx, x => sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, hash, at, signature) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING")
+        .bind(c.seq).bind(&c.hash).bind(c.at).bind(&c.signature)
+        .execute(&mut **x).await.map(|r| r.rows_affected()))?;
+    Ok(())
 }
 
 /// Every refused disclosure decision about the person keyed `person_key`,

@@ -71,12 +71,24 @@ pub struct Rig {
     pub bus: Bus,
     /// The services' pseudonym key, to derive the keys they publish.
     pub pseudonyms: PseudonymKey,
+    /// The sharing service's audit checkpoint key (its Ed25519 seed).
+    pub audit_key: String,
     referrals: Channel,
     sharing: Channel,
     _stack: Stack,
 }
 
 impl Rig {
+    /// `throughcare-sharing verify-audit` on the sharing database.
+    pub fn verify_audit_cli(&self) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_throughcare-sharing"))
+            .arg("verify-audit")
+            .env("THROUGHCARE_DATABASE__URL", &self.db_url)
+            .env("THROUGHCARE_AUDIT__SIGNING_KEY", &self.audit_key)
+            .output()
+            .unwrap()
+    }
+
     pub async fn start(backend: Backend) -> Self {
         let stack = Stack::new(backend, ORGANISATIONS).await;
         let (referrals_url, sharing_url) = (
@@ -86,9 +98,9 @@ impl Rig {
         let referrals = stack
             .start_referrals(stack.referrals_config(&referrals_url))
             .await;
-        let sharing = stack
-            .start_sharing(stack.sharing_config(&sharing_url))
-            .await;
+        let config = stack.sharing_config(&sharing_url);
+        let audit_key = config.audit.signing_key.expose().to_owned();
+        let sharing = stack.start_sharing(config).await;
         Self {
             clock: stack.clock.clone(),
             db: Db::connect(&sharing_url, 2, throughcare_sharing::MIGRATIONS)
@@ -97,6 +109,7 @@ impl Rig {
             db_url: sharing_url,
             bus: stack.bus.clone(),
             pseudonyms: PseudonymKey::from_hex(stack.pseudonym_key.expose()).unwrap(),
+            audit_key,
             referrals: referrals.channel,
             sharing: sharing.channel,
             _stack: stack,

@@ -4,6 +4,7 @@
 
 #![allow(unreachable_pub)]
 
+mod adversarial;
 mod decisions;
 mod fixtures;
 mod governance;
@@ -39,4 +40,8 @@ throughcare_testkit::on_both_backends!(
     linking::a_record_joining_two_known_people_is_stored_not_lost,
     scoped::only_organisations_related_to_the_person_read_or_withdraw_consents,
     scoped::subject_access_and_the_audit_log_are_scoped,
+    adversarial::an_insider_cutting_the_tail_is_found,
+    adversarial::an_insider_recomputing_the_chain_is_found_at_the_entry_changed,
+    adversarial::an_insider_forging_a_checkpoint_is_found,
+    adversarial::a_curious_organisation_learns_nothing_and_grants_itself_nothing,
 );

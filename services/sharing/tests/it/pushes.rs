@@ -278,13 +278,7 @@ pub async fn a_tampered_audit_row_is_found_at_that_row(rig: Rig) {
         .into_inner();
     assert!(verified.intact);
     assert_eq!(verified.entries_verified, 5);
-    let cli = |rig: &Rig| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_throughcare-sharing"))
-            .arg("verify-audit")
-            .env("THROUGHCARE_DATABASE__URL", &rig.db_url)
-            .output()
-            .unwrap()
-    };
+    let cli = |rig: &Rig| rig.verify_audit_cli();
     let intact = cli(&rig);
     assert!(
         intact.status.success(),
