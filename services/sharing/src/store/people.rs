@@ -37,8 +37,8 @@ pub async fn key_of(reader: Reader<'_>, ids: &PersonIds) -> sqlx::Result<Option<
 }
 
 /// The key of the person these identifiers name, if anything is held about
-/// them: the stored person the person rule picks, else the person that a
-/// first sighting by them has since been linked to.
+/// them: the stored person the person rule picks, else the person a first
+/// sighting by them is, or has since been linked to.
 pub async fn find(
     mut reader: Reader<'_>,
     keys: &PseudonymKey,
@@ -47,9 +47,15 @@ pub async fn find(
     if let Some(key) = key_of(reader.again(), ids).await? {
         return Ok(Some(key));
     }
+    // Referrals' links carry keys, not identifiers: the person a first
+    // sighting by these identifiers would be may be held (or linked to one
+    // held) without them.
     let sighted = keys.person_key(ids);
-    let key = canonical(reader, sighted.as_str()).await?;
-    Ok((key != sighted.as_str()).then_some(key))
+    let key = canonical(reader.again(), sighted.as_str()).await?;
+    let held: Option<i32> = read!(reader, c => sqlx::query_scalar(
+        "SELECT 1 FROM persons WHERE person_key = $1")
+        .bind(&key).fetch_optional(c).await)?;
+    Ok(held.map(|_| key))
 }
 
 /// The key that `key` names now: the survivor it was linked to, else itself.
@@ -70,7 +76,8 @@ pub async fn resolve(
 ) -> sqlx::Result<String> {
     let key = match find(Reader::Tx(&mut *tx), keys, ids).await? {
         Some(key) => key,
-        None => keys.person_key(ids).as_str().to_owned(),
+        // Held under the key it is linked to, if referrals already linked it.
+        None => canonical(Reader::Tx(&mut *tx), keys.person_key(ids).as_str()).await?,
     };
     ensure(tx, &key, now).await?;
     add_identifiers(tx, &key, ids).await?;

@@ -219,3 +219,152 @@ pub async fn a_record_joining_two_known_people_is_stored_not_lost(rig: Rig) {
     assert_eq!(subject.refusals.len(), 2, "{:?}", subject.refusals);
     assert!(subject.refusals.iter().all(|r| r.recipient == "TP-LEI"));
 }
+
+// ------------------------------------------------------------- property
+
+/// What happens to one of three real people, each with an NHS number, a
+/// prison number and a CRN; `mask` picks which identifiers a step names (bit
+/// 0 NHS, 1 prison, 2 CRN).
+#[derive(Debug, Clone)]
+enum Step {
+    /// A consent recorded naming these identifiers.
+    Consent(usize, u8),
+    /// A health record naming these identifiers, keyed as referrals keyed a
+    /// first sighting by the `key` subset of them.
+    Record(usize, u8, u8),
+    /// Referrals says the keys of these identifiers name the person it
+    /// keyed by the first subset.
+    Link(usize, u8, u8),
+}
+
+fn person_ids(person: usize, mask: u8) -> throughcare_platform::identifiers::PersonIds {
+    use throughcare_platform::identifiers::{Crn, NhsNumber, PersonIds, PrisonNumber};
+    let n = 300 + person as u32;
+    PersonIds::new(
+        (mask & 1 != 0).then(|| NhsNumber::parse(&nhs(n)).unwrap()),
+        (mask & 2 != 0).then(|| PrisonNumber::parse(&format!("B{n:04}CD")).unwrap()),
+        (mask & 4 != 0).then(|| Crn::parse(&format!("X{n:06}")).unwrap()),
+    )
+    .unwrap()
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let person = 0..3usize;
+    let mask = 1..8u8;
+    prop_oneof![
+        (person.clone(), mask.clone()).prop_map(|(p, m)| Step::Consent(p, m)),
+        (person.clone(), mask.clone(), mask.clone()).prop_map(|(p, m, k)| Step::Record(p, m, k)),
+        (person, mask.clone(), mask).prop_map(|(p, s, m)| Step::Link(p, s, m)),
+    ]
+}
+
+/// Runs `steps` on a fresh SQLite sharing store, then referrals' final word on
+/// each person (the keys of all their identifiers name one of them), and
+/// checks there is one person per real person holding all their consents.
+async fn one_person_per_real_person(steps: Vec<Step>, last: [u8; 3]) {
+    use throughcare_platform::db::Db;
+    use throughcare_platform::identifiers::PseudonymKey;
+    use throughcare_sharing::store::{self, ConsentRow, Reader, people};
+    let path = std::env::temp_dir().join(format!("linking-{}.db", uuid::Uuid::now_v7()));
+    let db = Db::connect(
+        &format!("sqlite://{}", path.display()),
+        1,
+        throughcare_sharing::MIGRATIONS,
+    )
+    .await
+    .unwrap();
+    let keys = PseudonymKey::from_hex(&"ab".repeat(32)).unwrap();
+    let now = crate::harness::start();
+    let key = |p: usize, m: u8| keys.person_key(&person_ids(p, m)).as_str().to_owned();
+    let mut consents = [0usize; 3];
+    let mut seen = [false; 3];
+    let finals = last.iter().enumerate().map(|(p, m)| Step::Link(p, *m, 7));
+    for (i, step) in steps.iter().cloned().chain(finals).enumerate() {
+        let mut tx = db.begin().await.unwrap();
+        match step {
+            Step::Consent(p, m) => {
+                let person_key = people::resolve(&mut tx, &keys, &person_ids(p, m), now)
+                    .await
+                    .unwrap();
+                let row = ConsentRow {
+                    consent_id: format!("p{p}-{i}"),
+                    person_key,
+                    provision: Vec::new(),
+                    period_start: Some(now),
+                    period_end: None,
+                    method: "CONSENT_METHOD_WRITTEN".into(),
+                    recorded_by: "EMR-LEI".into(),
+                    recorded_at: now,
+                    withdrawn_at: None,
+                };
+                store::insert_consent(&mut tx, &row).await.unwrap();
+                consents[p] += 1;
+                seen[p] = true;
+            }
+            Step::Record(p, m, k) => {
+                let k = if k & m == 0 { m } else { k & m };
+                people::adopt(&mut tx, &key(p, k), &person_ids(p, m), now)
+                    .await
+                    .unwrap();
+                seen[p] = true;
+            }
+            Step::Link(p, s, m) => {
+                let merged: Vec<String> = keys
+                    .sighting_keys(&person_ids(p, s | m))
+                    .iter()
+                    .map(|k| k.as_str().to_owned())
+                    .collect();
+                people::link(&mut tx, &key(p, s), &merged, now)
+                    .await
+                    .unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+    let mut people_held = 0;
+    for p in (0..3).filter(|p| seen[*p]) {
+        people_held += 1;
+        let mut tx = db.begin().await.unwrap();
+        let mut found = std::collections::BTreeSet::new();
+        for m in 1..8u8 {
+            let at = people::find(Reader::Tx(&mut tx), &keys, &person_ids(p, m))
+                .await
+                .unwrap()
+                .expect("every identifier names the person");
+            found.insert(at);
+        }
+        assert_eq!(found.len(), 1, "person {p} is one key, whatever names them");
+        let key = found.pop_first().unwrap();
+        let held = store::consents(Reader::Tx(&mut tx), &key).await.unwrap();
+        assert_eq!(
+            held.len(),
+            consents[p],
+            "every consent of person {p} applies"
+        );
+    }
+    let rows = throughcare_testkit::count(&db, "SELECT count(*) FROM persons").await;
+    assert_eq!(rows, people_held, "one stored person per real person");
+    db.close().await;
+    let _ = std::fs::remove_file(&path);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// Random interleavings of consents, records and links naming
+    /// overlapping subsets of three people's identifiers always end with one
+    /// person per real person and every consent applied (no step fails, so
+    /// nothing would be dead-lettered).
+    #[test]
+    fn identifiers_in_any_order_end_as_one_person(
+        steps in proptest::collection::vec(step(), 1..24),
+        last in [1..8u8, 1..8u8, 1..8u8],
+    ) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(one_person_per_real_person(steps, last));
+    }
+}
