@@ -191,6 +191,11 @@ async fn verify_a_million() {
             justification: String::new(),
             flagged: false,
             action: pb::AuditedAction::Unspecified,
+            refused: Vec::new(),
+            disclosure_id: String::new(),
+            delivery_id: String::new(),
+            trigger_kind: String::new(),
+            trigger_id: String::new(),
         };
         let hash = entry.hash(&previous).to_vec();
         batch.push((entry, std::mem::replace(&mut previous, hash.clone()), hash));

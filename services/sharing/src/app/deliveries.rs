@@ -186,12 +186,13 @@ impl App {
             .bases_for(&mut work, Some(&delivery.person_key))
             .await?;
         let outcome = decide(&consents, &agreements, &request);
-        let entry = Entry::pushed(
+        let mut entry = Entry::pushed(
             caller.role.as_str(),
             &delivery.person_key,
             &request,
             &outcome,
             (&delivery.trigger_kind, &delivery.trigger_id),
+            delivery_id,
         );
         if !outcome.permits() {
             people::set_delivery_state(work.tx(), delivery_id, "refused", now).await?;
@@ -200,7 +201,7 @@ impl App {
             return Ok(None);
         }
         let sent = self
-            .deliver(&mut work, delivery, &request, &outcome)
+            .deliver(&mut work, delivery, &request, &outcome, &mut entry)
             .await?;
         commit_audited(work, entry).await?;
         Ok(Some(sent))
@@ -228,6 +229,7 @@ impl App {
         delivery: people::DeliveryRow,
         request: &Request,
         outcome: &Outcome,
+        entry: &mut Entry,
     ) -> Result<pb::Delivery> {
         let now = request.at;
         let person_key = &delivery.person_key;
@@ -247,6 +249,7 @@ impl App {
         let made = self
             .disclose(work, person_key, request, outcome, at)
             .await?;
+        entry.disclosure_id = made.disclosure_id.clone();
         people::set_delivery_state(work.tx(), &delivery.delivery_id, "made", now).await?;
         let sent = pb::Delivery {
             trigger: trigger(&delivery.trigger_kind) as i32,

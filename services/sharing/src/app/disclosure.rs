@@ -93,7 +93,7 @@ impl App {
             None => self.pseudonyms.person_key(&ids).as_str().to_owned(),
         };
         let role = caller.role.as_str();
-        let entry = match refusal {
+        let mut entry = match refusal {
             Some(why) => Entry::refused(role, &person_key, &request, &outcome, why),
             None => Entry::decided(role, &person_key, &request, &outcome, justification),
         };
@@ -106,6 +106,7 @@ impl App {
             let made = self
                 .disclose(&mut work, &person_key, &request, &outcome, ("request", ""))
                 .await?;
+            entry.disclosure_id = made.disclosure_id.clone();
             pb::RequestDisclosureResponse {
                 decision: pb::Decision::Permit as i32,
                 disclosure_id: made.disclosure_id,

@@ -34,6 +34,15 @@ pub struct Entry {
     pub justification: String,
     pub flagged: bool,
     pub action: pb::AuditedAction,
+    /// Categories refused when others were permitted.
+    pub refused: Vec<DataCategory>,
+    /// The disclosure a permit made.
+    pub disclosure_id: String,
+    /// The pushed delivery decided.
+    pub delivery_id: String,
+    /// What the decision was taken at: `request`, or a push's trigger.
+    pub trigger_kind: String,
+    pub trigger_id: String,
 }
 
 impl Entry {
@@ -66,6 +75,11 @@ impl Entry {
             justification: String::new(),
             flagged: false,
             action,
+            refused: Vec::new(),
+            disclosure_id: String::new(),
+            delivery_id: String::new(),
+            trigger_kind: String::new(),
+            trigger_id: String::new(),
         }
     }
 
@@ -78,12 +92,13 @@ impl Entry {
         outcome: &Outcome,
         justification: &str,
     ) -> Self {
-        let (decision, categories) = if outcome.permits() {
+        let (decision, categories, refused) = if outcome.permits() {
             let permitted = outcome.permitted.keys().copied().collect();
-            (pb::Decision::Permit, permitted)
+            let refused = outcome.refused.iter().copied().collect();
+            (pb::Decision::Permit, permitted, refused)
         } else {
             let wanted = decision::wanted(request).into_iter().collect();
-            (pb::Decision::Deny, wanted)
+            (pb::Decision::Deny, wanted, Vec::new())
         };
         Entry {
             seq: 0,
@@ -99,6 +114,11 @@ impl Entry {
             justification: justification.to_owned(),
             flagged: outcome.flagged(),
             action: pb::AuditedAction::Unspecified,
+            refused,
+            disclosure_id: String::new(),
+            delivery_id: String::new(),
+            trigger_kind: "request".to_owned(),
+            trigger_id: String::new(),
         }
     }
 
@@ -126,10 +146,16 @@ impl Entry {
         request: &Request,
         outcome: &Outcome,
         trigger: (&str, &str),
+        delivery_id: &str,
     ) -> Self {
         let (kind, id) = trigger;
         let marker = format!("{NOT_WRITTEN} automatic disclosure at {kind} {id}");
-        Self::decided(role, person_key, request, outcome, &marker)
+        Entry {
+            delivery_id: delivery_id.to_owned(),
+            trigger_kind: kind.to_owned(),
+            trigger_id: id.to_owned(),
+            ..Self::decided(role, person_key, request, outcome, &marker)
+        }
     }
 
     pub fn to_proto(&self, previous_hash: Vec<u8>, hash: Vec<u8>) -> pb::AuditEntry {
@@ -152,6 +178,11 @@ impl Entry {
             previous_hash,
             hash,
             action: self.action as i32,
+            refused_categories: self.refused.iter().map(|c| *c as i32).collect(),
+            disclosure_id: self.disclosure_id.clone(),
+            delivery_id: self.delivery_id.clone(),
+            trigger_kind: self.trigger_kind.clone(),
+            trigger_id: self.trigger_id.clone(),
         }
     }
 
@@ -362,6 +393,45 @@ mod tests {
             justification: String::new(),
             flagged: false,
             action: pb::AuditedAction::Unspecified,
+            refused: vec![DataCategory::SubstanceMisuse],
+            disclosure_id: format!("d{seq}"),
+            delivery_id: String::new(),
+            trigger_kind: "request".into(),
+            trigger_id: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_hash_covers_every_field_of_a_decision() {
+        let base = entry(1);
+        let changed = [
+            Entry {
+                refused: vec![],
+                ..base.clone()
+            },
+            Entry {
+                disclosure_id: "other".into(),
+                ..base.clone()
+            },
+            Entry {
+                delivery_id: "d".into(),
+                ..base.clone()
+            },
+            Entry {
+                trigger_kind: "release".into(),
+                ..base.clone()
+            },
+            Entry {
+                trigger_id: "r1".into(),
+                ..base.clone()
+            },
+            Entry {
+                action: pb::AuditedAction::SubjectAccess,
+                ..base.clone()
+            },
+        ];
+        for other in changed {
+            assert_ne!(other.hash(&GENESIS), base.hash(&GENESIS), "{other:?}");
         }
     }
 

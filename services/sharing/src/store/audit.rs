@@ -26,11 +26,17 @@ pub struct AuditRow {
     pub previous_hash: Vec<u8>,
     pub hash: Vec<u8>,
     pub action: String,
+    pub refused_categories: String,
+    pub disclosure_id: String,
+    pub delivery_id: String,
+    pub trigger_kind: String,
+    pub trigger_id: String,
 }
 
 const COLUMNS: &str =
     "seq, at, actor_organisation, actor_kind, actor_role, person_key, purpose, decision, bases,
-    categories, justification, flagged, previous_hash, hash, action";
+    categories, justification, flagged, previous_hash, hash, action, refused_categories,
+    disclosure_id, delivery_id, trigger_kind, trigger_id";
 
 pub fn bases_text(bases: &[pb::LawfulBasis]) -> String {
     bases
@@ -76,6 +82,13 @@ impl AuditRow {
             justification: self.justification.clone(),
             flagged: self.flagged,
             action: pb::AuditedAction::from_str_name(&self.action)?,
+            refused: split_names(&self.refused_categories)
+                .map(DataCategory::from_str_name)
+                .collect::<Option<_>>()?,
+            disclosure_id: self.disclosure_id.clone(),
+            delivery_id: self.delivery_id.clone(),
+            trigger_kind: self.trigger_kind.clone(),
+            trigger_id: self.trigger_id.clone(),
         })
     }
 }
@@ -93,14 +106,17 @@ pub async fn append(tx: &mut Tx, mut entry: Entry) -> sqlx::Result<(Entry, Vec<u
     let hash = entry.hash(&last_hash).to_vec();
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO audit_log (seq, at, actor_organisation, actor_kind, actor_role, person_key, purpose, decision,
-            bases, categories, justification, flagged, previous_hash, hash, action)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
+            bases, categories, justification, flagged, previous_hash, hash, action, refused_categories,
+            disclosure_id, delivery_id, trigger_kind, trigger_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)")
         .bind(entry.seq).bind(entry.at).bind(&entry.actor_organisation).bind(entry.actor_kind.as_str_name())
         .bind(&entry.actor_role).bind(&entry.person_key).bind(entry.purpose.as_str_name())
         .bind(entry.decision.as_str_name()).bind(bases_text(&entry.bases))
         .bind(join_names(entry.categories.iter().map(|c| c.as_str_name())))
         .bind(&entry.justification).bind(entry.flagged).bind(&last_hash).bind(&hash)
         .bind(entry.action.as_str_name())
+        .bind(join_names(entry.refused.iter().map(|c| c.as_str_name())))
+        .bind(&entry.disclosure_id).bind(&entry.delivery_id).bind(&entry.trigger_kind).bind(&entry.trigger_id)
         .execute(&mut **c).await.map(|r| r.rows_affected()))?;
     on_tx!(tx, c => sqlx::query("UPDATE audit_head SET last_seq = $1, last_hash = $2 WHERE id = 1")
         .bind(entry.seq).bind(&hash).execute(&mut **c).await.map(|r| r.rows_affected()))?;

@@ -39,7 +39,8 @@ async fn verify(rig: &Rig) -> pb::VerifyAuditChainResponse {
 async fn rows(rig: &Rig) -> Vec<AuditRow> {
     on_db!(&rig.db, p => sqlx::query_as(
         "SELECT seq, at, actor_organisation, actor_kind, actor_role, person_key, purpose, decision, bases,
-                categories, justification, flagged, previous_hash, hash, action
+                categories, justification, flagged, previous_hash, hash, action, refused_categories,
+                disclosure_id, delivery_id, trigger_kind, trigger_id
          FROM audit_log ORDER BY seq")
         .fetch_all(p).await.unwrap())
 }
