@@ -45,6 +45,18 @@ pub fn release(n: u32) -> referrals::NotifyReleaseRequest {
     }
 }
 
+/// Probation refers person `n` to TP-LEI for substance misuse treatment.
+pub fn referral_to_the_provider(key: &str, n: u32) -> referrals::RequestReferralRequest {
+    referrals::RequestReferralRequest {
+        idempotency_key: key.into(),
+        person: release(n).person,
+        service: types::ServiceType::SubstanceMisuseTreatment as i32,
+        provider: "TP-LEI".into(),
+        urgency: referrals::Urgency::Routine as i32,
+        release_id: String::new(),
+    }
+}
+
 pub fn to_kind(kind: types::OrganisationKind) -> pb::Recipient {
     pb::Recipient {
         recipient: Some(pb::recipient::Recipient::OrganisationKind(kind as i32)),

@@ -9,7 +9,7 @@ use crate::fixtures::*;
 use crate::harness::{Rig, nhs};
 use throughcare_proto::referrals::v1 as referrals;
 use throughcare_proto::sharing::v1::{self as pb, Purpose};
-use throughcare_proto::types::v1::{self as types, DataCategory as C, ServiceType};
+use throughcare_proto::types::v1::{self as types, DataCategory as C};
 
 fn nhs_only(n: u32) -> types::PersonIdentifiers {
     types::PersonIdentifiers {
@@ -107,14 +107,7 @@ pub async fn a_refusal_keeps_counting_when_referrals_links_the_identifiers(rig: 
         .unwrap()
         .into_inner();
     rig.referrals("EMR-LEI")
-        .request_referral(referrals::RequestReferralRequest {
-            idempotency_key: "ref-40".into(),
-            person: release(40).person,
-            service: ServiceType::SubstanceMisuseTreatment as i32,
-            provider: "TP-LEI".into(),
-            urgency: referrals::Urgency::Routine as i32,
-            release_id: String::new(),
-        })
+        .request_referral(referral_to_the_provider("ref-40", 40))
         .await
         .unwrap();
     rig.wait_count(

@@ -7,9 +7,8 @@
 
 use crate::fixtures::*;
 use crate::harness::Rig;
-use throughcare_proto::referrals::v1 as referrals;
 use throughcare_proto::sharing::v1::{self as pb, Purpose};
-use throughcare_proto::types::v1::{DataCategory as C, OrganisationKind as K, ServiceType};
+use throughcare_proto::types::v1::{DataCategory as C, OrganisationKind as K};
 use tonic::Code;
 
 async fn list(rig: &Rig, org: &str, n: u32) -> Result<usize, (Code, String)> {
@@ -77,14 +76,7 @@ pub async fn only_organisations_related_to_the_person_read_or_withdraw_consents(
         .await;
     assert_eq!(list(&rig, "LEI", 70).await, Ok(1));
     rig.referrals("EMR-LEI")
-        .request_referral(referrals::RequestReferralRequest {
-            idempotency_key: "ref-70".into(),
-            person: release(70).person,
-            service: ServiceType::SubstanceMisuseTreatment as i32,
-            provider: "TP-LEI".into(),
-            urgency: referrals::Urgency::Routine as i32,
-            release_id: String::new(),
-        })
+        .request_referral(referral_to_the_provider("ref-70", 70))
         .await
         .unwrap();
     rig.wait_count(
