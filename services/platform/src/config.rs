@@ -85,6 +85,9 @@ pub struct GrpcConfig {
     /// tokens authenticate (embedded mode, tests).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Calls in flight beyond these are refused at once, with a retry hint.
+    #[serde(default)]
+    pub in_flight: crate::grpc::InFlightLimits,
 }
 
 /// PEM files for mutual TLS.
@@ -114,6 +117,7 @@ impl PlatformConfig {
             grpc: GrpcConfig {
                 listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
                 tls: None,
+                in_flight: Default::default(),
             },
             database: DatabaseConfig {
                 url: Secret::new(format!(
@@ -242,6 +246,7 @@ mod tests {
             grpc: GrpcConfig {
                 listen: "127.0.0.1:50051".parse().unwrap(),
                 tls: None,
+                in_flight: Default::default(),
             },
             database: DatabaseConfig {
                 url: Secret::new("sqlite://x.db"),

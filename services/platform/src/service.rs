@@ -95,6 +95,7 @@ pub struct Platform {
     /// The runtime the service was started in (shutdown, clock).
     pub runtime: Runtime,
     tls: Option<TlsConfig>,
+    in_flight: crate::grpc::InFlightLimits,
 }
 
 impl Platform {
@@ -131,6 +132,7 @@ impl Platform {
             metrics: runtime.metrics.clone(),
             runtime: runtime.clone(),
             tls: config.grpc.tls.clone(),
+            in_flight: config.grpc.in_flight,
         })
     }
 
@@ -180,6 +182,7 @@ impl Platform {
             relay.run(shutdown).await;
             Ok::<(), Infallible>(())
         });
+        server.limit_in_flight(self.in_flight);
         if let Some(consumers) = self.bus.consumer_health() {
             server.watch_consumers(consumers);
         }

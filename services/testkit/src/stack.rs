@@ -173,6 +173,7 @@ impl Stack {
             grpc: GrpcConfig {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 tls: None,
+                in_flight: Default::default(),
             },
             database: DatabaseConfig {
                 url: Secret::new(database_url),

@@ -183,6 +183,7 @@ impl Embedded<'_> {
             grpc: GrpcConfig {
                 listen: SocketAddr::new(self.host, 0),
                 tls: None,
+                in_flight: Default::default(),
             },
             database: DatabaseConfig {
                 url: Secret::new(format!(

@@ -3,10 +3,12 @@
 //! reflection, the identity service, tracing and latency metrics, mutual TLS,
 //! and graceful shutdown.
 
+mod admission;
 mod bearer;
 mod identity_service;
 mod server;
 
+pub use admission::{Admission, InFlightLimits};
 pub use bearer::Bearer;
 pub use identity_service::IdentityServiceImpl;
 pub use server::{GrpcServer, ServeError};

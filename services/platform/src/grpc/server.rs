@@ -1,4 +1,5 @@
 use super::IdentityServiceImpl;
+use super::admission::{Admission, Admitted, InFlightLimits};
 use crate::bus::{ConsumerHealth, STALL_AFTER};
 use crate::config::TlsConfig;
 use crate::identity::Authenticator;
@@ -40,6 +41,7 @@ pub enum ServeError {
 #[derive(Debug)]
 pub struct GrpcServer {
     authenticator: Authenticator,
+    admission: Admission,
     routes: RoutesBuilder,
     serving: Vec<&'static str>,
     consumers: Option<ConsumerHealth>,
@@ -50,6 +52,7 @@ impl GrpcServer {
     pub fn new(authenticator: Authenticator) -> Self {
         let mut server = Self {
             authenticator,
+            admission: Admission::default(),
             routes: RoutesBuilder::default(),
             serving: Vec::new(),
             consumers: None,
@@ -77,8 +80,17 @@ impl GrpcServer {
         S::Future: Send + 'static,
     {
         self.serving.push(S::NAME);
-        self.routes
-            .add_service(InterceptedService::new(service, self.authenticator.clone()));
+        let admitted = Admitted::new(service, self.admission.clone());
+        self.routes.add_service(InterceptedService::new(
+            admitted,
+            self.authenticator.clone(),
+        ));
+        self
+    }
+
+    /// Bounds the calls in flight, per caller organisation and in all.
+    pub fn limit_in_flight(&mut self, limits: InFlightLimits) -> &mut Self {
+        self.admission.set_limits(limits);
         self
     }
 

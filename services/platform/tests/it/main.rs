@@ -7,5 +7,6 @@ mod bus_contract;
 mod common;
 mod identity;
 mod outbox;
+mod overload;
 mod sqlite_files;
 mod telemetry;
