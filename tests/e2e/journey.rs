@@ -28,7 +28,7 @@ pub(crate) struct System<'a> {
     pub(crate) token: &'a dyn Fn(&str, &str) -> String,
 }
 
-type Authed = InterceptedService<
+pub(crate) type Authed = InterceptedService<
     Channel,
     Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send>,
 >;
@@ -56,7 +56,7 @@ async fn channel(
 }
 
 impl System<'_> {
-    async fn authed(&self, endpoint: &str, organisation: &str, role: &str) -> Authed {
+    pub(crate) async fn authed(&self, endpoint: &str, organisation: &str, role: &str) -> Authed {
         let (channel, interceptor) = channel(endpoint, (self.token)(organisation, role)).await;
         InterceptedService::new(channel, interceptor)
     }
@@ -98,6 +98,60 @@ pub(crate) async fn one_release_through_every_service(system: &System<'_>, seed:
 
 /// Released in a month long closed (its end plus the grace days has passed),
 /// so the indicators publish it once it settles.
+/// The identifiers of the person `seed`.
+pub(crate) fn person(seed: u32) -> types::PersonIdentifiers {
+    types::PersonIdentifiers {
+        nhs_number: nhs_number(seed),
+        prison_number: format!("A{:04}BC", seed % 10_000),
+        crn: String::new(),
+    }
+}
+
+/// A prison's notification that the person `seed` (named by `person`) is
+/// released on licence to EMR-LEI, with a health summary in four categories.
+pub(crate) fn release_request(
+    seed: u32,
+    person: &types::PersonIdentifiers,
+) -> referrals::NotifyReleaseRequest {
+    let released = released_on();
+    referrals::NotifyReleaseRequest {
+        idempotency_key: format!("journey-release-{seed}"),
+        person: Some(types::PersonDetails {
+            identifiers: Some(person.clone()),
+            date_of_birth: Some(date(chrono::NaiveDate::from_ymd_opt(1985, 4, 2).unwrap())),
+            sex: types::Sex::Male as i32,
+            ethnic_group: types::EthnicGroup::White as i32,
+        }),
+        release_date: Some(date(released)),
+        reason: referrals::ReleaseReason::OnLicence as i32,
+        releasing_prison: "LEI".into(),
+        destination: Some(types::Destination {
+            probation_delivery_unit: "EMR-LEI".into(),
+            local_authority: "E06000016".into(),
+            ..Default::default()
+        }),
+        health: Some(types::HealthSummary {
+            gp_registration: Some(types::GpRegistration {
+                status: types::RegistrationStatus::NotRegistered as i32,
+                practice_code: String::new(),
+            }),
+            mental_health: Some(types::MentalHealth {
+                screening: types::ScreeningOutcome::NeedIdentified as i32,
+                under_treatment: true,
+                ..Default::default()
+            }),
+            substance_misuse: Some(types::SubstanceMisuse {
+                on_opioid_substitution_therapy: true,
+                ..Default::default()
+            }),
+            smoking: Some(types::Smoking {
+                status: types::SmokingStatus::CurrentSmoker as i32,
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
 fn released_on() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive() - chrono::Duration::days(60)
 }
@@ -109,12 +163,7 @@ pub(crate) async fn release_reaches_probation(
     seed: u32,
     within: Duration,
 ) -> referrals::Release {
-    let person = types::PersonIdentifiers {
-        nhs_number: nhs_number(seed),
-        prison_number: format!("A{:04}BC", seed % 10_000),
-        crn: String::new(),
-    };
-    let released = released_on();
+    let person = person(seed);
 
     // The person consents to probation seeing their mental health and
     // substance misuse information for direct care — nothing else.
@@ -160,42 +209,7 @@ pub(crate) async fn release_reaches_probation(
 
     let release =
         TransitionsServiceClient::new(system.authed(system.referrals, "LEI", "system").await)
-            .notify_release(referrals::NotifyReleaseRequest {
-                idempotency_key: format!("journey-release-{seed}"),
-                person: Some(types::PersonDetails {
-                    identifiers: Some(person.clone()),
-                    date_of_birth: Some(date(chrono::NaiveDate::from_ymd_opt(1985, 4, 2).unwrap())),
-                    sex: types::Sex::Male as i32,
-                    ethnic_group: types::EthnicGroup::White as i32,
-                }),
-                release_date: Some(date(released)),
-                reason: referrals::ReleaseReason::OnLicence as i32,
-                releasing_prison: "LEI".into(),
-                destination: Some(types::Destination {
-                    probation_delivery_unit: "EMR-LEI".into(),
-                    local_authority: "E06000016".into(),
-                    ..Default::default()
-                }),
-                health: Some(types::HealthSummary {
-                    gp_registration: Some(types::GpRegistration {
-                        status: types::RegistrationStatus::NotRegistered as i32,
-                        practice_code: String::new(),
-                    }),
-                    mental_health: Some(types::MentalHealth {
-                        screening: types::ScreeningOutcome::NeedIdentified as i32,
-                        under_treatment: true,
-                        ..Default::default()
-                    }),
-                    substance_misuse: Some(types::SubstanceMisuse {
-                        on_opioid_substitution_therapy: true,
-                        ..Default::default()
-                    }),
-                    smoking: Some(types::Smoking {
-                        status: types::SmokingStatus::CurrentSmoker as i32,
-                    }),
-                    ..Default::default()
-                }),
-            })
+            .notify_release(release_request(seed, &person))
             .await
             .expect("release notified")
             .into_inner()

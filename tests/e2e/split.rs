@@ -39,7 +39,7 @@ pub(crate) struct Running {
     pub(crate) process: Process,
     pub(crate) endpoint: String,
     service: &'static str,
-    database: String,
+    pub(crate) database: String,
 }
 
 impl Running {
@@ -52,6 +52,19 @@ impl Running {
 }
 
 impl Split {
+    /// The deployment's bus, to read what its services published.
+    pub(crate) async fn bus(&self) -> Bus {
+        let kafka = KafkaConfig {
+            brokers: self.brokers.clone(),
+            ..testing::kafka_config()
+        };
+        let config = BusConfig {
+            topic_prefix: self.prefix.clone(),
+            backend: BusBackend::Kafka(kafka),
+        };
+        Bus::connect(&config, Metrics::disabled()).await.unwrap()
+    }
+
     pub(crate) async fn new() -> Self {
         let brokers = std::env::var(KAFKA_ENV).expect("the broker address from tests/run.sh");
         let dir = TempDir::new().unwrap();
@@ -83,7 +96,8 @@ impl Split {
         self.spawn(service, database).await
     }
 
-    async fn spawn(&self, service: &'static str, database: String) -> Running {
+    /// Starts `service` again on `database` (after it was stopped).
+    pub(crate) async fn spawn(&self, service: &'static str, database: String) -> Running {
         let port = free_port();
         let mut command = Command::new(binary(&format!("throughcare-{service}")));
         if service == "indicators" {
@@ -227,15 +241,7 @@ async fn each_service_runs_on_its_own_and_one_release_goes_through_all_three() {
 /// it, is a CloudEvent (binary mode headers, one `ce_source` scheme) carrying
 /// a W3C trace context, as any client reading the topics may rely on.
 async fn every_record_is_a_traced_cloud_event(split: &Split) {
-    let kafka = KafkaConfig {
-        brokers: split.brokers.clone(),
-        ..testing::kafka_config()
-    };
-    let config = BusConfig {
-        topic_prefix: split.prefix.clone(),
-        backend: BusBackend::Kafka(kafka),
-    };
-    let bus = Bus::connect(&config, Metrics::disabled()).await.unwrap();
+    let bus = split.bus().await;
     for name in [
         topics::REFERRALS_EVENTS,
         topics::HEALTH_RECORDS,
