@@ -131,6 +131,22 @@ pub enum Tx {
 }
 
 impl Tx {
+    /// Holds the lock called `name` until this transaction ends: exclusive,
+    /// or shared with other shared holders. On PostgreSQL an advisory lock;
+    /// on SQLite nothing, since its write transaction already holds the only
+    /// write lock.
+    pub async fn lock_named(&mut self, name: &str, exclusive: bool) -> sqlx::Result<()> {
+        if let Tx::Postgres(c) = self {
+            let sql = if exclusive {
+                "SELECT pg_advisory_xact_lock(hashtext($1))::text"
+            } else {
+                "SELECT pg_advisory_xact_lock_shared(hashtext($1))::text"
+            };
+            sqlx::query(sql).bind(name).execute(&mut **c).await?;
+        }
+        Ok(())
+    }
+
     /// `" FOR UPDATE"` on PostgreSQL; nothing on SQLite, whose write
     /// transaction already holds the only write lock.
     pub fn for_update(&self) -> &'static str {

@@ -3,8 +3,8 @@
 //! RESOURCE_EXHAUSTED when its organisation has too many in flight (one
 //! prison estate cannot starve another), UNAVAILABLE when the service has —
 //! with a `google.rpc.RetryInfo` hint, instead of queueing into its deadline.
-//! A call holds its place until its response (for a stream, its first
-//! message's headers) is ready.
+//! A call holds its place until its handler answers: for a server stream,
+//! until the stream is open (open streams are not bounded here).
 
 use crate::identity::Caller;
 use serde::{Deserialize, Serialize};

@@ -17,9 +17,13 @@ pub struct Placement<'a> {
     pub prison: Option<&'a str>,
 }
 
+/// The lock every call that finds, creates or merges people holds until it
+/// commits: two calls must not merge and write the same people at once (one
+/// would write under a key the other just retired).
+const IDENTITIES: &str = "throughcare.referrals.identities";
+
 /// A person found or created by [`resolve_person`], and the keys that call
 /// learnt name them.
-#[derive(Debug)]
 pub struct Resolved {
     pub row: PersonRow,
     /// Every key that names this person besides their own: the key a first
@@ -43,6 +47,7 @@ pub async fn resolve_person(
     placement: Option<Placement<'_>>,
     now: DateTime<Utc>,
 ) -> StoreResult<Resolved> {
+    tx.lock_named(IDENTITIES, true).await?;
     let (row, mut learnt) = match find_person(tx, &person.ids).await? {
         Some(row) => (row, false),
         None => match insert_person(tx, keys, person, placement, now).await? {
@@ -73,7 +78,7 @@ pub async fn resolve_person(
             Holder::Nobody => learnt = true,
             Holder::This => {}
             Holder::Other(other) => {
-                if merge_person(tx, &row.person_key, &other, now).await? {
+                if merge_person(tx, &row.person_key, &other, &person.ids, now).await? {
                     merged.push(other);
                     learnt = true;
                 }
@@ -106,6 +111,16 @@ fn linked_keys(
     linked.sort();
     linked.dedup();
     Ok(linked)
+}
+
+/// Names the person by key only: the row holds identifiers.
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolved")
+            .field("person_key", &self.row.person_key)
+            .field("merged_keys", &self.merged_keys)
+            .finish()
+    }
 }
 
 /// The identifier columns, in the order of [`PersonIds::columns`].
@@ -237,26 +252,28 @@ const ACTIVE_REFERRAL: &str =
 /// (the other's row stays as a tombstone naming the survivor) and their
 /// history is re-keyed, except an active referral the survivor already has
 /// the twin of, which stays with the tombstone. Returns false, merging
-/// nothing, when the two hold different values of one identifier: they are
-/// not provably one person.
+/// nothing, when the two — or the other and the identifiers the call names —
+/// hold different values of one identifier: they are not provably one person.
 async fn merge_person(
     tx: &mut Tx,
     survivor: &str,
     other: &str,
+    named: &PersonIds,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
     let (Some(s), Some(o)) = (person(tx, survivor).await?, person(tx, other).await?) else {
         return Ok(false);
     };
-    let pairs = [
-        (&s.nhs_number, &o.nhs_number),
-        (&s.prison_number, &o.prison_number),
-        (&s.crn, &o.crn),
-    ];
-    if pairs
-        .iter()
-        .any(|(a, b)| matches!((a, b), (Some(a), Some(b)) if a != b))
-    {
+    let [nhs, noms, crn] = named.columns();
+    let differ =
+        |a: Option<&str>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a != b);
+    let contradicts = differ(s.nhs_number.as_deref(), &o.nhs_number)
+        || differ(s.prison_number.as_deref(), &o.prison_number)
+        || differ(s.crn.as_deref(), &o.crn)
+        || differ(nhs, &o.nhs_number)
+        || differ(noms, &o.prison_number)
+        || differ(crn, &o.crn);
+    if contradicts {
         tracing::warn!("two people share an identifier but hold different others; not merged");
         return Ok(false);
     }

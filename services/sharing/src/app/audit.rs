@@ -47,19 +47,23 @@ impl App {
     pub async fn checkpoint(&self) -> Result<Option<Checkpoint>> {
         let mut work = self.transactions.begin().await?;
         let (seq, hash) = store::audit::head(work.tx()).await?;
-        let stored = store::audit::checkpoints(work.tx()).await?.pop();
+        let stored = store::audit::latest_checkpoint(work.tx()).await?;
         let known = self.checkpoint.lock().expect("checkpoint lock").clone();
-        let latest = stored.into_iter().chain(known).map(|c| c.seq).max();
-        if latest.is_some_and(|latest| seq < latest) {
-            // Never sign a head behind one already signed: that is a cut
-            // tail, which verification reports.
-            tracing::error!(
-                head = seq,
-                "the audit chain's head is behind a signed checkpoint; not signing"
-            );
-            return Ok(None);
+        let latest = stored.into_iter().chain(known).max_by_key(|c| c.seq);
+        if let Some(latest) = &latest {
+            // Never sign a chain that no longer agrees with what was signed
+            // (a cut tail, or a rewritten entry): verification reports it.
+            let agrees = store::audit::hash_at(work.tx(), latest.seq).await?;
+            if seq < latest.seq || agrees.as_deref() != Some(latest.hash.as_slice()) {
+                tracing::error!(
+                    head = seq,
+                    checkpoint = latest.seq,
+                    "the audit chain no longer agrees with its latest checkpoint; not signing"
+                );
+                return Ok(None);
+            }
         }
-        if seq == 0 || latest.is_some_and(|latest| latest >= seq) {
+        if seq == 0 || latest.is_some_and(|latest| latest.seq >= seq) {
             return Ok(None);
         }
         let checkpoint = self.audit_key.sign(seq, &hash, self.now());

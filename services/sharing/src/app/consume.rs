@@ -61,7 +61,11 @@ impl Incoming {
         } else if event.is::<events::ReferralRequested>() {
             Incoming::ReferralRequested(decode(event)?)
         } else if event.is::<events::PersonsLinked>() {
-            Incoming::PersonsLinked(decode(event)?)
+            let linked: events::PersonsLinked = decode(event)?;
+            if linked.surviving_key.is_empty() || linked.merged_keys.iter().any(String::is_empty) {
+                return Err(permanent("a link names an empty key"));
+            }
+            Incoming::PersonsLinked(linked)
         } else if event.is::<events::ReferralStateChanged>() {
             let changed: events::ReferralStateChanged = decode(event)?;
             let ended = [
@@ -182,6 +186,7 @@ impl App {
 
     /// The key a person named by an event is held under here.
     async fn held_as(&self, work: &mut Work, person_key: &str) -> sqlx::Result<String> {
+        people::hold_keys(work.tx()).await?;
         people::canonical(Reader::Tx(work.tx()), person_key).await
     }
 

@@ -85,6 +85,7 @@ impl App {
     ) -> Result<pb::RequestDisclosureResponse> {
         let (ids, request, justification) = asked(caller, self.now(), r)?;
         let mut work = self.transactions.begin().await?;
+        people::hold_keys(work.tx()).await?;
         let known = people::find(Reader::Tx(work.tx()), &self.pseudonyms, &ids).await?;
         let (consents, agreements) = self.bases_for(&mut work, known.as_deref()).await?;
         let (outcome, refusal) = decide_requested(&consents, &agreements, &request);
@@ -210,13 +211,21 @@ impl App {
         let refusals = store::audit::refusals_of(self.db(), &key)
             .await?
             .into_iter()
-            .map(|e| pb::RefusalRecord {
-                recipient: e.actor_organisation,
-                recipient_kind: e.actor_kind as i32,
-                refused_at: Some(to_timestamp(e.at)),
-                purpose: e.purpose as i32,
-                bases: e.bases,
-                categories: e.categories.into_iter().map(|c| c as i32).collect(),
+            .map(|e| {
+                // A deny refused what was asked; a permit, what it left out.
+                let refused = if e.decision == pb::Decision::Deny {
+                    e.categories
+                } else {
+                    e.refused
+                };
+                pb::RefusalRecord {
+                    recipient: e.actor_organisation,
+                    recipient_kind: e.actor_kind as i32,
+                    refused_at: Some(to_timestamp(e.at)),
+                    purpose: e.purpose as i32,
+                    bases: e.bases,
+                    categories: refused.into_iter().map(|c| c as i32).collect(),
+                }
             })
             .collect();
         Ok(pb::ListDisclosuresResponse {

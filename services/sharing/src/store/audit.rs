@@ -180,6 +180,25 @@ pub async fn head(tx: &mut Tx) -> sqlx::Result<(i64, Vec<u8>)> {
 
 type CheckpointRow = (i64, Vec<u8>, DateTime<Utc>, Vec<u8>);
 
+/// The latest stored checkpoint.
+pub async fn latest_checkpoint(tx: &mut Tx) -> sqlx::Result<Option<Checkpoint>> {
+    let row: Option<CheckpointRow> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT seq, hash, at, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **c).await)?;
+    Ok(row.map(|(seq, hash, at, signature)| Checkpoint {
+        seq,
+        hash,
+        at,
+        signature,
+    }))
+}
+
+/// The chain hash of entry `seq`, if it is there.
+pub async fn hash_at(tx: &mut Tx, seq: i64) -> sqlx::Result<Option<Vec<u8>>> {
+    on_tx!(tx, c => sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
+        .bind(seq).fetch_optional(&mut **c).await)
+}
+
 /// Every stored checkpoint, oldest first.
 pub async fn checkpoints(tx: &mut Tx) -> sqlx::Result<Vec<Checkpoint>> {
     let rows: Vec<CheckpointRow> = on_tx!(tx, c => sqlx::query_as(
@@ -205,13 +224,15 @@ pub async fn insert_checkpoint(tx: &mut Tx, c: &Checkpoint) -> sqlx::Result<()> 
     Ok(())
 }
 
-/// Every refused disclosure decision about the person keyed `person_key`,
+/// Every disclosure decision about the person keyed `person_key` that
+/// refused something — a deny, or a permit that refused some categories —
 /// under that key or any key since linked to it, oldest first.
 pub async fn refusals_of(db: &Db, person_key: &str) -> sqlx::Result<Vec<Entry>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM audit_log
          WHERE person_key IN (SELECT $1 UNION SELECT merged_key FROM person_links WHERE surviving_key = $1)
-           AND action = 'AUDITED_ACTION_UNSPECIFIED' AND decision = 'DECISION_DENY'
+           AND action = 'AUDITED_ACTION_UNSPECIFIED'
+           AND (decision = 'DECISION_DENY' OR refused_categories <> '')
          ORDER BY seq"
     ));
     let rows: Vec<AuditRow> =

@@ -58,6 +58,17 @@ pub async fn find(
     Ok(held.map(|_| key))
 }
 
+/// The lock held while people's keys are linked (exclusive) or while
+/// anything is written under a person's key (shared): a write must not land
+/// under a key a link is retiring at the same moment.
+const IDENTITIES: &str = "throughcare.sharing.identities";
+
+/// Holds the identities lock, shared, until the transaction ends: for writes
+/// under a person's key.
+pub async fn hold_keys(tx: &mut Tx) -> sqlx::Result<()> {
+    tx.lock_named(IDENTITIES, false).await
+}
+
 /// The key that `key` names now: the survivor it was linked to, else itself.
 pub async fn canonical(reader: Reader<'_>, key: &str) -> sqlx::Result<String> {
     let survivor: Option<String> = read!(reader, c => sqlx::query_scalar(
@@ -74,6 +85,7 @@ pub async fn resolve(
     ids: &PersonIds,
     now: DateTime<Utc>,
 ) -> sqlx::Result<String> {
+    tx.lock_named(IDENTITIES, true).await?;
     let key = match find(Reader::Tx(&mut *tx), keys, ids).await? {
         Some(key) => key,
         // Held under the key it is linked to, if referrals already linked it.
@@ -118,6 +130,7 @@ pub async fn adopt(
     ids: &PersonIds,
     now: DateTime<Utc>,
 ) -> sqlx::Result<String> {
+    tx.lock_named(IDENTITIES, true).await?;
     let key = canonical(Reader::Tx(&mut *tx), key).await?;
     let wanted = ids.columns();
     let others: Vec<String> = candidates(Reader::Tx(&mut *tx), ids)
@@ -163,6 +176,7 @@ pub async fn link(
     merged: &[String],
     now: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
+    tx.lock_named(IDENTITIES, true).await?;
     let survivor = canonical(Reader::Tx(&mut *tx), survivor).await?;
     let mut moved = false;
     for key in merged.iter().filter(|k| **k != survivor) {

@@ -379,7 +379,16 @@ pub async fn subject_access_lists_every_disclosure(rig: Rig) {
         .iter()
         .map(|r| (r.recipient.as_str(), r.purpose, r.refused_at.is_some()))
         .collect();
-    assert_eq!(refused, [("RT5", Purpose::DirectCare as i32, true)]);
+    // The push at release left out what its consent does not cover: a
+    // refusal of those categories too.
+    assert_eq!(
+        refused,
+        [
+            ("EMR-LEI", Purpose::DirectCare as i32, true),
+            ("RT5", Purpose::DirectCare as i32, true)
+        ]
+    );
+    assert!(!refusals[0].categories.is_empty());
 }
 
 pub async fn withdrawing_one_consent_leaves_pushes_another_basis_covers(rig: Rig) {
