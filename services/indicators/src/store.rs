@@ -56,23 +56,6 @@ pub async fn load_links(db: &Db) -> sqlx::Result<Vec<(String, String)>> {
         .fetch_all(p).await)
 }
 
-/// Replaces every stored link (a rebuild from the log).
-pub async fn replace_links(
-    db: &Db,
-    links: &[(String, String)],
-    now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    let mut tx = db.begin().await?;
-    on_tx!(&mut tx, c => sqlx::query("DELETE FROM indicator_person_links")
-        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
-    for (merged, survivor) in links {
-        on_tx!(&mut tx, c => sqlx::query(
-            "INSERT INTO indicator_person_links (merged_key, surviving_key, linked_at) VALUES ($1, $2, $3)")
-            .bind(merged).bind(survivor).bind(now).execute(&mut **c).await.map(|r| r.rows_affected()))?;
-    }
-    tx.commit().await
-}
-
 /// Streams every stored person to `each`.
 pub async fn load_people(
     db: &Db,
@@ -88,15 +71,24 @@ pub async fn load_people(
     Ok(())
 }
 
-/// Replaces every stored person (a rebuild from the log), in one transaction.
+/// Replaces every stored person and link (a rebuild from the log), in one
+/// transaction.
 pub async fn replace_people(
     db: &Db,
     people: &[(String, Vec<u8>)],
+    links: &[(String, String)],
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
     on_tx!(&mut tx, c => sqlx::query("DELETE FROM indicator_people")
         .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    on_tx!(&mut tx, c => sqlx::query("DELETE FROM indicator_person_links")
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    for (merged, survivor) in links {
+        on_tx!(&mut tx, c => sqlx::query(
+            "INSERT INTO indicator_person_links (merged_key, surviving_key, linked_at) VALUES ($1, $2, $3)")
+            .bind(merged).bind(survivor).bind(now).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    }
     for chunk in people.chunks(BATCH) {
         let sql = values_sql(
             "INSERT INTO indicator_people (person_key, state, updated_at) VALUES ",

@@ -64,7 +64,6 @@ pub async fn replace(db: &Db, core: &Aggregator) -> sqlx::Result<usize> {
         .each_alias()
         .map(|(merged, survivor)| (merged.to_owned(), survivor.to_owned()))
         .collect();
-    store::replace_people(db, &people, Utc::now()).await?;
-    store::replace_links(db, &links, Utc::now()).await?;
+    store::replace_people(db, &people, &links, Utc::now()).await?;
     Ok(people.len())
 }

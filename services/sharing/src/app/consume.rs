@@ -158,8 +158,8 @@ impl App {
         linked: &events::PersonsLinked,
     ) -> sqlx::Result<()> {
         let now = self.now();
-        people::link(work.tx(), &linked.surviving_key, &linked.merged_keys, now).await?;
-        let survivor = self.held_as(work, &linked.surviving_key).await?;
+        let survivor =
+            people::link(work.tx(), &linked.surviving_key, &linked.merged_keys, now).await?;
         if !people::has_records(work.tx(), &survivor).await? {
             return Ok(());
         }

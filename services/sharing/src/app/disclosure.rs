@@ -86,26 +86,23 @@ impl App {
         let (ids, request, justification) = asked(caller, self.now(), r)?;
         let mut work = self.transactions.begin().await?;
         people::hold_keys(work.tx()).await?;
-        let known = people::find(Reader::Tx(work.tx()), &self.pseudonyms, &ids).await?;
-        let (consents, agreements) = self.bases_for(&mut work, known.as_deref()).await?;
+        let person = people::locate(Reader::Tx(work.tx()), &self.pseudonyms, &ids).await?;
+        let (consents, agreements) = self.bases_for(&mut work, person.held_key()).await?;
         let (outcome, refusal) = decide_requested(&consents, &agreements, &request);
-        let person_key = match &known {
-            Some(key) => key.clone(),
-            None => self.pseudonyms.person_key(&ids).as_str().to_owned(),
-        };
+        let person_key = &person.key;
         let role = caller.role.as_str();
         let mut entry = match refusal {
-            Some(why) => Entry::refused(role, &person_key, &request, &outcome, why),
-            None => Entry::decided(role, &person_key, &request, &outcome, justification),
+            Some(why) => Entry::refused(role, person_key, &request, &outcome, why),
+            None => Entry::decided(role, person_key, &request, &outcome, justification),
         };
         let response = if outcome.permits() {
             let permitted: BTreeSet<_> = outcome.permitted.keys().copied().collect();
-            let health = match &known {
+            let health = match person.held_key() {
                 Some(key) => self.permitted_health(&mut work, key, &permitted).await?,
                 None => Default::default(),
             };
             let made = self
-                .disclose(&mut work, &person_key, &request, &outcome, ("request", ""))
+                .disclose(&mut work, person_key, &request, &outcome, ("request", ""))
                 .await?;
             entry.disclosure_id = made.disclosure_id.clone();
             pb::RequestDisclosureResponse {
@@ -117,7 +114,7 @@ impl App {
             }
         } else {
             let wanted = decision::wanted(&request).into_iter().map(|c| c as i32);
-            work.publish(self.denied(&person_key, &request, wanted.collect()));
+            work.publish(self.denied(person_key, &request, wanted.collect()));
             pb::RequestDisclosureResponse {
                 decision: pb::Decision::Deny as i32,
                 ..Default::default()

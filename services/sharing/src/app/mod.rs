@@ -100,14 +100,10 @@ impl App {
         action: pb::AuditedAction,
     ) -> Result<String> {
         let mut work = self.transactions.begin().await?;
-        let found = people::find(Reader::Tx(work.tx()), &self.pseudonyms, ids).await?;
-        let key = match &found {
-            Some(key) => key.clone(),
-            None => self.pseudonyms.person_key(ids).as_str().to_owned(),
-        };
+        let person = people::locate(Reader::Tx(work.tx()), &self.pseudonyms, ids).await?;
+        let key = person.key.clone();
         let allowed = caller.kind() == OrganisationKind::National
-            || (found.is_some()
-                && people::related(Reader::Tx(work.tx()), &key, caller.code()).await?);
+            || (person.held && people::related(Reader::Tx(work.tx()), &key, caller.code()).await?);
         let reader = (
             caller.code(),
             caller.kind().to_proto(),

@@ -64,6 +64,12 @@ pub fn parse_bases(text: &str) -> Option<Vec<pb::LawfulBasis>> {
 }
 
 impl AuditRow {
+    /// The entry this row holds, as a read error if it no longer parses.
+    fn parsed(&self) -> sqlx::Result<Entry> {
+        self.entry()
+            .ok_or_else(|| sqlx::Error::Decode("a stored audit entry no longer parses".into()))
+    }
+
     /// The entry this row holds; `None` if a column no longer parses (tampering).
     pub fn entry(&self) -> Option<Entry> {
         Some(Entry {
@@ -180,17 +186,21 @@ pub async fn head(tx: &mut Tx) -> sqlx::Result<(i64, Vec<u8>)> {
 
 type CheckpointRow = (i64, Vec<u8>, DateTime<Utc>, Vec<u8>);
 
+fn checkpoint((seq, hash, at, signature): CheckpointRow) -> Checkpoint {
+    Checkpoint {
+        seq,
+        hash,
+        at,
+        signature,
+    }
+}
+
 /// The latest stored checkpoint.
 pub async fn latest_checkpoint(tx: &mut Tx) -> sqlx::Result<Option<Checkpoint>> {
     let row: Option<CheckpointRow> = on_tx!(tx, c => sqlx::query_as(
         "SELECT seq, hash, at, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut **c).await)?;
-    Ok(row.map(|(seq, hash, at, signature)| Checkpoint {
-        seq,
-        hash,
-        at,
-        signature,
-    }))
+    Ok(row.map(checkpoint))
 }
 
 /// The chain hash of entry `seq`, if it is there.
@@ -204,15 +214,7 @@ pub async fn checkpoints(tx: &mut Tx) -> sqlx::Result<Vec<Checkpoint>> {
     let rows: Vec<CheckpointRow> = on_tx!(tx, c => sqlx::query_as(
         "SELECT seq, hash, at, signature FROM audit_checkpoints ORDER BY seq")
         .fetch_all(&mut **c).await)?;
-    Ok(rows
-        .into_iter()
-        .map(|(seq, hash, at, signature)| Checkpoint {
-            seq,
-            hash,
-            at,
-            signature,
-        })
-        .collect())
+    Ok(rows.into_iter().map(checkpoint).collect())
 }
 
 pub async fn insert_checkpoint(tx: &mut Tx, c: &Checkpoint) -> sqlx::Result<()> {
@@ -237,12 +239,7 @@ pub async fn refusals_of(db: &Db, person_key: &str) -> sqlx::Result<Vec<Entry>> 
     ));
     let rows: Vec<AuditRow> =
         on_db!(db, p => sqlx::query_as(sql).bind(person_key).fetch_all(p).await)?;
-    rows.iter()
-        .map(|row| {
-            row.entry()
-                .ok_or_else(|| sqlx::Error::Decode("a stored audit entry no longer parses".into()))
-        })
-        .collect()
+    rows.iter().map(AuditRow::parsed).collect()
 }
 
 /// A page of the log after `after_seq`: optionally only flagged entries,
@@ -262,11 +259,6 @@ pub async fn entries(
     let rows: Vec<AuditRow> = on_db!(db, p => sqlx::query_as(sql).bind(after_seq).bind(limit)
         .bind(actor).fetch_all(p).await)?;
     rows.into_iter()
-        .map(|row| {
-            let entry = row.entry().ok_or_else(|| {
-                sqlx::Error::Decode("a stored audit entry no longer parses".into())
-            })?;
-            Ok(entry.to_proto(row.previous_hash, row.hash))
-        })
+        .map(|row| Ok(row.parsed()?.to_proto(row.previous_hash, row.hash)))
         .collect()
 }

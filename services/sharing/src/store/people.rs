@@ -36,16 +36,30 @@ pub async fn key_of(reader: Reader<'_>, ids: &PersonIds) -> sqlx::Result<Option<
     Ok(ids.choose(candidates(reader, ids).await?))
 }
 
-/// The key of the person these identifiers name, if anything is held about
-/// them: the stored person the person rule picks, else the person a first
-/// sighting by them is, or has since been linked to.
-pub async fn find(
+/// The person some identifiers name, and whether anything is held about them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub key: String,
+    pub held: bool,
+}
+
+impl Located {
+    /// The key, if anything is held under it.
+    pub fn held_key(&self) -> Option<&str> {
+        self.held.then_some(self.key.as_str())
+    }
+}
+
+/// The person these identifiers name: the stored person the person rule
+/// picks, else the person a first sighting by them is, or has since been
+/// linked to (held if a row for that key exists).
+pub async fn locate(
     mut reader: Reader<'_>,
     keys: &PseudonymKey,
     ids: &PersonIds,
-) -> sqlx::Result<Option<String>> {
+) -> sqlx::Result<Located> {
     if let Some(key) = key_of(reader.again(), ids).await? {
-        return Ok(Some(key));
+        return Ok(Located { key, held: true });
     }
     // Referrals' links carry keys, not identifiers: the person a first
     // sighting by these identifiers would be may be held (or linked to one
@@ -55,7 +69,10 @@ pub async fn find(
     let held: Option<i32> = read!(reader, c => sqlx::query_scalar(
         "SELECT 1 FROM persons WHERE person_key = $1")
         .bind(&key).fetch_optional(c).await)?;
-    Ok(held.map(|_| key))
+    Ok(Located {
+        key,
+        held: held.is_some(),
+    })
 }
 
 /// The lock held while people's keys are linked (exclusive) or while
@@ -86,13 +103,9 @@ pub async fn resolve(
     now: DateTime<Utc>,
 ) -> sqlx::Result<String> {
     tx.lock_named(IDENTITIES, true).await?;
-    let key = match find(Reader::Tx(&mut *tx), keys, ids).await? {
-        Some(key) => key,
-        // Held under the key it is linked to, if referrals already linked it.
-        None => canonical(Reader::Tx(&mut *tx), keys.person_key(ids).as_str()).await?,
-    };
+    let key = locate(Reader::Tx(&mut *tx), keys, ids).await?.key;
     ensure(tx, &key, now).await?;
-    add_identifiers(tx, &key, ids).await?;
+    add_identifiers(tx, &key, ids.columns()).await?;
     Ok(key)
 }
 
@@ -105,10 +118,10 @@ async fn ensure(tx: &mut Tx, key: &str, now: DateTime<Utc>) -> sqlx::Result<()> 
     Ok(())
 }
 
-/// Gives `key` each of these identifiers it lacks and no one else holds (a
-/// different value it holds already stays).
-async fn add_identifiers(tx: &mut Tx, key: &str, ids: &PersonIds) -> sqlx::Result<()> {
-    for (column, value) in ID_COLUMNS.into_iter().zip(ids.columns()) {
+/// Gives `key` each of these identifiers (as [`PersonIds::columns`]) it lacks
+/// and no one else holds (a different value it holds already stays).
+async fn add_identifiers(tx: &mut Tx, key: &str, ids: [Option<&str>; 3]) -> sqlx::Result<()> {
+    for (column, value) in ID_COLUMNS.into_iter().zip(ids) {
         let Some(value) = value else { continue };
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE persons SET {column} = $2 WHERE person_key = $1 AND {column} IS NULL
@@ -150,7 +163,7 @@ pub async fn adopt(
         .collect();
     link(tx, &key, &others, now).await?;
     ensure(tx, &key, now).await?;
-    add_identifiers(tx, &key, ids).await?;
+    add_identifiers(tx, &key, wanted).await?;
     Ok(key)
 }
 
@@ -169,20 +182,19 @@ const PERSON_TABLES: [&str; 5] = [
 /// join the survivor's. Idempotent and order-free: keys already linked, or
 /// never seen, are recorded and nothing else happens. The audit log keeps the
 /// keys it was written with (its hashes cover them); the links resolve them.
-/// Returns whether anything moved.
+/// Returns the key the survivor is held under.
 pub async fn link(
     tx: &mut Tx,
     survivor: &str,
     merged: &[String],
     now: DateTime<Utc>,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<String> {
     tx.lock_named(IDENTITIES, true).await?;
     let survivor = canonical(Reader::Tx(&mut *tx), survivor).await?;
-    let mut moved = false;
     for key in merged.iter().filter(|k| **k != survivor) {
         let current = canonical(Reader::Tx(&mut *tx), key).await?;
         if current != survivor {
-            moved |= merge_into(tx, &current, &survivor, now).await?;
+            merge_into(tx, &current, &survivor, now).await?;
             on_tx!(tx, c => sqlx::query(
                 "UPDATE person_links SET surviving_key = $2 WHERE surviving_key = $1")
                 .bind(&current).bind(&survivor).execute(&mut **c).await.map(|r| r.rows_affected()))?;
@@ -190,7 +202,7 @@ pub async fn link(
         }
         remember_link(tx, key, &survivor, now).await?;
     }
-    Ok(moved)
+    Ok(survivor)
 }
 
 async fn remember_link(
@@ -206,29 +218,23 @@ async fn remember_link(
     Ok(())
 }
 
-/// Moves what is held under `from` to `into`; returns whether anything was.
-async fn merge_into(tx: &mut Tx, from: &str, into: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let mut moved = 0;
+/// Moves what is held under `from` to `into`, identifiers included.
+async fn merge_into(tx: &mut Tx, from: &str, into: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
     for table in PERSON_TABLES {
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE {table} SET person_key = $2 WHERE person_key = $1"
         ));
-        moved += on_tx!(tx, c => sqlx::query(sql).bind(from).bind(into).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+        on_tx!(tx, c => sqlx::query(sql).bind(from).bind(into).execute(&mut **c).await.map(|r| r.rows_affected()))?;
     }
     let held: Option<(Option<String>, Option<String>, Option<String>)> = on_tx!(tx, c => sqlx::query_as(
         "DELETE FROM persons WHERE person_key = $1 RETURNING nhs_number, prison_number, crn")
         .bind(from).fetch_optional(&mut **c).await)?;
     if let Some((nhs, noms, crn)) = held {
         ensure(tx, into, now).await?;
-        for (column, value) in ID_COLUMNS.into_iter().zip([nhs, noms, crn]) {
-            let Some(value) = value else { continue };
-            let sql = sqlx::AssertSqlSafe(format!(
-                "UPDATE persons SET {column} = $2 WHERE person_key = $1 AND {column} IS NULL"
-            ));
-            on_tx!(tx, c => sqlx::query(sql).bind(into).bind(value).execute(&mut **c).await.map(|r| r.rows_affected()))?;
-        }
+        let ids = [nhs.as_deref(), noms.as_deref(), crn.as_deref()];
+        add_identifiers(tx, into, ids).await?;
     }
-    Ok(moved > 0)
+    Ok(())
 }
 
 /// A person's identifiers, for the deliveries that name them.

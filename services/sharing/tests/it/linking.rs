@@ -321,11 +321,11 @@ async fn one_person_per_real_person(steps: Vec<Step>, last: [u8; 3]) {
         let mut tx = db.begin().await.unwrap();
         let mut found = std::collections::BTreeSet::new();
         for m in 1..8u8 {
-            let at = people::find(Reader::Tx(&mut tx), &keys, &person_ids(p, m))
+            let at = people::locate(Reader::Tx(&mut tx), &keys, &person_ids(p, m))
                 .await
-                .unwrap()
-                .expect("every identifier names the person");
-            found.insert(at);
+                .unwrap();
+            assert!(at.held, "every identifier names the person");
+            found.insert(at.key);
         }
         assert_eq!(found.len(), 1, "person {p} is one key, whatever names them");
         let key = found.pop_first().unwrap();
