@@ -45,16 +45,33 @@ pub enum Rule {
     /// Denominator: anyone with a `den` fact in the period and area. Numerator:
     /// those of them with a `num` fact anywhere in the same period.
     SamePeriod { den: u64, num: u64 },
-    /// Denominator: anyone with a `den` fact in the period and area. Numerator:
-    /// those whose `num` fact in the same episode came within `within_days`.
+    /// A follow-through cohort. Denominator: anyone with a `den` fact in the
+    /// period and area (each counts in the period and area of that fact).
+    /// Numerator: those of them who reached a `num` fact within `within_days`
+    /// of it, as `clock` measures, whenever that fact arrives.
     Cohort {
         den: u64,
         num: u64,
         within_days: i64,
+        clock: Clock,
     },
     /// Everyone with a `measure` fact in the period and area; the value is the
     /// median of each person's first measurement in the period.
     Median { measure: u64 },
+}
+
+/// How a cohort rule measures the time from its denominator fact to a
+/// numerator fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clock {
+    /// By when each was observed: the numerator fact comes at most
+    /// `within_days` after the denominator fact — or before it, in the same
+    /// episode (work done ahead of a release, as part of that release).
+    Observed,
+    /// The numerator fact, in the denominator fact's episode, carries its own
+    /// days since the episode began (release day) as its value.
+    DaysInValue,
 }
 
 /// A process or outcome indicator.
@@ -68,6 +85,8 @@ pub struct Indicator {
     pub numerator: String,
     pub denominator: String,
     pub rule: Rule,
+    /// For a cohort rule: where its window comes from.
+    pub window_source: Option<String>,
 }
 
 /// A structure indicator: present or absent, per organisation.
@@ -87,6 +106,9 @@ pub struct Catalogue {
     /// Predicate bits an observation sets, by `fact * SERVICES + service`.
     masks: Vec<u64>,
     services: usize,
+    /// The longest observed-clock cohort window, in days: how far back a new
+    /// fact may change a denominator's figures.
+    reach_days: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +135,12 @@ impl Catalogue {
             .get(fact as usize * self.services + service as usize)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// How many days before an observation a denominator fact may be whose
+    /// cohort figures it changes (besides those of its own episode).
+    pub fn reach_days(&self) -> i64 {
+        self.reach_days
     }
 
     /// The index of a process or outcome indicator.
@@ -144,6 +172,11 @@ impl Catalogue {
                 } as i32,
                 numerator_definition: i.numerator.clone(),
                 denominator_definition: i.denominator.clone(),
+                window_days: match i.rule {
+                    Rule::Cohort { within_days, .. } => within_days as i32,
+                    _ => 0,
+                },
+                window_source: i.window_source.clone().unwrap_or_default(),
             })
             .collect();
         out.extend(self.structures.iter().map(|s| pb::Indicator {
@@ -154,6 +187,8 @@ impl Catalogue {
             unit: pb::IndicatorUnit::Presence as i32,
             numerator_definition: "Present (recorded by the organisation itself)".into(),
             denominator_definition: "Each organisation".into(),
+            window_days: 0,
+            window_source: String::new(),
         }));
         out
     }
@@ -195,6 +230,7 @@ mod tests {
             continuity.rule,
             Rule::Cohort {
                 within_days: 21,
+                clock: Clock::DaysInValue,
                 ..
             }
         ));
@@ -205,8 +241,8 @@ mod tests {
     fn a_service_narrows_a_fact() {
         let c = Catalogue::standard();
         let i = &c.indicators[c.index("smokers-offered-cessation").unwrap()];
-        let Rule::SamePeriod { num, .. } = i.rule else {
-            panic!("same period")
+        let Rule::Cohort { num, .. } = i.rule else {
+            panic!("a follow-through cohort")
         };
         let offered = ObservedFact::ReferralOffered as u8;
         assert_ne!(

@@ -2,8 +2,8 @@
 //! the predicates whose bits the aggregation core tests.
 
 use super::{
-    Catalogue, CatalogueError, Dimension, Indicator, Kind, MAX_INDICATORS, MAX_PREDICATES, Rule,
-    Structure, Unit,
+    Catalogue, CatalogueError, Clock, Dimension, Indicator, Kind, MAX_INDICATORS, MAX_PREDICATES,
+    Rule, Structure, Unit,
 };
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -40,14 +40,25 @@ enum RuleDef {
         numerator: Vec<FactDef>,
     },
     Cohort {
-        denominator: FactDef,
-        numerator: FactDef,
+        denominator: Vec<FactDef>,
+        numerator: Vec<FactDef>,
         within_days: i64,
+        #[serde(default = "observed")]
+        clock: Clock,
+        /// Where the window comes from: required, so every window is sourced.
+        source: String,
     },
     Median {
         measure: FactDef,
     },
 }
+
+fn observed() -> Clock {
+    Clock::Observed
+}
+
+/// The longest cohort window a catalogue may set (a year).
+const MAX_WINDOW_DAYS: i64 = 366;
 
 #[derive(Deserialize, Clone, PartialEq, Eq, Hash)]
 #[serde(deny_unknown_fields)]
@@ -89,6 +100,10 @@ impl Catalogue {
             if by_id.insert(def.id.clone(), indicators.len()).is_some() {
                 return Err(invalid(format!("{}: defined twice", def.id)));
             }
+            let window_source = match &def.rule {
+                RuleDef::Cohort { source, .. } => Some(source.trim().to_owned()),
+                _ => None,
+            };
             indicators.push(Indicator {
                 id: def.id,
                 title: def.title,
@@ -98,8 +113,21 @@ impl Catalogue {
                 numerator: def.numerator,
                 denominator: def.denominator,
                 rule,
+                window_source,
             });
         }
+        let reach_days = indicators
+            .iter()
+            .filter_map(|i| match i.rule {
+                Rule::Cohort {
+                    within_days,
+                    clock: Clock::Observed,
+                    ..
+                } => Some(within_days),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
         let structures = structures(file.structure, &by_id)?;
         let (masks, services) = predicates.masks();
         Ok(Self {
@@ -108,6 +136,7 @@ impl Catalogue {
             by_id,
             masks,
             services,
+            reach_days,
         })
     }
 }
@@ -185,14 +214,24 @@ impl Predicates {
                 denominator,
                 numerator,
                 within_days,
+                clock,
+                source,
             } => {
-                if *within_days <= 0 {
-                    return Err(invalid(format!("{id}: within_days must be positive")));
+                if !(1..=MAX_WINDOW_DAYS).contains(within_days) {
+                    return Err(invalid(format!(
+                        "{id}: within_days must be from 1 to {MAX_WINDOW_DAYS}"
+                    )));
+                }
+                if source.trim().is_empty() {
+                    return Err(invalid(format!(
+                        "{id}: a cohort rule names the source of its window"
+                    )));
                 }
                 Rule::Cohort {
-                    den: self.bit(denominator, id)?,
-                    num: self.bit(numerator, id)?,
+                    den: self.any(denominator, id)?,
+                    num: self.any(numerator, id)?,
                     within_days: *within_days,
+                    clock: *clock,
                 }
             }
             RuleDef::Median { measure } => Rule::Median {

@@ -11,6 +11,8 @@
 
 mod membership;
 
+pub(crate) use membership::day;
+
 use super::area::{Area, Areas};
 use super::period::Period;
 use super::person::{Input, ObservationError, Person};
@@ -238,13 +240,18 @@ impl Aggregator {
     pub fn prepare(&mut self, input: &Input) -> Result<Option<Change>, ObservationError> {
         input.check()?;
         let key: Box<str> = self.canonical(input.person_key()).into();
+        let reach = self.catalogue.reach_days();
         let mut person = self.person(&key).cloned().unwrap_or_default();
         let before = person.clone();
         let mut touched = Vec::new();
         let (mut merged, mut absorbed): (Vec<Box<str>>, Vec<Box<str>>) = (Vec::new(), Vec::new());
         match input {
-            Input::Recorded(record) => person.record(record, &mut self.areas, &mut touched)?,
-            Input::Retracted(retraction) => person.retract(&retraction.episode_key, &mut touched),
+            Input::Recorded(record) => {
+                person.record(record, &mut self.areas, reach, &mut touched)?
+            }
+            Input::Retracted(retraction) => {
+                person.retract(&retraction.episode_key, reach, &mut touched)
+            }
             Input::Linked(link) => {
                 for m in link.merged_keys.iter().filter(|m| **m != *key) {
                     let current = self.canonical(m);
@@ -354,9 +361,9 @@ impl Aggregator {
         let mut touched = std::mem::take(&mut self.scratch.periods);
         touched.clear();
         let result = match input {
-            Input::Recorded(record) => person.record(record, &mut self.areas, &mut touched),
+            Input::Recorded(record) => person.record(record, &mut self.areas, 0, &mut touched),
             Input::Retracted(retraction) => {
-                person.retract(&retraction.episode_key, &mut touched);
+                person.retract(&retraction.episode_key, 0, &mut touched);
                 Ok(())
             }
             Input::Linked(_) => unreachable!("links are applied through prepare"),

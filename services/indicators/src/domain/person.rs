@@ -3,6 +3,7 @@
 //! only per-person state; every indicator is derived from it.
 
 use super::area::{AreaKind, Areas, Place};
+use super::core::day;
 use super::period::{Period, YEARS};
 use super::stratum::Demographics;
 use chrono::{DateTime, Datelike};
@@ -146,11 +147,13 @@ impl Person {
     /// Adds a record's observations (all of them, or none if any is
     /// malformed). Identical observations are kept once, and observations of
     /// a withdrawn episode are ignored. Pushes the ids of the periods whose
-    /// figures may change onto `touched`.
+    /// figures may change onto `touched`: a fact may complete a cohort whose
+    /// denominator fact came up to `reach_days` before it.
     pub fn record(
         &mut self,
         record: &ObservationsRecorded,
         areas: &mut Areas,
+        reach_days: i64,
         touched: &mut Vec<u32>,
     ) -> Result<(), ObservationError> {
         let incoming = record
@@ -186,7 +189,7 @@ impl Person {
                 continue;
             }
             self.obs.push(obs);
-            self.touch_episode(episode, touched);
+            self.touch_episode(episode, reach_days, touched);
         }
         Ok(())
     }
@@ -197,7 +200,7 @@ impl Person {
     pub fn absorb(&mut self, other: &Person) -> Result<(), ObservationError> {
         let mut touched = Vec::new();
         for episode in &other.retracted {
-            self.retract(episode, &mut touched);
+            self.retract(episode, 0, &mut touched);
         }
         for o in &other.obs {
             let name = &other.episodes[usize::from(o.episode)];
@@ -220,21 +223,26 @@ impl Person {
     }
 
     /// Withdraws every observation of `episode`, now and later.
-    pub fn retract(&mut self, episode: &str, touched: &mut Vec<u32>) {
+    pub fn retract(&mut self, episode: &str, reach_days: i64, touched: &mut Vec<u32>) {
         if !self.retracted.iter().any(|r| **r == *episode) {
             self.retracted.push(episode.into());
         }
         if let Some(index) = self.episodes.iter().position(|e| **e == *episode) {
-            self.touch_episode(index as u16, touched);
+            self.touch_episode(index as u16, reach_days, touched);
             self.obs.retain(|o| o.episode as usize != index);
         }
     }
 
-    /// The periods of every observation in the episode: a cohort indicator
-    /// counts a later fact in the period of the episode's first.
-    fn touch_episode(&self, episode: u16, touched: &mut Vec<u32>) {
+    /// The periods whose figures a change to the episode may move: those of
+    /// its observations (a cohort counts a later fact of the same episode in
+    /// the period of its first), and of any day up to `reach_days` before
+    /// each (a cohort counts a fact of any episode within its window).
+    fn touch_episode(&self, episode: u16, reach_days: i64, touched: &mut Vec<u32>) {
         for o in self.obs.iter().filter(|o| o.episode == episode) {
-            push_periods(o.month, touched);
+            let earliest = month_of_day(day(o.at) - reach_days).min(o.month);
+            for month in earliest..=o.month {
+                push_periods(month, touched);
+            }
         }
     }
 
@@ -342,6 +350,18 @@ impl Person {
             episodes: stored.episodes.into_iter().map(Into::into).collect(),
             retracted: stored.retracted.into_iter().map(Into::into).collect(),
         })
+    }
+}
+
+/// The month index of a calendar day (days since the epoch).
+fn month_of_day(day: i64) -> u32 {
+    let date = DateTime::from_timestamp(day * 86_400, 0).map_or(
+        chrono::NaiveDate::from_ymd_opt(*YEARS.start(), 1, 1).expect("a date"),
+        |t| t.date_naive(),
+    );
+    match Period::month_of(date) {
+        Period::Month(m) => m,
+        Period::Quarter(_) => unreachable!("month_of gives a month"),
     }
 }
 

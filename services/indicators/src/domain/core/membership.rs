@@ -2,7 +2,7 @@
 //! denominators (and numerators) they count in, in which areas.
 
 use super::{Member, key};
-use crate::catalogue::{Catalogue, Rule};
+use crate::catalogue::{Catalogue, Clock, Rule};
 use crate::domain::period::Period;
 use crate::domain::person::{Obs, Person};
 use crate::domain::stratum::Demographics;
@@ -40,6 +40,7 @@ pub(super) fn members(
                 den,
                 num,
                 within_days,
+                clock,
             } => {
                 if all & den == 0 {
                     continue;
@@ -48,6 +49,7 @@ pub(super) fn members(
                     den,
                     num,
                     within_days,
+                    clock,
                 };
                 for &(area, _) in areas.iter().filter(|(_, bits)| bits & den != 0) {
                     let num = cohort.reached(catalogue, person, period, area);
@@ -121,30 +123,37 @@ fn period_masks(
 }
 
 /// A cohort rule: of those with a denominator fact, who reached a numerator
-/// fact within so many days in the same episode.
+/// fact within so many days of it.
 struct Cohort {
     den: u64,
     num: u64,
     within_days: i64,
+    clock: Clock,
 }
 
 impl Cohort {
     /// Whether a person with a denominator observation in `period` at `area`
-    /// (0: anywhere) reached the numerator in that observation's episode.
+    /// (0: anywhere) reached the numerator from any such observation.
     fn reached(&self, catalogue: &Catalogue, person: &Person, period: Period, area: u32) -> bool {
-        let engaged = |episode: u16| {
-            person.obs.iter().any(|o| {
-                o.episode == episode
-                    && catalogue.mask(o.fact, o.service) & self.num != 0
-                    && i64::from(o.value) <= self.within_days
-            })
+        let is = |o: &Obs, mask: u64| catalogue.mask(o.fact, o.service) & mask != 0;
+        let follows = |d: &Obs, n: &Obs| match self.clock {
+            Clock::Observed => {
+                let (start, end) = (day(d.at), day(n.at));
+                end - start <= self.within_days && (end >= start || n.episode == d.episode)
+            }
+            Clock::DaysInValue => n.episode == d.episode && i64::from(n.value) <= self.within_days,
         };
         let at_area = |o: &Obs| area == 0 || person.places[o.place as usize].0.contains(&area);
-        person.obs.iter().any(|o| {
-            period.contains_month(o.month)
-                && catalogue.mask(o.fact, o.service) & self.den != 0
-                && at_area(o)
-                && engaged(o.episode)
+        person.obs.iter().any(|d| {
+            period.contains_month(d.month)
+                && is(d, self.den)
+                && at_area(d)
+                && person.obs.iter().any(|n| is(n, self.num) && follows(d, n))
         })
     }
+}
+
+/// The calendar day (UTC, days since the epoch) of a time in microseconds.
+pub(crate) fn day(at: i64) -> i64 {
+    at.div_euclid(86_400_000_000)
 }

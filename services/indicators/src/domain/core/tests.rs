@@ -245,6 +245,53 @@ fn continuity_counts_engagement_within_21_days_in_the_release_period() {
 }
 
 #[test]
+fn follow_through_counts_in_the_period_of_the_denominator_whenever_it_comes() {
+    let mut core = Aggregator::new(catalogue());
+    let accepted = |month, day, episode: &str| Observation {
+        service: ServiceType::GpRegistration as i32,
+        ..obs(F::ReferralAccepted, month, day, episode)
+    };
+    for person in ["p1", "p2", "p3", "p4", "p5"] {
+        let episode = format!("r-{person}");
+        core.ingest(&recorded(
+            person,
+            vec![obs(F::GpNotRegistered, 3, 30, &episode)],
+        ))
+        .unwrap();
+    }
+    // 30 March to 3 April (4 days) counts in March; to 8 April (9 days) is
+    // outside the 7-day window; accepted ahead of release day for this release
+    // counts; accepted ahead of it for something else does not; a later record
+    // saying they are registered counts.
+    core.ingest(&recorded("p1", vec![accepted(4, 3, "r-p1")]))
+        .unwrap();
+    core.ingest(&recorded("p2", vec![accepted(4, 8, "r-p2")]))
+        .unwrap();
+    core.ingest(&recorded("p3", vec![accepted(3, 20, "r-p3")]))
+        .unwrap();
+    core.ingest(&recorded("p4", vec![accepted(3, 20, "other")]))
+        .unwrap();
+    core.ingest(&recorded("p5", vec![obs(F::GpRegistered, 4, 6, "a-p5")]))
+        .unwrap();
+    assert_eq!(
+        tally(&core, "gp-unregistered-go-on-to-register", MARCH, &pdu(), 0),
+        Tally { den: 5, num: 3 }
+    );
+    let april = Period::Month(2026 * 12 + 3);
+    assert_eq!(
+        tally(&core, "gp-unregistered-go-on-to-register", april, &pdu(), 0),
+        Tally::default(),
+        "the follow-up is not a denominator of its own month"
+    );
+    // Withdrawing the acceptance takes the person out of March's numerator.
+    core.ingest(&retracted("p1", "r-p1")).unwrap();
+    assert_eq!(
+        tally(&core, "gp-unregistered-go-on-to-register", MARCH, &pdu(), 0),
+        Tally { den: 4, num: 2 }
+    );
+}
+
+#[test]
 fn health_information_counts_when_it_reached_probation_by_the_day_after_release() {
     let mut core = Aggregator::new(catalogue());
     let shared = |days: i64, month, day, episode: &str| Observation {
@@ -350,6 +397,8 @@ fn step() -> impl Strategy<Value = Step> {
         Just(F::ReleasedWithSubstanceNeed),
         Just(F::EngagedWithCommunityTreatment),
         Just(F::FirstAppointmentAttended),
+        Just(F::HazardousDrinking),
+        Just(F::ReferralOffered),
     ];
     prop_oneof![
         4 => (0..6usize, proptest::collection::vec((fact, 1..5u32, 1..28u32, 0..3usize), 1..4))

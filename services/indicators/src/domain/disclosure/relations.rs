@@ -2,7 +2,7 @@
 //! counts equal by definition, stratum splits, area families and quarters.
 
 use super::{DEN, Group, NUM, Relation};
-use crate::catalogue::{Catalogue, Rule};
+use crate::catalogue::{Catalogue, Clock, Rule};
 use crate::domain::area::{Area, AreaKind};
 use crate::domain::core::CellName;
 use crate::domain::period::Period;
@@ -27,7 +27,16 @@ pub(super) fn twins(catalogue: &Catalogue, names: &[CellName]) -> Vec<Vec<usize>
                 den,
                 num,
                 within_days,
-            } => ((1, den, 0, 0), (1, den, num, within_days)),
+                clock,
+            } => {
+                // Both rules' denominators are the people with a `den` fact
+                // in the period and area: the same count.
+                let kind = match clock {
+                    Clock::Observed => 1,
+                    Clock::DaysInValue => 3,
+                };
+                ((0, den, 0, 0), (kind, den, num, within_days))
+            }
             Rule::Median { measure } => ((2, measure, 0, 0), (2, measure, 0, 0)),
         };
         for (definition, v) in [(den, cell * 2 + DEN), (num, cell * 2 + NUM)] {

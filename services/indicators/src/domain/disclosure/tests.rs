@@ -441,7 +441,7 @@ fn attack(
                     pairs.push((num, den));
                     let definition = match catalogue().indicators[usize::from(i)].rule {
                         Rule::SamePeriod { den, .. } => (0, den),
-                        Rule::Cohort { den, .. } => (1, den),
+                        Rule::Cohort { den, .. } => (0, den),
                         Rule::Median { measure } => (2, measure),
                     };
                     if let Some(&same) = by_definition.get(&definition) {
