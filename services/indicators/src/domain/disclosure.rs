@@ -2,7 +2,9 @@
 //!
 //! 1. **Primary suppression**: a count of 1 to 7 is suppressed; so is a
 //!    numerator whose complement (denominator − numerator) is 1 to 7, since
-//!    subtracting it from its denominator would reveal a small count.
+//!    subtracting it from its denominator would reveal a small count; and so
+//!    is every numerator over a small denominator — even 0, because "none of
+//!    these few" (or "all of them") discloses as much as a small count.
 //! 2. **Rounding**: every other count is rounded to the nearest 5; values
 //!    (proportions, rates) are computed from the rounded figures.
 //! 3. **Secondary suppression**: counts are tied together — each stratum split
@@ -15,6 +17,12 @@
 //!    they hold exactly) and every published figure (±2 for rounding) narrows
 //!    each count to an interval. Any primary-suppressed count it can prove to be
 //!    at least 1 gets more suppression around it, and the steps repeat.
+//!
+//! A published total of 0 (or of all) still says the same of every part of
+//! it: "no deaths among 100 people" implies none among the three women in
+//! it. That is the figure itself, not a small count recovered, and holding
+//! back every zero total would blank the rare-event indicators; the parts
+//! themselves are never published as an exact 0 over a small denominator.
 //!
 //! Cells already published (earlier months of a quarter) are frozen: they are
 //! never changed, only reasoned about.
@@ -205,7 +213,9 @@ impl Protector {
                 }
             }
             let (d, n) = (self.vars[den], self.vars[num]);
-            if let (Some(dt), Some(nt)) = (d.truth, n.truth)
+            if d.truth.is_some_and(small) {
+                self.vars[num].suppressed = true;
+            } else if let (Some(dt), Some(nt)) = (d.truth, n.truth)
                 && !d.suppressed
                 && !n.suppressed
                 && small(dt - nt)

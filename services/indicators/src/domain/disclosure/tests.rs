@@ -102,7 +102,47 @@ fn small_counts_and_small_complements_are_suppressed_and_the_rest_rounded() {
             suppressed: false
         }
     );
-    assert_eq!(mortality.value, Some(0.0), "a rate per thousand");
+    assert_eq!(
+        mortality.value,
+        Some(0.0),
+        "a rate per thousand; none of a thousand discloses no one"
+    );
+}
+
+#[test]
+fn a_numerator_over_a_small_denominator_is_never_published_even_as_zero() {
+    let national = Area::national();
+    let [_, female, ..] = stratum::Demographics::new(1, 0, 0).strata();
+    let [_, male, ..] = stratum::Demographics::new(2, 0, 0).strata();
+    let cells = vec![
+        // Three women, none registered; 40 men, 20 registered.
+        (
+            name("gp-registered", MARCH, &national, stratum::ALL),
+            figures(43, 20),
+        ),
+        (
+            name("gp-registered", MARCH, &national, female),
+            figures(3, 0),
+        ),
+        (
+            name("gp-registered", MARCH, &national, male),
+            figures(40, 20),
+        ),
+        // Two people, none of whom died: an exact 0 would say it of both.
+        (
+            name("mortality", MARCH, &national, stratum::ALL),
+            figures(2, 0),
+        ),
+    ];
+    let out = protect(catalogue(), cells, Vec::new(), |_| None);
+    let women = published(&out, &name("gp-registered", MARCH, &national, female));
+    assert!(women.denominator.suppressed && women.numerator.suppressed);
+    assert_eq!(women.value, None);
+    let deaths = published(&out, &name("mortality", MARCH, &national, stratum::ALL));
+    assert!(
+        deaths.numerator.suppressed,
+        "not an exact 0 over a suppressed 2"
+    );
 }
 
 #[test]
@@ -500,12 +540,13 @@ fn attack(
             break;
         }
     }
+    let small = |t: u32| (1..=THRESHOLD).contains(&t);
     suppressed
         .into_iter()
         .filter_map(|key| {
             let t = truth.get(&key).copied().unwrap_or(0);
             let v = ids[&key];
-            ((1..=THRESHOLD).contains(&t) && lo[v] >= 1).then_some((key.0, key.1, t))
+            (small(t) && lo[v] >= 1).then_some((key.0, key.1, t))
         })
         .collect()
 }
@@ -528,8 +569,14 @@ proptest! {
     fn published_counts_are_never_small_and_always_multiples_of_five(
         people in proptest::collection::vec(synthetic(), 1..150)
     ) {
-        let (_, snapshots) = publish_quarter(&people);
+        let (core, snapshots) = publish_quarter(&people);
+        let truth = truths(&core);
         for (name, p) in snapshots.iter().flatten() {
+            let den = truth.get(&(name.clone(), 0)).copied().unwrap_or(0);
+            prop_assert!(
+                !(1..=THRESHOLD).contains(&den) || p.numerator.suppressed,
+                "a numerator over a small denominator is published: {:?} {:?}", name, p
+            );
             for count in [p.numerator, p.denominator] {
                 if count.suppressed {
                     prop_assert_eq!(count.value, 0);
