@@ -296,7 +296,12 @@ impl App {
         ids: &PersonIdentifiers,
     ) -> (Vec<Task>, Vec<pb::ContinuityTask>) {
         let now = release.notified_at;
-        let planned = self.rules.plan(&command.health, command.release_date, now);
+        let planned = self.rules.plan(
+            command.pathway(),
+            &command.health,
+            command.release_date,
+            now,
+        );
         planned
             .into_iter()
             .map(|planned| {
@@ -359,8 +364,7 @@ impl App {
             command.release_date,
         )?;
         let released_at = observations::start_of(command.release_date);
-        let observed =
-            observations::for_release(&subject, &command.health, command.supervised(), released_at);
+        let observed = observations::for_release(&subject, command, released_at);
         self.observe(work, observed);
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use super::health::Reading;
 use super::referral::ReferralState;
+use super::release::{Pathway, ReleaseNotification};
 use chrono::{DateTime, NaiveDate, Utc};
 use throughcare_platform::clock::to_timestamp;
 use throughcare_proto::events::v1::{Observation, ObservationAreas, ObservedFact as Fact};
@@ -236,18 +237,27 @@ fn vaccination(health: &pb::HealthSummary) -> Vec<(Fact, pb::ServiceType)> {
     facts
 }
 
-/// A release: released (from the prison), in contact when supervised, the
-/// continuity-of-care cohort when there is a substance misuse need, and the
-/// summary's facts.
+/// A release into the community: released (from the prison), in contact
+/// when supervised, the continuity-of-care cohort when there is a substance
+/// misuse need, and the summary's facts. A release to hospital is only that;
+/// temporary absence, court and transfer are no release into the community,
+/// and tell the indicators nothing.
 pub fn for_release(
     subject: &Subject,
-    health: &pb::HealthSummary,
-    supervised: bool,
+    release: &ReleaseNotification,
     at: DateTime<Utc>,
 ) -> Vec<Observation> {
-    let mut observations =
-        vec![subject.observe(Fact::Released, pb::ServiceType::Unspecified, 0, at)];
-    if supervised {
+    let health = &release.health;
+    let unspecified = pb::ServiceType::Unspecified;
+    match release.pathway() {
+        Some(Pathway::Community) => {}
+        Some(Pathway::Hospital) => {
+            return vec![subject.observe(Fact::ReleasedToHospital, unspecified, 0, at)];
+        }
+        None => return Vec::new(),
+    }
+    let mut observations = vec![subject.observe(Fact::Released, unspecified, 0, at)];
+    if release.supervised() {
         observations.push(subject.observe(Fact::InContact, pb::ServiceType::Unspecified, 0, at));
     }
     if health.substance_misuse_need() {

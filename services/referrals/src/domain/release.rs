@@ -80,9 +80,16 @@ impl ReleaseNotification {
         Ok(command)
     }
 
-    /// Whether a probation delivery unit will supervise the person.
+    /// Whether a probation delivery unit will supervise the person (only
+    /// after a release into the community).
     pub fn supervised(&self) -> bool {
-        self.destination.probation_delivery_unit.is_some()
+        self.pathway() == Some(Pathway::Community)
+            && self.destination.probation_delivery_unit.is_some()
+    }
+
+    /// The pathway the release opens, if any: see [`Pathway::of`].
+    pub fn pathway(&self) -> Option<Pathway> {
+        Pathway::of(self.reason)
     }
 
     /// Who must act on the continuity tasks: the supervising probation delivery
@@ -92,6 +99,32 @@ impl ReleaseNotification {
             .probation_delivery_unit
             .clone()
             .unwrap_or_else(|| self.releasing_prison.clone())
+    }
+}
+
+/// Where a release takes the person, which decides the continuity rules
+/// that apply and what the indicators count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pathway {
+    /// Into the community, on licence or at sentence end: the community
+    /// pathway, a probation spell when supervised, and counted as released.
+    Community,
+    /// To hospital (e.g. under the Mental Health Act): its own rules, no
+    /// probation spell, not a release into the community.
+    Hospital,
+}
+
+impl Pathway {
+    /// The pathway a release reason opens. Temporary absence (ROTL), court
+    /// and transfer are not releases into the community: none.
+    pub fn of(reason: pb::ReleaseReason) -> Option<Pathway> {
+        use pb::ReleaseReason as R;
+        match reason {
+            R::OnLicence | R::SentenceEnd => Some(Pathway::Community),
+            R::ToHospital => Some(Pathway::Hospital),
+            R::TemporaryAbsence | R::SentToCourt | R::Transferred | R::Unspecified => None,
+        }
     }
 }
 

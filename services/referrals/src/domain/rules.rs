@@ -3,6 +3,7 @@
 //! continuity tasks.
 
 use super::health::Reading;
+use super::release::Pathway;
 use super::task::{ClosesOn, TaskKind};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
@@ -24,6 +25,10 @@ pub struct Rule {
     #[serde(default)]
     pub description: String,
     pub when: Condition,
+    /// The release pathways the rule applies to (the community's unless
+    /// stated).
+    #[serde(default = "community")]
+    pub pathways: Vec<Pathway>,
     #[serde(flatten)]
     pub opens: Opens,
     pub due: Due,
@@ -74,9 +79,15 @@ impl Service {
 }
 
 /// Conditions a rule can test on the health summary.
+fn community() -> Vec<Pathway> {
+    vec![Pathway::Community]
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Condition {
+    /// Every release on the rule's pathways.
+    Always,
     OnOpioidSubstitutionTherapy,
     SubstanceMisuseNeedWithoutOpioidSubstitution,
     NotRegisteredWithGp,
@@ -93,6 +104,7 @@ impl Condition {
     pub fn holds(self, health: &pb::HealthSummary) -> bool {
         use pb::SelfHarmRiskLevel::{High, Medium};
         match self {
+            Condition::Always => true,
             Condition::OnOpioidSubstitutionTherapy => health.on_opioid_substitution(),
             Condition::SubstanceMisuseNeedWithoutOpioidSubstitution => {
                 health.substance_misuse_need() && !health.on_opioid_substitution()
@@ -193,16 +205,21 @@ impl PathwayRules {
         Ok(rules)
     }
 
-    /// The tasks a release with this summary opens.
+    /// The tasks a release on `pathway` (none: not a release anywhere a
+    /// pathway applies) with this summary opens.
     pub fn plan(
         &self,
+        pathway: Option<Pathway>,
         health: &pb::HealthSummary,
         release_date: NaiveDate,
         notified_at: DateTime<Utc>,
     ) -> Vec<PlannedTask> {
+        let Some(pathway) = pathway else {
+            return Vec::new();
+        };
         self.rules
             .iter()
-            .filter(|rule| rule.when.holds(health))
+            .filter(|rule| rule.pathways.contains(&pathway) && rule.when.holds(health))
             .map(|rule| {
                 let (kind, service, closes_on) = match &rule.opens {
                     Opens::Referral { service, closes_on } => (
@@ -228,6 +245,7 @@ impl PathwayRules {
 mod tests {
     use super::*;
     use crate::domain::referral::ReferralState;
+    use throughcare_proto::referrals::v1 as pb_referrals;
 
     fn summary() -> pb::HealthSummary {
         pb::HealthSummary {
@@ -256,7 +274,8 @@ mod tests {
     fn the_defaults_open_the_tasks_the_domain_asks_for() {
         let release = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
         let notified = release.and_hms_opt(9, 30, 0).unwrap().and_utc() - Duration::days(2);
-        let tasks = PathwayRules::defaults().plan(&summary(), release, notified);
+        let community = Some(Pathway::Community);
+        let tasks = PathwayRules::defaults().plan(community, &summary(), release, notified);
         let by_rule = |id: &str| {
             tasks
                 .iter()
@@ -289,9 +308,34 @@ mod tests {
         );
         assert!(
             PathwayRules::defaults()
-                .plan(&pb::HealthSummary::default(), release, notified)
+                .plan(community, &pb::HealthSummary::default(), release, notified)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn release_reasons_open_their_own_pathway_or_none() {
+        use pb_referrals::ReleaseReason as R;
+        let release = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+        let notified = release.and_hms_opt(9, 30, 0).unwrap().and_utc();
+        let rules = |reason| -> Vec<String> {
+            PathwayRules::defaults()
+                .plan(Pathway::of(reason), &summary(), release, notified)
+                .into_iter()
+                .map(|t| t.rule_id)
+                .collect()
+        };
+        for reason in [R::OnLicence, R::SentenceEnd] {
+            assert!(rules(reason).contains(&"gp-registration".to_owned()));
+            assert!(!rules(reason).contains(&"hospital-handover".to_owned()));
+        }
+        let hospital = rules(R::ToHospital);
+        assert!(hospital.contains(&"hospital-handover".to_owned()));
+        assert!(hospital.contains(&"self-harm-alert".to_owned()));
+        assert!(!hospital.contains(&"gp-registration".to_owned()));
+        for reason in [R::TemporaryAbsence, R::SentToCourt, R::Transferred] {
+            assert!(rules(reason).is_empty(), "{reason:?}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ throughcare_testkit::on_both_backends!(
     releases::concurrent_releases_answer_as_if_each_were_alone,
     releases::a_reversal_undoes_what_the_release_started,
     releases::releases_are_visible_only_to_those_involved,
+    releases::release_reasons_decide_the_pathway_and_what_is_counted,
     lifecycle::the_whole_lifecycle_closes_the_continuity_task,
     lifecycle::every_illegal_transition_is_refused_with_the_current_state,
     lifecycle::strangers_see_nothing_and_parties_only_their_part,

@@ -464,3 +464,104 @@ pub async fn concurrent_releases_answer_as_if_each_were_alone(svc: TestService) 
     );
     assert_eq!(svc.count("idempotency_keys").await, 16 + 8 + 4);
 }
+
+/// Release reasons mean different things: temporary absence, court and
+/// transfer open nothing and count as nothing; a release to hospital opens
+/// the hospital pathway and is not a release into the community; a sentence
+/// end without supervision opens the community pathway without probation.
+pub async fn release_reasons_decide_the_pathway_and_what_is_counted(svc: TestService) {
+    use pb::ReleaseReason as R;
+    let mut client = svc.transitions("LEI");
+    let mut released = Vec::new();
+    for (n, reason) in [
+        (11, R::TemporaryAbsence),
+        (12, R::SentToCourt),
+        (13, R::Transferred),
+        (14, R::ToHospital),
+        (15, R::SentenceEnd),
+    ] {
+        let mut request = release(&format!("reason-{n}"), n, complex_needs());
+        request.reason = reason as i32;
+        if reason == R::SentenceEnd {
+            request
+                .destination
+                .as_mut()
+                .unwrap()
+                .probation_delivery_unit
+                .clear();
+        }
+        let response = client.notify_release(request).await.unwrap().into_inner();
+        let mut rules: Vec<String> = response
+            .tasks_opened
+            .iter()
+            .map(|t| t.rule_id.clone())
+            .collect();
+        rules.sort();
+        released.push((reason, response.release.unwrap().release_id, rules));
+    }
+    let rules_of = |reason| &released.iter().find(|r| r.0 == reason).unwrap().2;
+    for reason in [R::TemporaryAbsence, R::SentToCourt, R::Transferred] {
+        assert!(
+            rules_of(reason).is_empty(),
+            "{reason:?} opened {:?}",
+            rules_of(reason)
+        );
+    }
+    assert_eq!(
+        rules_of(R::ToHospital),
+        &["hospital-handover", "self-harm-alert"]
+    );
+    assert!(rules_of(R::SentenceEnd).contains(&"gp-registration".to_owned()));
+
+    // Each release's person, by its announcement.
+    let mut log = svc.events().await;
+    let keys: Vec<(R, String)> = log
+        .wait_for("five releases announced", |es| {
+            let keys: Vec<(R, String)> = released
+                .iter()
+                .filter_map(|(reason, id, _)| {
+                    es.iter()
+                        .filter(|(e, _)| e.is::<events::ReleaseNotified>())
+                        .map(|(e, _)| e.decode::<events::ReleaseNotified>().unwrap())
+                        .find(|n| n.release_id == *id)
+                        .map(|n| (*reason, n.person_key))
+                })
+                .collect();
+            (keys.len() == 5).then_some(keys)
+        })
+        .await;
+    let key_of = |reason| keys.iter().find(|k| k.0 == reason).unwrap().1.clone();
+    // Those two were notified last: by the time theirs are here, any of the
+    // others' would be too (the outbox publishes in order).
+    let last = [key_of(R::ToHospital), key_of(R::SentenceEnd)];
+    log.wait_for("the last releases' observations", |es| {
+        let observed = crate::harness::observations(es);
+        last.iter()
+            .all(|key| observed.iter().any(|o| o.person_key == *key))
+            .then_some(())
+    })
+    .await;
+    let observed = crate::harness::observations(&log.events);
+    let facts_of = |reason| -> Vec<events::ObservedFact> {
+        let key = key_of(reason);
+        observed
+            .iter()
+            .filter(|o| o.person_key == key)
+            .map(|o| o.fact())
+            .collect()
+    };
+    for reason in [R::TemporaryAbsence, R::SentToCourt, R::Transferred] {
+        assert!(facts_of(reason).is_empty(), "{reason:?} was counted");
+    }
+    assert_eq!(
+        facts_of(R::ToHospital),
+        [events::ObservedFact::ReleasedToHospital]
+    );
+    let ended = facts_of(R::SentenceEnd);
+    assert!(ended.contains(&events::ObservedFact::Released));
+    assert!(ended.contains(&events::ObservedFact::GpNotRegistered));
+    assert!(
+        !ended.contains(&events::ObservedFact::InContact),
+        "no supervision, no probation contact"
+    );
+}
