@@ -324,7 +324,8 @@ async fn main() {
     let published = disclosure::protect(catalogue, cells, Vec::new(), move |a| {
         let id = areas.id(a)?;
         areas.region_of(id).map(|r| areas.get(r).code.clone())
-    });
+    })
+    .expect("a fresh publication has nothing to contradict");
     let suppressed = published
         .iter()
         .filter(|(_, p)| p.numerator.suppressed || p.denominator.suppressed)

@@ -79,6 +79,8 @@ pub struct App {
     published: watch::Sender<i64>,
     /// When each month's figures last changed (since start-up).
     changed: Mutex<BTreeMap<u32, Instant>>,
+    /// The snapshot sequence held by disclosure control, once alerted.
+    held: Mutex<Option<i64>>,
 }
 
 impl App {
@@ -105,6 +107,7 @@ impl App {
             core: Mutex::new(core),
             published: watch::Sender::new(latest),
             changed: Mutex::default(),
+            held: Mutex::default(),
         })
     }
 

@@ -79,7 +79,9 @@ impl App {
             return Ok(None);
         };
         let sequence = latest.as_ref().map_or(1, |s| s.sequence + 1);
-        let rows = self.protect(&plan, sequence).await?;
+        let Some(rows) = self.protect(&plan, sequence).await? else {
+            return Ok(None);
+        };
         let snapshot = SnapshotRow {
             sequence,
             snapshot_id: new_id(),
@@ -148,8 +150,10 @@ impl App {
 
     /// The plan's cells through disclosure control, consistent with what the
     /// frozen months showed, as snapshot `sequence` stores them: area by
-    /// area, each in period, indicator, stratum order.
-    async fn protect(&self, plan: &Plan, sequence: i64) -> Result<Vec<CellRow>> {
+    /// area, each in period, indicator, stratum order. `None` when
+    /// disclosure control holds the publication: it fails closed, with an
+    /// alert, and is tried again at the next check.
+    async fn protect(&self, plan: &Plan, sequence: i64) -> Result<Option<Vec<CellRow>>> {
         let frozen_ids: Vec<i32> = plan.frozen_months.iter().map(|p| p.id() as i32).collect();
         let frozen_rows = if frozen_ids.is_empty() {
             Vec::new()
@@ -176,6 +180,22 @@ impl App {
         })
         .await
         .expect("disclosure control");
+        let published = match published {
+            Ok(published) => published,
+            Err(held) => {
+                let mut alerted = self.held.lock().expect("publication state");
+                if *alerted != Some(sequence) {
+                    *alerted = Some(sequence);
+                    tracing::error!(
+                        alert = "indicators_publication_held",
+                        sequence,
+                        reason = %held,
+                        "indicator publication held by disclosure control; nothing published"
+                    );
+                }
+                return Ok(None);
+            }
+        };
         let mut published: Vec<_> = published
             .into_iter()
             .map(|(name, p)| {
@@ -194,7 +214,7 @@ impl App {
                 b.stratum,
             ))
         });
-        Ok(published.into_iter().map(|(_, row)| row).collect())
+        Ok(Some(published.into_iter().map(|(_, row)| row).collect()))
     }
 
     /// The published cells of the frozen months, with their true figures now.

@@ -33,7 +33,7 @@ mod relations;
 use super::area::Area;
 use super::core::{CellFigures, CellName};
 use crate::catalogue::{Catalogue, Unit};
-use bounds::{Constraint, propagate};
+use bounds::{Constraint, Contradiction, propagate};
 use relations::{groups, twins};
 use std::collections::HashMap;
 
@@ -41,6 +41,27 @@ use std::collections::HashMap;
 pub const THRESHOLD: u32 = 7;
 /// Published counts are multiples of this.
 pub const BASE: i64 = 5;
+
+/// Why a publication is held rather than published: disclosure control
+/// fails closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Held {
+    /// Figures already published contradict the relations among today's
+    /// counts (a late record changed a published count), so the audit
+    /// cannot be trusted.
+    #[error("published figures contradict today's counts; the audit cannot be trusted")]
+    Contradiction,
+    /// The audit can still narrow a suppressed count, and nothing left may
+    /// be suppressed to stop it.
+    #[error("a suppressed count stays narrowable")]
+    Exposed,
+}
+
+impl From<Contradiction> for Held {
+    fn from(_: Contradiction) -> Self {
+        Held::Contradiction
+    }
+}
 
 /// A published count: rounded, or suppressed (value 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,17 +142,17 @@ pub(crate) struct Protector {
 }
 
 /// Protects `cells` (everything the publication covers) and returns them as
-/// published, sorted by name.
+/// published, sorted by name — or why the publication must be held.
 pub fn protect(
     catalogue: &Catalogue,
     cells: Vec<(CellName, CellFigures)>,
     frozen: Vec<Frozen>,
     region_of: impl Fn(&Area) -> Option<Box<str>>,
-) -> Vec<(CellName, Published)> {
+) -> Result<Vec<(CellName, Published)>, Held> {
     let mut protector = Protector::new(catalogue, cells, frozen, region_of);
     protector.primary();
-    protector.secondary_and_audit();
-    protector.finish(catalogue)
+    protector.secondary_and_audit()?;
+    Ok(protector.finish(catalogue))
 }
 
 impl Protector {
@@ -226,13 +247,14 @@ impl Protector {
     }
 
     /// Secondary suppression and the audit, repeated until the audit finds
-    /// nothing it can fix.
-    pub(crate) fn secondary_and_audit(&mut self) {
+    /// nothing exposed; held when it finds something it cannot fix, or
+    /// cannot be trusted.
+    pub(crate) fn secondary_and_audit(&mut self) -> Result<(), Held> {
         loop {
             self.secondary();
-            let exposed = self.exposed();
+            let exposed = self.exposed()?;
             if exposed.is_empty() {
-                return;
+                return Ok(());
             }
             let mut groups_of: Vec<Vec<usize>> = vec![Vec::new(); self.names.len()];
             for g in 0..self.groups.len() {
@@ -251,8 +273,7 @@ impl Protector {
                 progressed |= self.widen(v, &groups_of, &twin_of);
             }
             if !progressed {
-                tracing::warn!("disclosure audit: a suppressed count stays narrowable");
-                return;
+                return Err(Held::Exposed);
             }
         }
     }
@@ -348,19 +369,19 @@ impl Protector {
     }
 
     /// Primary-suppressed counts the attacker can prove to be at least 1.
-    fn exposed(&self) -> Vec<usize> {
-        let (lo, _) = self.attack();
-        (0..self.vars.len())
+    fn exposed(&self) -> Result<Vec<usize>, Contradiction> {
+        let (lo, _) = self.attack()?;
+        Ok((0..self.vars.len())
             .filter(|&v| {
                 let var = &self.vars[v];
                 var.suppressed && var.truth.is_some_and(small) && lo[v] >= 1
             })
-            .collect()
+            .collect())
     }
 
     /// The attacker: interval bounds on every count from the published
     /// figures and the relations, propagated to a fixed point.
-    fn attack(&self) -> (Vec<i64>, Vec<i64>) {
+    fn attack(&self) -> Result<(Vec<i64>, Vec<i64>), Contradiction> {
         let mut lo = vec![0; self.vars.len()];
         let mut hi = vec![INFINITE; self.vars.len()];
         for (v, var) in self.vars.iter().enumerate() {
@@ -401,8 +422,8 @@ impl Protector {
         let pairs: Vec<(usize, usize)> = (0..self.names.len())
             .map(|c| (c * 2 + NUM, c * 2 + DEN))
             .collect();
-        propagate(&mut lo, &mut hi, &constraints, &pairs);
-        (lo, hi)
+        propagate(&mut lo, &mut hi, &constraints, &pairs)?;
+        Ok((lo, hi))
     }
 
     /// The publication: every current cell, rounded or suppressed.

@@ -3,6 +3,12 @@
 
 use super::INFINITE;
 
+/// The relations and the published figures cannot all hold: some published
+/// figure no longer fits the truth it is related to (a late record changed a
+/// count already published).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Contradiction;
+
 pub(super) struct Constraint {
     pub(super) parent: usize,
     pub(super) children: Vec<usize>,
@@ -20,7 +26,7 @@ pub(super) fn propagate(
     hi: &mut [i64],
     constraints: &[Constraint],
     pairs: &[(usize, usize)],
-) {
+) -> Result<(), Contradiction> {
     // Items 0..constraints.len() are constraints; the rest are pairs.
     let items = constraints.len() + pairs.len();
     let of_var = items_of_each_count(lo.len(), constraints, pairs);
@@ -33,7 +39,7 @@ pub(super) fn propagate(
     while let Some(item) = queue.pop_front() {
         queued[item as usize] = false;
         let Some(remaining) = budget.checked_sub(1) else {
-            return;
+            return Ok(());
         };
         budget = remaining;
         let mut tighten = |v: usize, new_lo: i64, new_hi: i64, lo: &mut [i64], hi: &mut [i64]| {
@@ -61,11 +67,8 @@ pub(super) fn propagate(
         }
         for v in changed.drain(..) {
             if lo[v] > hi[v] {
-                // Only a relation that does not hold in truth can do this: a
-                // bug, never input. Stop rather than narrow for ever.
-                debug_assert!(false, "the relations contradict the published figures");
-                tracing::error!("disclosure audit: relations contradict the published figures");
-                return;
+                // The bounds cannot be trusted from here: stop, and say so.
+                return Err(Contradiction);
             }
             for &other in &of_var[v] {
                 if !queued[other as usize] {
@@ -75,6 +78,7 @@ pub(super) fn propagate(
             }
         }
     }
+    Ok(())
 }
 
 /// One constraint's narrowing of its parent and children.

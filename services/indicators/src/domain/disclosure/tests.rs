@@ -72,7 +72,7 @@ fn small_counts_and_small_complements_are_suppressed_and_the_rest_rounded() {
         (name("smoking", MARCH, &national, 0), figures(51, 47)),
         (name("mortality", MARCH, &national, 0), figures(1003, 0)),
     ];
-    let out = protect(catalogue(), cells, Vec::new(), |_| None);
+    let out = protect(catalogue(), cells, Vec::new(), |_| None).unwrap();
     let gp = published(&out, &name("gp-registered", MARCH, &national, 0));
     assert_eq!(
         gp.denominator,
@@ -134,7 +134,7 @@ fn a_numerator_over_a_small_denominator_is_never_published_even_as_zero() {
             figures(2, 0),
         ),
     ];
-    let out = protect(catalogue(), cells, Vec::new(), |_| None);
+    let out = protect(catalogue(), cells, Vec::new(), |_| None).unwrap();
     let women = published(&out, &name("gp-registered", MARCH, &national, female));
     assert!(women.denominator.suppressed && women.numerator.suppressed);
     assert_eq!(women.value, None);
@@ -143,6 +143,40 @@ fn a_numerator_over_a_small_denominator_is_never_published_even_as_zero() {
         deaths.numerator.suppressed,
         "not an exact 0 over a suppressed 2"
     );
+}
+
+#[test]
+fn a_publication_contradicted_by_a_late_record_is_held_not_published_unaudited() {
+    let national = Area::national();
+    let q1 = Period::Quarter(2026 * 4);
+    let (jan, feb) = (Period::Month(2026 * 12), Period::Month(2026 * 12 + 1));
+    // January was published as 20; records that came late make it 40 now.
+    let frozen = |period, published: u32, now: u32| Frozen {
+        name: name("mortality", period, &national, 0),
+        published: Published {
+            numerator: Count {
+                value: 0,
+                suppressed: false,
+            },
+            denominator: Count {
+                value: round(published),
+                suppressed: false,
+            },
+            value: None,
+        },
+        truth: Some(figures(now, 0)),
+    };
+    let cells = vec![
+        (name("mortality", q1, &national, 0), figures(80, 0)),
+        (name("mortality", MARCH, &national, 0), figures(20, 0)),
+    ];
+    let held = protect(
+        catalogue(),
+        cells,
+        vec![frozen(jan, 20, 40), frozen(feb, 20, 20)],
+        |_| None,
+    );
+    assert_eq!(held.unwrap_err(), Held::Contradiction);
 }
 
 #[test]
@@ -163,7 +197,7 @@ fn a_lone_suppressed_stratum_is_joined_by_its_smallest_sibling() {
             figures(20, 0),
         ),
     ];
-    let out = protect(catalogue(), cells, Vec::new(), |_| None);
+    let out = protect(catalogue(), cells, Vec::new(), |_| None).unwrap();
     let den = |s| published(&out, &name("mortality", MARCH, &national, s)).denominator;
     assert!(den(female).suppressed);
     assert!(
@@ -203,7 +237,8 @@ fn a_quarter_is_suppressed_where_a_frozen_month_was() {
         cells,
         vec![frozen_month(jan, 3, true), frozen_month(feb, 20, false)],
         |_| None,
-    );
+    )
+    .unwrap();
     let den = |p| published(&out, &name("mortality", p, &national, 0)).denominator;
     assert!(
         den(MARCH).suppressed,
@@ -330,7 +365,8 @@ fn publish_quarter(people: &[Synthetic]) -> (Aggregator, Vec<Vec<(CellName, Publ
         core.cells(&months[..2]),
         Vec::new(),
         region_of(&core),
-    );
+    )
+    .expect("publishable");
     let mut truth: HashMap<CellName, CellFigures> = core.cells(&months[..2]).into_iter().collect();
     let frozen = first
         .iter()
@@ -345,7 +381,8 @@ fn publish_quarter(people: &[Synthetic]) -> (Aggregator, Vec<Vec<(CellName, Publ
         core.cells(&[months[2], Period::Quarter(2026 * 4)]),
         frozen,
         region_of(&core),
-    );
+    )
+    .expect("publishable");
     (core, vec![first, second])
 }
 
@@ -644,6 +681,7 @@ fn without_secondary_suppression_the_attacker_recovers_small_counts() {
         core.cells(&months),
         Vec::new(),
         region_of(&core),
-    );
+    )
+    .expect("publishable");
     assert!(attack(&truths(&core), &[protected]).is_empty());
 }
