@@ -333,6 +333,12 @@ impl Protector {
             let mut changed = self.sync_twins();
             for g in 0..self.groups.len() {
                 for measure in [DEN, NUM] {
+                    // A published total of 0 says every part is 0: nothing
+                    // more suppressed in it would hide anything (see above).
+                    let parent = self.vars[self.groups[g].parent * 2 + measure];
+                    if !parent.suppressed && parent.truth == Some(0) {
+                        continue;
+                    }
                     let suppressed = self
                         .members(g)
                         .filter(|&c| self.vars[c * 2 + measure].suppressed)

@@ -148,7 +148,17 @@ pub async fn commissioners_see_only_their_own_areas(rig: Rig) {
         .iter()
         .filter(|i| i.r#type == pb::DonabedianType::Structure as i32)
         .count();
-    assert_eq!((catalogue.len() - structure, structure), (36, 7));
+    assert_eq!((catalogue.len() - structure, structure), (37, 7));
+    // Follow-through indicators say their window and where it comes from.
+    let by_id = |id: &str| catalogue.iter().find(|i| i.indicator_id == id).unwrap();
+    assert_eq!(by_id("gp-unregistered-go-on-to-register").window_days, 7);
+    assert_eq!(by_id("continuity-of-care-after-release").window_days, 21);
+    assert_eq!(by_id("gp-registered").window_days, 0);
+    assert!(
+        catalogue
+            .iter()
+            .all(|i| (i.window_days > 0) == !i.window_source.is_empty())
+    );
     assert!(
         catalogue
             .iter()
