@@ -552,3 +552,86 @@ pub async fn people_found_to_be_one_are_counted_once(mut rig: Rig) {
     assert_eq!(restarted.people(), 1);
     assert_eq!(restarted.all_cells(), stored.all_cells());
 }
+
+/// Released on 30 March without a GP; the GP registration referral is made
+/// and accepted on 2 April. The person counts in March's cohort — in the
+/// numerator, although the acceptance came in another month.
+pub async fn follow_through_after_the_month_end_counts_in_the_month_of_release(rig: Rig) {
+    use throughcare_proto::referrals::v1 as referrals;
+    use throughcare_proto::referrals::v1::update_referral_request::Action;
+    let end_of_march = NaiveDate::from_ymd_opt(2026, 3, 30).unwrap();
+    // Odd people are not registered with a GP: ten of them.
+    let people: Vec<u32> = (101..121).filter(|n| n % 2 == 1).collect();
+    let mut released = Vec::new();
+    for &n in &people {
+        let response = rig
+            .transitions("LEI")
+            .notify_release(release(n, end_of_march))
+            .await
+            .unwrap()
+            .into_inner();
+        released.push((n, response.release.unwrap().release_id));
+    }
+    rig.clock
+        .set(Utc.with_ymd_and_hms(2026, 4, 2, 10, 0, 0).unwrap());
+    for (n, release_id) in &released {
+        let referral = rig
+            .referrals("LEI")
+            .request_referral(referrals::RequestReferralRequest {
+                idempotency_key: format!("gp-{n}"),
+                person: release(*n, end_of_march).person,
+                service: types::ServiceType::GpRegistration as i32,
+                provider: "C82010".into(),
+                urgency: referrals::Urgency::Routine as i32,
+                release_id: release_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .referral
+            .unwrap();
+        for (step, action) in [
+            ("ack", Action::Acknowledge(referrals::AcknowledgeAction {})),
+            ("accept", Action::Accept(referrals::AcceptAction {})),
+        ] {
+            rig.referrals("C82010")
+                .update_referral(referrals::UpdateReferralRequest {
+                    idempotency_key: format!("{step}-{n}"),
+                    referral_id: referral.referral_id.clone(),
+                    action: Some(action),
+                })
+                .await
+                .unwrap();
+        }
+    }
+    rig.settle().await;
+    publish(&rig, march_closed(), 1).await;
+    let march = month(2026, 3);
+    let cells = query_all(
+        &rig,
+        "NHSE-HJ",
+        pb::QueryIndicatorsRequest {
+            indicator_ids: vec!["gp-unregistered-go-on-to-register".into()],
+            periods: vec![march, month(2026, 4)],
+            strata: vec![pb::StratumType::All as i32],
+            ..Default::default()
+        },
+    )
+    .await;
+    let national = area(types::AreaType::National, "ENG");
+    let cohort = cell(
+        &cells,
+        "gp-unregistered-go-on-to-register",
+        &national,
+        &march,
+    );
+    assert_eq!(
+        (cohort.numerator, cohort.denominator, cohort.value),
+        (count(10), count(10), Some(1.0)),
+        "all ten went on to register, within the 7-day window, across the month end"
+    );
+    assert!(
+        cells.iter().all(|c| c.period.as_ref() == Some(&march)),
+        "April has no cohort of its own: the follow-up is not a denominator"
+    );
+}

@@ -11,9 +11,10 @@ use throughcare_platform::bus::Bus;
 use throughcare_platform::db::Db;
 use throughcare_platform::identity::{AreaType, OrganisationKind, Role};
 use throughcare_proto::indicators::v1::indicators_service_client::IndicatorsServiceClient;
+use throughcare_proto::referrals::v1::referrals_service_client::ReferralsServiceClient;
 use throughcare_proto::referrals::v1::transitions_service_client::TransitionsServiceClient;
 use throughcare_proto::topics;
-use throughcare_testkit::organisations::{EMR, EMR_LEI, LEI, with_role};
+use throughcare_testkit::organisations::{C82010, EMR, EMR_LEI, LEI, with_role};
 use throughcare_testkit::{Authed, Backend, Organisation, Running, Stack, TestClock, bearer};
 use tonic::transport::Channel;
 
@@ -24,6 +25,7 @@ pub const WAIT: Duration = Duration::from_secs(60);
 /// Who the tests act as (one role each).
 const ORGANISATIONS: &[Organisation] = &[
     LEI,
+    C82010,
     with_role(EMR, Role::HealthLead),
     with_role(EMR_LEI, Role::Governance),
     (
@@ -136,6 +138,10 @@ impl Rig {
 
     pub fn transitions(&self, org: &str) -> TransitionsServiceClient<Authed> {
         TransitionsServiceClient::with_interceptor(self.referrals.clone(), bearer(org))
+    }
+
+    pub fn referrals(&self, org: &str) -> ReferralsServiceClient<Authed> {
+        ReferralsServiceClient::with_interceptor(self.referrals.clone(), bearer(org))
     }
 
     pub fn indicators(&self, org: &str) -> IndicatorsServiceClient<Authed> {

@@ -18,6 +18,7 @@ throughcare_testkit::on_both_backends!(
     flows::a_published_period_is_frozen_and_late_records_never_change_it,
     flows::a_month_still_receiving_records_is_published_only_once_it_settles,
     flows::people_found_to_be_one_are_counted_once,
+    flows::follow_through_after_the_month_end_counts_in_the_month_of_release,
     bad_input::unknown_codes_and_malformed_periods_are_refused_by_field,
     bad_input::commissioners_see_only_their_own_areas,
     bad_input::an_organisation_records_only_its_own_structure_indicators,
