@@ -292,6 +292,25 @@ fn follow_through_counts_in_the_period_of_the_denominator_whenever_it_comes() {
 }
 
 #[test]
+fn a_death_soon_after_release_counts_against_the_release_month() {
+    let mut core = Aggregator::new(catalogue());
+    for person in ["p1", "p2", "p3"] {
+        let episode = format!("r-{person}");
+        core.ingest(&recorded(person, vec![obs(F::Released, 3, 28, &episode)]))
+            .unwrap();
+    }
+    // Died on 3 April (6 days), on 20 April (23 days); p3 lives.
+    core.ingest(&recorded("p1", vec![obs(F::Died, 4, 3, "death-p1")]))
+        .unwrap();
+    core.ingest(&recorded("p2", vec![obs(F::Died, 4, 20, "death-p2")]))
+        .unwrap();
+    assert_eq!(
+        tally(&core, "mortality-after-release", MARCH, &pdu(), 0),
+        Tally { den: 3, num: 1 }
+    );
+}
+
+#[test]
 fn health_information_counts_when_it_reached_probation_by_the_day_after_release() {
     let mut core = Aggregator::new(catalogue());
     let shared = |days: i64, month, day, episode: &str| Observation {
