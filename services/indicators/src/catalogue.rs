@@ -109,6 +109,8 @@ pub struct Catalogue {
     /// The longest observed-clock cohort window, in days: how far back a new
     /// fact may change a denominator's figures.
     reach_days: i64,
+    /// The predicates that are such cohorts' numerators: only they reach back.
+    reach_mask: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,10 +139,16 @@ impl Catalogue {
             .unwrap_or(0)
     }
 
-    /// How many days before an observation a denominator fact may be whose
-    /// cohort figures it changes (besides those of its own episode).
-    pub fn reach_days(&self) -> i64 {
-        self.reach_days
+    /// How many days before an observation of `fact` (for `service`) a
+    /// denominator fact may be whose cohort figures it changes (besides
+    /// those of its own episode): 0 for a fact no cohort follows up with.
+    #[inline]
+    pub fn reach_days(&self, fact: u8, service: u8) -> i64 {
+        if self.mask(fact, service) & self.reach_mask != 0 {
+            self.reach_days
+        } else {
+            0
+        }
     }
 
     /// The index of a process or outcome indicator.

@@ -116,18 +116,19 @@ impl Catalogue {
                 window_source,
             });
         }
-        let reach_days = indicators
-            .iter()
-            .filter_map(|i| match i.rule {
-                Rule::Cohort {
-                    within_days,
-                    clock: Clock::Observed,
-                    ..
-                } => Some(within_days),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
+        let (mut reach_days, mut reach_mask) = (0, 0);
+        for indicator in &indicators {
+            if let Rule::Cohort {
+                num,
+                within_days,
+                clock: Clock::Observed,
+                ..
+            } = indicator.rule
+            {
+                reach_days = reach_days.max(within_days);
+                reach_mask |= num;
+            }
+        }
         let structures = structures(file.structure, &by_id)?;
         let (masks, services) = predicates.masks();
         Ok(Self {
@@ -137,6 +138,7 @@ impl Catalogue {
             masks,
             services,
             reach_days,
+            reach_mask,
         })
     }
 }

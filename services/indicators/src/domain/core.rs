@@ -152,7 +152,7 @@ impl Change {
 struct Scratch {
     old: Vec<Member>,
     new: Vec<Member>,
-    areas: Vec<(u32, u64)>,
+    buffers: membership::Buffers,
     periods: Vec<u32>,
 }
 
@@ -240,7 +240,7 @@ impl Aggregator {
     pub fn prepare(&mut self, input: &Input) -> Result<Option<Change>, ObservationError> {
         input.check()?;
         let key: Box<str> = self.canonical(input.person_key()).into();
-        let reach = self.catalogue.reach_days();
+        let reach = Some(self.catalogue);
         let mut person = self.person(&key).cloned().unwrap_or_default();
         let before = person.clone();
         let mut touched = Vec::new();
@@ -361,9 +361,9 @@ impl Aggregator {
         let mut touched = std::mem::take(&mut self.scratch.periods);
         touched.clear();
         let result = match input {
-            Input::Recorded(record) => person.record(record, &mut self.areas, 0, &mut touched),
+            Input::Recorded(record) => person.record(record, &mut self.areas, None, &mut touched),
             Input::Retracted(retraction) => {
-                person.retract(&retraction.episode_key, 0, &mut touched);
+                person.retract(&retraction.episode_key, None, &mut touched);
                 Ok(())
             }
             Input::Linked(_) => unreachable!("links are applied through prepare"),
@@ -436,14 +436,14 @@ impl Aggregator {
             old,
             period,
             &mut scratch.old,
-            &mut scratch.areas,
+            &mut scratch.buffers,
         );
         let after = membership::members(
             self.catalogue,
             new,
             period,
             &mut scratch.new,
-            &mut scratch.areas,
+            &mut scratch.buffers,
         );
         match (before, after) {
             (Some(b), Some(a)) if b == a => {

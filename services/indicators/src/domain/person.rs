@@ -6,6 +6,7 @@ use super::area::{AreaKind, Areas, Place};
 use super::core::day;
 use super::period::{Period, YEARS};
 use super::stratum::Demographics;
+use crate::catalogue::Catalogue;
 use chrono::{DateTime, Datelike};
 use throughcare_proto::events::v1::{
     Observation, ObservationsRecorded, ObservationsRetracted, ObservedFact, PersonsLinked,
@@ -148,12 +149,13 @@ impl Person {
     /// malformed). Identical observations are kept once, and observations of
     /// a withdrawn episode are ignored. Pushes the ids of the periods whose
     /// figures may change onto `touched`: a fact may complete a cohort whose
-    /// denominator fact came up to `reach_days` before it.
+    /// denominator fact came some days before it, as `reach` (the catalogue;
+    /// `None` while staging, when nothing is counted) says.
     pub fn record(
         &mut self,
         record: &ObservationsRecorded,
         areas: &mut Areas,
-        reach_days: i64,
+        reach: Option<&Catalogue>,
         touched: &mut Vec<u32>,
     ) -> Result<(), ObservationError> {
         let incoming = record
@@ -189,7 +191,7 @@ impl Person {
                 continue;
             }
             self.obs.push(obs);
-            self.touch_episode(episode, reach_days, touched);
+            self.touch_episode(episode, reach, touched);
         }
         Ok(())
     }
@@ -200,7 +202,7 @@ impl Person {
     pub fn absorb(&mut self, other: &Person) -> Result<(), ObservationError> {
         let mut touched = Vec::new();
         for episode in &other.retracted {
-            self.retract(episode, 0, &mut touched);
+            self.retract(episode, None, &mut touched);
         }
         for o in &other.obs {
             let name = &other.episodes[usize::from(o.episode)];
@@ -223,23 +225,25 @@ impl Person {
     }
 
     /// Withdraws every observation of `episode`, now and later.
-    pub fn retract(&mut self, episode: &str, reach_days: i64, touched: &mut Vec<u32>) {
+    pub fn retract(&mut self, episode: &str, reach: Option<&Catalogue>, touched: &mut Vec<u32>) {
         if !self.retracted.iter().any(|r| **r == *episode) {
             self.retracted.push(episode.into());
         }
         if let Some(index) = self.episodes.iter().position(|e| **e == *episode) {
-            self.touch_episode(index as u16, reach_days, touched);
+            self.touch_episode(index as u16, reach, touched);
             self.obs.retain(|o| o.episode as usize != index);
         }
     }
 
     /// The periods whose figures a change to the episode may move: those of
     /// its observations (a cohort counts a later fact of the same episode in
-    /// the period of its first), and of any day up to `reach_days` before
-    /// each (a cohort counts a fact of any episode within its window).
-    fn touch_episode(&self, episode: u16, reach_days: i64, touched: &mut Vec<u32>) {
+    /// the period of its first), and of any day as far before each as a
+    /// cohort following up with its fact reaches (a cohort counts a fact of
+    /// any episode within its window).
+    fn touch_episode(&self, episode: u16, reach: Option<&Catalogue>, touched: &mut Vec<u32>) {
         for o in self.obs.iter().filter(|o| o.episode == episode) {
-            let earliest = month_of_day(day(o.at) - reach_days).min(o.month);
+            let days = reach.map_or(0, |c| c.reach_days(o.fact, o.service));
+            let earliest = month_of_day(day(o.at) - days).min(o.month);
             for month in earliest..=o.month {
                 push_periods(month, touched);
             }

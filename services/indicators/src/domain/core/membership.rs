@@ -7,6 +7,17 @@ use crate::domain::period::Period;
 use crate::domain::person::{Obs, Person};
 use crate::domain::stratum::Demographics;
 
+/// Reusable buffers for [`members`].
+#[derive(Debug, Default)]
+pub(super) struct Buffers {
+    pub(super) areas: Vec<(u32, u64)>,
+    /// Each observation's predicate bits.
+    masks: Vec<u64>,
+    /// A cohort's denominator facts in the period: their place, and whether
+    /// the numerator followed.
+    cohort: Vec<(u16, bool)>,
+}
+
 /// Fills `out` with a person's memberships for `period`, sorted by key, and
 /// returns their demographics there (from their latest observation in the
 /// period); `None` when they have no observation in it.
@@ -15,12 +26,18 @@ pub(super) fn members(
     person: &Person,
     period: Period,
     out: &mut Vec<Member>,
-    areas: &mut Vec<(u32, u64)>,
+    buffers: &mut Buffers,
 ) -> Option<Demographics> {
     out.clear();
-    let (all, demographics) = period_masks(catalogue, person, period, areas)?;
+    let Buffers {
+        areas,
+        masks,
+        cohort,
+    } = buffers;
+    masks.clear();
+    masks.extend(person.obs.iter().map(|o| catalogue.mask(o.fact, o.service)));
+    let (all, demographics) = period_masks(person, masks, period, areas)?;
     let period_id = period.id();
-    let in_period = |o: &&Obs| period.contains_month(o.month);
     for (index, indicator) in catalogue.indicators.iter().enumerate() {
         match indicator.rule {
             Rule::SamePeriod { den, num } => {
@@ -45,14 +62,27 @@ pub(super) fn members(
                 if all & den == 0 {
                     continue;
                 }
-                let cohort = Cohort {
-                    den,
+                let rule = Cohort {
                     num,
                     within_days,
                     clock,
                 };
+                // Each denominator fact in the period is followed up once;
+                // an area's numerator is whether any of its facts was.
+                cohort.clear();
+                for (d, _) in person
+                    .obs
+                    .iter()
+                    .zip(masks.iter())
+                    .filter(|(d, mask)| period.contains_month(d.month) && *mask & den != 0)
+                {
+                    cohort.push((d.place, rule.followed(person, masks, d)));
+                }
                 for &(area, _) in areas.iter().filter(|(_, bits)| bits & den != 0) {
-                    let num = cohort.reached(catalogue, person, period, area);
+                    let num = cohort.iter().any(|&(place, followed)| {
+                        followed
+                            && (area == 0 || person.places[usize::from(place)].0.contains(&area))
+                    });
                     out.push(Member {
                         base: key(index, period_id, area),
                         num,
@@ -67,8 +97,9 @@ pub(super) fn members(
                 let first = person
                     .obs
                     .iter()
-                    .filter(in_period)
-                    .filter(|o| catalogue.mask(o.fact, o.service) & measure != 0)
+                    .zip(masks.iter())
+                    .filter(|(o, mask)| period.contains_month(o.month) && *mask & measure != 0)
+                    .map(|(o, _)| o)
                     .min_by_key(|o| (o.at, o.value))
                     .map(|o| o.value);
                 for &(area, _) in areas.iter().filter(|(_, bits)| bits & measure != 0) {
@@ -89,8 +120,8 @@ pub(super) fn members(
 /// returns every bit set and their demographics there (from their latest
 /// observation in the period); `None` when they have no observation in it.
 fn period_masks(
-    catalogue: &Catalogue,
     person: &Person,
+    masks: &[u64],
     period: Period,
     areas: &mut Vec<(u32, u64)>,
 ) -> Option<(u64, Demographics)> {
@@ -101,11 +132,15 @@ fn period_masks(
         Some(entry) => entry.1 |= mask,
         None => areas.push((area, mask)),
     };
-    for o in person.obs.iter().filter(|o| period.contains_month(o.month)) {
+    for (o, &mask) in person
+        .obs
+        .iter()
+        .zip(masks)
+        .filter(|(o, _)| period.contains_month(o.month))
+    {
         if latest.is_none_or(|l| (o.at, o.demographics) > l) {
             latest = Some((o.at, o.demographics));
         }
-        let mask = catalogue.mask(o.fact, o.service);
         if mask == 0 {
             continue;
         }
@@ -122,34 +157,29 @@ fn period_masks(
     Some((all, demographics))
 }
 
-/// A cohort rule: of those with a denominator fact, who reached a numerator
-/// fact within so many days of it.
+/// A cohort rule's follow-up: a numerator fact within so many days of a
+/// denominator fact.
 struct Cohort {
-    den: u64,
     num: u64,
     within_days: i64,
     clock: Clock,
 }
 
 impl Cohort {
-    /// Whether a person with a denominator observation in `period` at `area`
-    /// (0: anywhere) reached the numerator from any such observation.
-    fn reached(&self, catalogue: &Catalogue, person: &Person, period: Period, area: u32) -> bool {
-        let is = |o: &Obs, mask: u64| catalogue.mask(o.fact, o.service) & mask != 0;
-        let follows = |d: &Obs, n: &Obs| match self.clock {
+    /// Whether the numerator followed the denominator fact `d` in time.
+    fn followed(&self, person: &Person, masks: &[u64], d: &Obs) -> bool {
+        let follows = |n: &Obs| match self.clock {
             Clock::Observed => {
                 let (start, end) = (day(d.at), day(n.at));
                 end - start <= self.within_days && (end >= start || n.episode == d.episode)
             }
             Clock::DaysInValue => n.episode == d.episode && i64::from(n.value) <= self.within_days,
         };
-        let at_area = |o: &Obs| area == 0 || person.places[o.place as usize].0.contains(&area);
-        person.obs.iter().any(|d| {
-            period.contains_month(d.month)
-                && is(d, self.den)
-                && at_area(d)
-                && person.obs.iter().any(|n| is(n, self.num) && follows(d, n))
-        })
+        person
+            .obs
+            .iter()
+            .zip(masks)
+            .any(|(n, mask)| mask & self.num != 0 && follows(n))
     }
 }
 
