@@ -131,10 +131,7 @@ fn check<'a>(
     }
     Ok(Incoming {
         at: at.timestamp_micros(),
-        month: match Period::month_of(at.date_naive()) {
-            Period::Month(m) => m,
-            Period::Quarter(_) => unreachable!("month_of gives a month"),
-        },
+        month: month_index(at.date_naive()),
         value: o.value.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
         fact: fact as u8,
         service: service as u8,
@@ -357,16 +354,20 @@ impl Person {
     }
 }
 
-/// The month index of a calendar day (days since the epoch).
-fn month_of_day(day: i64) -> u32 {
-    let date = DateTime::from_timestamp(day * 86_400, 0).map_or(
-        chrono::NaiveDate::from_ymd_opt(*YEARS.start(), 1, 1).expect("a date"),
-        |t| t.date_naive(),
-    );
+/// The month index ([`Period::Month`]) a date falls in.
+fn month_index(date: chrono::NaiveDate) -> u32 {
     match Period::month_of(date) {
         Period::Month(m) => m,
         Period::Quarter(_) => unreachable!("month_of gives a month"),
     }
+}
+
+/// The month index of a calendar day (days since the epoch).
+fn month_of_day(day: i64) -> u32 {
+    month_index(DateTime::from_timestamp(day * 86_400, 0).map_or(
+        chrono::NaiveDate::from_ymd_opt(*YEARS.start(), 1, 1).expect("a date"),
+        |t| t.date_naive(),
+    ))
 }
 
 /// Adds the ids of a month and its quarter, each at most once.

@@ -166,12 +166,7 @@ pub async fn missed_deadlines_go_overdue_and_alerts_are_acknowledged(svc: TestSe
 pub async fn a_release_without_supervision_makes_the_prison_responsible(svc: TestService) {
     let mut request = release("rel", 51, fixtures::gp_only());
     request.reason = ReleaseReason::SentenceEnd as i32;
-    request
-        .destination
-        .as_mut()
-        .unwrap()
-        .probation_delivery_unit
-        .clear();
+    fixtures::without_supervision(&mut request);
     let notified = svc
         .transitions("LEI")
         .notify_release(request)

@@ -79,6 +79,16 @@ pub fn release(key: &str, n: u32, health: types::HealthSummary) -> pb::NotifyRel
     }
 }
 
+/// No probation delivery unit will supervise the person released.
+pub fn without_supervision(request: &mut pb::NotifyReleaseRequest) {
+    request
+        .destination
+        .as_mut()
+        .expect("a destination")
+        .probation_delivery_unit
+        .clear();
+}
+
 pub fn referral(
     key: &str,
     n: u32,

@@ -483,12 +483,7 @@ pub async fn release_reasons_decide_the_pathway_and_what_is_counted(svc: TestSer
         let mut request = release(&format!("reason-{n}"), n, complex_needs());
         request.reason = reason as i32;
         if reason == R::SentenceEnd {
-            request
-                .destination
-                .as_mut()
-                .unwrap()
-                .probation_delivery_unit
-                .clear();
+            fixtures::without_supervision(&mut request);
         }
         let response = client.notify_release(request).await.unwrap().into_inner();
         let mut rules: Vec<String> = response

@@ -56,6 +56,33 @@ fn published<'a>(out: &'a [(CellName, Published)], name: &CellName) -> &'a Publi
 
 const MARCH: Period = Period::Month(2026 * 12 + 2);
 
+const SUPPRESSED: Count = Count {
+    value: 0,
+    suppressed: true,
+};
+
+/// A count as published unsuppressed, rounded.
+fn shown(count: u32) -> Count {
+    Count {
+        value: round(count),
+        suppressed: false,
+    }
+}
+
+/// National mortality in an earlier month, published with no deaths and
+/// `denominator`, whose true denominator is now `now`.
+fn frozen_deaths(period: Period, denominator: Count, now: u32) -> Frozen {
+    Frozen {
+        name: name("mortality", period, &Area::national(), 0),
+        published: Published {
+            numerator: shown(0),
+            denominator,
+            value: None,
+        },
+        truth: Some(figures(now, 0)),
+    }
+}
+
 #[test]
 fn rounding_is_to_the_nearest_five() {
     assert_eq!(
@@ -151,21 +178,6 @@ fn a_publication_contradicted_by_a_late_record_is_held_not_published_unaudited()
     let q1 = Period::Quarter(2026 * 4);
     let (jan, feb) = (Period::Month(2026 * 12), Period::Month(2026 * 12 + 1));
     // January was published as 20; records that came late make it 40 now.
-    let frozen = |period, published: u32, now: u32| Frozen {
-        name: name("mortality", period, &national, 0),
-        published: Published {
-            numerator: Count {
-                value: 0,
-                suppressed: false,
-            },
-            denominator: Count {
-                value: round(published),
-                suppressed: false,
-            },
-            value: None,
-        },
-        truth: Some(figures(now, 0)),
-    };
     let cells = vec![
         (name("mortality", q1, &national, 0), figures(80, 0)),
         (name("mortality", MARCH, &national, 0), figures(20, 0)),
@@ -173,7 +185,10 @@ fn a_publication_contradicted_by_a_late_record_is_held_not_published_unaudited()
     let held = protect(
         catalogue(),
         cells,
-        vec![frozen(jan, 20, 40), frozen(feb, 20, 20)],
+        vec![
+            frozen_deaths(jan, shown(20), 40),
+            frozen_deaths(feb, shown(20), 20),
+        ],
         |_| None,
     );
     assert_eq!(held.unwrap_err(), Held::Contradiction);
@@ -213,21 +228,6 @@ fn a_quarter_is_suppressed_where_a_frozen_month_was() {
     let national = Area::national();
     let q1 = Period::Quarter(2026 * 4);
     let (jan, feb) = (Period::Month(2026 * 12), Period::Month(2026 * 12 + 1));
-    let frozen_month = |period, den: u32, suppressed| Frozen {
-        name: name("mortality", period, &national, 0),
-        published: Published {
-            numerator: Count {
-                value: 0,
-                suppressed: false,
-            },
-            denominator: Count {
-                value: if suppressed { 0 } else { round(den) },
-                suppressed,
-            },
-            value: None,
-        },
-        truth: Some(figures(den, 0)),
-    };
     let cells = vec![
         (name("mortality", q1, &national, 0), figures(43, 0)),
         (name("mortality", MARCH, &national, 0), figures(20, 0)),
@@ -235,7 +235,10 @@ fn a_quarter_is_suppressed_where_a_frozen_month_was() {
     let out = protect(
         catalogue(),
         cells,
-        vec![frozen_month(jan, 3, true), frozen_month(feb, 20, false)],
+        vec![
+            frozen_deaths(jan, SUPPRESSED, 3),
+            frozen_deaths(feb, shown(20), 20),
+        ],
         |_| None,
     )
     .unwrap();
