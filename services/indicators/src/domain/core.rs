@@ -27,6 +27,31 @@ use std::cmp::Ordering;
 pub struct Tally {
     pub den: u32,
     pub num: u32,
+    /// The cell keys: the sums, modulo 256, of the record keys of the
+    /// people counted in `den` and in `num` (see [`RecordKeys`]).
+    pub den_key: u8,
+    pub num_key: u8,
+}
+
+/// Every person's record key, for the cell key method: a byte drawn from a
+/// keyed hash of their pseudonymous key, so it is the same in every run and
+/// rebuild and cannot be worked out by anyone without the secret (the
+/// pseudonyms themselves travel on the observations topic). A cell's key is
+/// the sum of its people's record keys, so the same people always give the
+/// same key and any other set of people an unrelated one.
+#[derive(Debug, Clone)]
+pub struct RecordKeys(ring::hmac::Key);
+
+impl RecordKeys {
+    /// Keys drawn with `secret` (the service keeps one, made at its first start).
+    pub fn new(secret: &[u8]) -> Self {
+        Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret))
+    }
+
+    /// The record key of the person `key` names.
+    pub fn of(&self, key: &str) -> u8 {
+        ring::hmac::sign(&self.0, key.as_bytes()).as_ref()[0]
+    }
 }
 
 /// One cell by name: what the core's packed key stands for.
@@ -166,6 +191,9 @@ pub struct Aggregator {
     /// Keys linked to another person's: merged key to surviving key, kept
     /// path-compressed (no surviving key is itself merged).
     aliases: FxHashMap<Box<str>, Box<str>>,
+    /// Record keys, by person id.
+    record_keys: Vec<u8>,
+    keys: RecordKeys,
     counts: FxHashMap<u64, Tally>,
     measures: FxHashMap<u64, Histogram>,
     /// Whether the counts reflect every person (false while staging).
@@ -176,13 +204,22 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
+    /// A core whose record keys come from a fixed, public secret: for tests
+    /// and benchmarks. The service uses [`Aggregator::keyed`].
     pub fn new(catalogue: &'static Catalogue) -> Self {
+        Self::keyed(catalogue, RecordKeys::new(b"throughcare public test secret"))
+    }
+
+    /// A core drawing record keys with `keys`.
+    pub fn keyed(catalogue: &'static Catalogue, keys: RecordKeys) -> Self {
         Self {
             catalogue,
             areas: Areas::default(),
             index: FxHashMap::default(),
             people: Vec::new(),
             aliases: FxHashMap::default(),
+            record_keys: Vec::new(),
+            keys,
             counts: FxHashMap::default(),
             measures: FxHashMap::default(),
             counted: true,
@@ -302,7 +339,7 @@ impl Aggregator {
             self.observations -= old.obs.len();
             if self.counted {
                 for &period in &change.touched {
-                    self.count(&old, &empty, Period::from_id(period));
+                    self.count(&old, &empty, Period::from_id(period), self.record_keys[id]);
                 }
             }
         }
@@ -322,7 +359,7 @@ impl Aggregator {
         self.note_months(&new);
         if self.counted {
             for &period in &change.touched {
-                self.count(&old, &new, Period::from_id(period));
+                self.count(&old, &new, Period::from_id(period), self.record_keys[id]);
             }
         }
         self.people[id] = new;
@@ -396,7 +433,7 @@ impl Aggregator {
             let person = std::mem::take(&mut self.people[id]);
             person.periods(&mut periods);
             for &period in &periods {
-                self.count(&empty, &person, Period::from_id(period));
+                self.count(&empty, &person, Period::from_id(period), self.record_keys[id]);
             }
             self.people[id] = person;
         }
@@ -418,6 +455,7 @@ impl Aggregator {
         }
         let id = self.people.len();
         self.people.push(Person::default());
+        self.record_keys.push(self.keys.of(key));
         self.index.insert(key.into(), id as u32);
         id
     }
@@ -429,7 +467,7 @@ impl Aggregator {
     }
 
     /// Moves one person's counts for `period` from `old` to `new`.
-    fn count(&mut self, old: &Person, new: &Person, period: Period) {
+    fn count(&mut self, old: &Person, new: &Person, period: Period, record_key: u8) {
         let mut scratch = std::mem::take(&mut self.scratch);
         let before = membership::members(
             self.catalogue,
@@ -458,17 +496,17 @@ impl Aggregator {
                     };
                     match order {
                         Ordering::Less => {
-                            self.add(&old[i], strata, false);
+                            self.add(&old[i], strata, false, record_key);
                             i += 1;
                         }
                         Ordering::Greater => {
-                            self.add(&new[j], strata, true);
+                            self.add(&new[j], strata, true, record_key);
                             j += 1;
                         }
                         Ordering::Equal => {
                             if old[i] != new[j] {
-                                self.add(&old[i], strata, false);
-                                self.add(&new[j], strata, true);
+                                self.add(&old[i], strata, false, record_key);
+                                self.add(&new[j], strata, true, record_key);
                             }
                             i += 1;
                             j += 1;
@@ -479,12 +517,12 @@ impl Aggregator {
             (b, a) => {
                 if let Some(b) = b {
                     for m in &scratch.old {
-                        self.add(m, b.strata(), false);
+                        self.add(m, b.strata(), false, record_key);
                     }
                 }
                 if let Some(a) = a {
                     for m in &scratch.new {
-                        self.add(m, a.strata(), true);
+                        self.add(m, a.strata(), true, record_key);
                     }
                 }
             }
@@ -493,16 +531,21 @@ impl Aggregator {
     }
 
     #[inline]
-    fn add(&mut self, member: &Member, strata: [Stratum; 4], add: bool) {
+    fn add(&mut self, member: &Member, strata: [Stratum; 4], add: bool, record_key: u8) {
+        let num_key = if member.num { record_key } else { 0 };
         for stratum in strata {
             let key = member.base | u64::from(stratum);
             let tally = self.counts.entry(key).or_default();
             if add {
                 tally.den += 1;
                 tally.num += u32::from(member.num);
+                tally.den_key = tally.den_key.wrapping_add(record_key);
+                tally.num_key = tally.num_key.wrapping_add(num_key);
             } else {
                 tally.den -= 1;
                 tally.num -= u32::from(member.num);
+                tally.den_key = tally.den_key.wrapping_sub(record_key);
+                tally.num_key = tally.num_key.wrapping_sub(num_key);
                 if tally.den == 0 {
                     self.counts.remove(&key);
                 }

@@ -5,8 +5,16 @@
 //!    subtracting it from its denominator would reveal a small count; and so
 //!    is every numerator over a small denominator — even 0, because "none of
 //!    these few" (or "all of them") discloses as much as a small count.
-//! 2. **Rounding**: every other count is rounded to the nearest 5; values
-//!    (proportions, rates) are computed from the rounded figures.
+//! 2. **Rounding by cell key**: every other count is rounded to a multiple
+//!    of 5, up or down as the cell's key decides (the cell key method of ONS
+//!    Census 2021 and ABS TableBuilder): up with probability (count mod 5)/5,
+//!    so the figure is unbiased and within 4 of the truth. The key is the sum
+//!    of the record keys of the people counted ([`super::core::RecordKeys`]),
+//!    so the same people always give the same figure however often a table is
+//!    published, and a revision that adds or removes anyone draws afresh: the
+//!    difference between two releases of a cell does not count the records
+//!    that changed it. Values (proportions, rates) are computed from the
+//!    rounded figures.
 //! 3. **Secondary suppression**: counts are tied together — each stratum split
 //!    adds up to the whole; areas add up to the nation and delivery units to
 //!    their region; months add up to their quarter. In every such relation a
@@ -26,6 +34,16 @@
 //!
 //! Cells already published (earlier months of a quarter) are frozen: they are
 //! never changed, only reasoned about.
+//!
+//! **Revisions.** A period whose figures change after it was published (late
+//! records) is published again, whole, with a revision number. The attacker
+//! then also holds every earlier release of each revised cell, and what it
+//! could prove about the cell then ([`Before`], kept with the publication).
+//! A revised count whose change since the last release is small (1 to 7 in
+//! either direction) must not be provably changed: if the attacker's interval
+//! for it now does not overlap its interval then, it is suppressed (and the
+//! audit widens around it as for a small count), so one late person's record
+//! cannot be read off as the difference between two releases.
 
 mod bounds;
 mod relations;
@@ -78,9 +96,26 @@ pub struct Published {
     pub value: Option<f64>,
 }
 
-/// A count rounded to the nearest 5.
-pub fn round(count: u32) -> i64 {
-    (i64::from(count) + BASE / 2) / BASE * BASE
+/// A count rounded to a multiple of 5 by its cell key: up with probability
+/// (count mod 5)/5 over the keys, so the same count and key always give the
+/// same figure, within 4 of the count. A count above the threshold never
+/// shows as 5, which would read as a small count: 8 and 9 show as 10.
+pub fn round(count: u32, cell_key: u8) -> i64 {
+    let smallest = 2 * BASE;
+    let count = i64::from(count);
+    let below = count - count % BASE;
+    let rest = count % BASE;
+    // Up when the key falls in the first rest/BASE of 0..=255.
+    let rounded = if rest > 0 && i64::from(cell_key) * BASE < rest * 256 {
+        below + BASE
+    } else {
+        below
+    };
+    if count > i64::from(THRESHOLD) {
+        rounded.max(smallest)
+    } else {
+        rounded
+    }
 }
 
 fn small(count: u32) -> bool {
@@ -94,6 +129,33 @@ pub struct Frozen {
     pub published: Published,
     /// Its true figures now, when the core still has them.
     pub truth: Option<CellFigures>,
+}
+
+/// What was true of a cell, and what the attacker could prove, when it was
+/// last published: kept with the publication, never shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Before {
+    /// The true denominator and numerator then.
+    pub truth: [u32; 2],
+    /// The attacker's intervals for them then, `[den, num]`.
+    pub known: [(i64, i64); 2],
+}
+
+impl Before {
+    /// A cell that was not published: it had nobody in it, as everyone
+    /// can tell from its absence.
+    pub const ABSENT: Before = Before {
+        truth: [0, 0],
+        known: [(0, 0), (0, 0)],
+    };
+}
+
+/// A cell as published, with what the next revision must know of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Protected {
+    pub name: CellName,
+    pub published: Published,
+    pub before_next: Before,
 }
 
 const DEN: usize = 0;
@@ -125,6 +187,9 @@ struct Var {
     frozen: bool,
     /// The published value, when not suppressed.
     published: i64,
+    /// For a count being revised: its truth and the attacker's interval at
+    /// its last release.
+    before: Option<(u32, (i64, i64))>,
 }
 
 /// Disclosure control over one publication.
@@ -141,18 +206,37 @@ pub(crate) struct Protector {
     current: usize,
 }
 
-/// Protects `cells` (everything the publication covers) and returns them as
-/// published, sorted by name — or why the publication must be held.
+/// Protects `cells` (everything a first publication covers) and returns
+/// them as published, sorted by name — or why the publication must be held.
 pub fn protect(
     catalogue: &Catalogue,
     cells: Vec<(CellName, CellFigures)>,
     frozen: Vec<Frozen>,
     region_of: impl Fn(&Area) -> Option<Box<str>>,
 ) -> Result<Vec<(CellName, Published)>, Held> {
+    let protected = publish(catalogue, cells, frozen, &HashMap::new(), region_of)?;
+    Ok(protected
+        .into_iter()
+        .map(|p| (p.name, p.published))
+        .collect())
+}
+
+/// Protects `cells`, where those of revised periods are named in `before`
+/// (with [`Before::ABSENT`] for what is new in them), and returns them as
+/// published, sorted by name, each with what the next revision must know —
+/// or why the publication must be held.
+pub fn publish(
+    catalogue: &Catalogue,
+    cells: Vec<(CellName, CellFigures)>,
+    frozen: Vec<Frozen>,
+    before: &HashMap<CellName, Before>,
+    region_of: impl Fn(&Area) -> Option<Box<str>>,
+) -> Result<Vec<Protected>, Held> {
     let mut protector = Protector::new(catalogue, cells, frozen, region_of);
+    protector.revising(before);
     protector.primary();
     protector.secondary_and_audit()?;
-    Ok(protector.finish(catalogue))
+    protector.finish(catalogue)
 }
 
 impl Protector {
@@ -169,12 +253,14 @@ impl Protector {
         let mut figures = Vec::with_capacity(names.capacity());
         let mut vars = Vec::with_capacity(names.capacity() * 2);
         for (name, f) in cells {
-            for count in [f.tally.den, f.tally.num] {
+            let t = f.tally;
+            for (count, key) in [(t.den, t.den_key), (t.num, t.num_key)] {
                 vars.push(Var {
                     truth: Some(count),
                     suppressed: false,
                     frozen: false,
-                    published: round(count),
+                    published: round(count, key),
+                    before: None,
                 });
             }
             names.push(name);
@@ -191,6 +277,7 @@ impl Protector {
                     suppressed: count.suppressed,
                     frozen: true,
                     published: count.value,
+                    before: None,
                 });
             }
             names.push(f.name);
@@ -205,6 +292,17 @@ impl Protector {
             groups,
             twins,
             current,
+        }
+    }
+
+    /// Marks the counts of revised cells with their last release.
+    fn revising(&mut self, before: &HashMap<CellName, Before>) {
+        for cell in 0..self.current {
+            if let Some(b) = before.get(&self.names[cell]) {
+                for m in [DEN, NUM] {
+                    self.vars[cell * 2 + m].before = Some((b.truth[m], b.known[m]));
+                }
+            }
         }
     }
 
@@ -270,6 +368,12 @@ impl Protector {
             }
             let mut progressed = false;
             for v in exposed {
+                // A revised count shown changed: hide it first.
+                if !self.vars[v].suppressed {
+                    self.vars[v].suppressed = true;
+                    progressed = true;
+                    continue;
+                }
                 progressed |= self.widen(v, &groups_of, &twin_of);
             }
             if !progressed {
@@ -374,13 +478,21 @@ impl Protector {
             })
     }
 
-    /// Primary-suppressed counts the attacker can prove to be at least 1.
+    /// Primary-suppressed counts the attacker can prove to be at least 1,
+    /// and revised counts it can prove to have changed by a little.
     fn exposed(&self) -> Result<Vec<usize>, Contradiction> {
-        let (lo, _) = self.attack()?;
+        let (lo, hi) = self.attack()?;
         Ok((0..self.vars.len())
             .filter(|&v| {
                 let var = &self.vars[v];
-                var.suppressed && var.truth.is_some_and(small) && lo[v] >= 1
+                let small_count = var.suppressed && var.truth.is_some_and(small) && lo[v] >= 1;
+                let small_change = match (var.before, var.truth) {
+                    (Some((then, (lo_then, hi_then))), Some(now)) => {
+                        small(now.abs_diff(then)) && (lo[v] > hi_then || hi[v] < lo_then)
+                    }
+                    _ => false,
+                };
+                small_count || small_change
             })
             .collect())
     }
@@ -432,8 +544,10 @@ impl Protector {
         Ok((lo, hi))
     }
 
-    /// The publication: every current cell, rounded or suppressed.
-    pub(crate) fn finish(self, catalogue: &Catalogue) -> Vec<(CellName, Published)> {
+    /// The publication: every current cell, rounded or suppressed, with what
+    /// the attacker can prove about it once published.
+    pub(crate) fn finish(self, catalogue: &Catalogue) -> Result<Vec<Protected>, Held> {
+        let (lo, hi) = self.attack()?;
         let mut out = Vec::with_capacity(self.current);
         for (cell, name) in self.names.into_iter().take(self.current).enumerate() {
             let count = |v: &Var| Count {
@@ -454,26 +568,35 @@ impl Protector {
                     Unit::MedianDays => self.figures[cell].as_ref().and_then(|f| f.median),
                 })
                 .flatten();
-            out.push((
+            let [den, num] = [cell * 2 + DEN, cell * 2 + NUM];
+            let truth = |v: usize| self.vars[v].truth.unwrap_or(0);
+            out.push(Protected {
                 name,
-                Published {
+                published: Published {
                     numerator,
                     denominator,
                     value,
                 },
-            ));
+                before_next: Before {
+                    truth: [truth(den), truth(num)],
+                    known: [(lo[den], hi[den]), (lo[num], hi[num])],
+                },
+            });
         }
-        out
+        Ok(out)
     }
 }
 
 /// What a published figure tells the attacker: 0 is exact; anything else was
-/// rounded from within 2 either side.
+/// rounded from within 4 either side, and is not a small count.
 fn bounds_of(published: i64) -> (i64, i64) {
     if published == 0 {
         (0, 0)
     } else {
-        (published - BASE / 2, published + BASE / 2)
+        (
+            (published - (BASE - 1)).max(i64::from(THRESHOLD) + 1),
+            published + (BASE - 1),
+        )
     }
 }
 

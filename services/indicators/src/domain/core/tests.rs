@@ -79,7 +79,7 @@ fn tally(core: &Aggregator, indicator: &str, period: Period, area: &Area, stratu
         .find(|(n, _)| {
             n.indicator == index && n.period == period && n.area == *area && n.stratum == stratum
         })
-        .map(|(_, f)| f.tally)
+        .map(|(_, f)| Tally { den_key: 0, num_key: 0, ..f.tally })
         .unwrap_or_default()
 }
 
@@ -112,7 +112,7 @@ fn people_are_counted_once_however_often_they_are_observed() {
     for area in [Area::national(), pdu()] {
         assert_eq!(
             tally(&core, "gp-registration-recorded", MARCH, &area, 0),
-            Tally { den: 2, num: 1 },
+            Tally { den: 2, num: 1, ..Tally::default() },
             "{area:?}"
         );
     }
@@ -124,7 +124,7 @@ fn people_are_counted_once_however_often_they_are_observed() {
             &pdu(),
             0
         ),
-        Tally { den: 2, num: 1 }
+        Tally { den: 2, num: 1, ..Tally::default() }
     );
     let [_, male, over_50, white] = Demographics::new(2, 4, 4).strata();
     for stratum in [male, over_50, white] {
@@ -159,15 +159,15 @@ fn people_found_to_be_one_are_counted_once_whenever_the_link_comes() {
         .unwrap();
     after.ingest(&recorded("by-nhs", later.clone())).unwrap();
     let mut one = Aggregator::new(catalogue());
-    one.ingest(&recorded("one", release)).unwrap();
-    one.ingest(&recorded("one", later)).unwrap();
+    one.ingest(&recorded("by-nhs", release)).unwrap();
+    one.ingest(&recorded("by-nhs", later)).unwrap();
     for core in [&before, &after] {
         assert_eq!(core.all_cells(), one.all_cells());
         assert_eq!(core.people(), 1);
     }
     assert_eq!(
         tally(&one, "gp-registration-recorded", MARCH, &pdu(), 0),
-        Tally { den: 1, num: 1 }
+        Tally { den: 1, num: 1, ..Tally::default() }
     );
 }
 
@@ -235,7 +235,7 @@ fn continuity_counts_engagement_within_21_days_in_the_release_period() {
         .unwrap();
     assert_eq!(
         tally(&core, "continuity-of-care-after-release", MARCH, &pdu(), 0),
-        Tally { den: 3, num: 1 }
+        Tally { den: 3, num: 1, ..Tally::default() }
     );
     let april = Period::Month(2026 * 12 + 3);
     assert_eq!(
@@ -275,7 +275,7 @@ fn follow_through_counts_in_the_period_of_the_denominator_whenever_it_comes() {
         .unwrap();
     assert_eq!(
         tally(&core, "gp-unregistered-go-on-to-register", MARCH, &pdu(), 0),
-        Tally { den: 5, num: 3 }
+        Tally { den: 5, num: 3, ..Tally::default() }
     );
     let april = Period::Month(2026 * 12 + 3);
     assert_eq!(
@@ -287,7 +287,7 @@ fn follow_through_counts_in_the_period_of_the_denominator_whenever_it_comes() {
     core.ingest(&retracted("p1", "r-p1")).unwrap();
     assert_eq!(
         tally(&core, "gp-unregistered-go-on-to-register", MARCH, &pdu(), 0),
-        Tally { den: 4, num: 2 }
+        Tally { den: 4, num: 2, ..Tally::default() }
     );
 }
 
@@ -306,7 +306,7 @@ fn a_death_soon_after_release_counts_against_the_release_month() {
         .unwrap();
     assert_eq!(
         tally(&core, "mortality-after-release", MARCH, &pdu(), 0),
-        Tally { den: 3, num: 1 }
+        Tally { den: 3, num: 1, ..Tally::default() }
     );
 }
 
@@ -340,7 +340,7 @@ fn health_information_counts_when_it_reached_probation_by_the_day_after_release(
             &pdu(),
             0
         ),
-        Tally { den: 4, num: 2 }
+        Tally { den: 4, num: 2, ..Tally::default() }
     );
 }
 
@@ -374,7 +374,7 @@ fn timely_access_is_the_median_of_first_appointments() {
             n.indicator == index && n.period == MARCH && n.area == pdu() && n.stratum == 0
         })
         .unwrap();
-    assert_eq!(figures.tally, Tally { den: 4, num: 4 });
+    assert_eq!((figures.tally.den, figures.tally.num), (4, 4));
     assert_eq!(figures.median, Some(7.0), "median of 3, 4, 10, 30");
 }
 
@@ -516,6 +516,15 @@ proptest! {
             };
             reference.ingest(&input_of(&relabelled)).unwrap();
         }
-        prop_assert_eq!(live.all_cells(), reference.all_cells());
+        // (Its people have other keys, so other cell keys.)
+        prop_assert_eq!(counts(&live), counts(&reference));
     }
+}
+
+/// Every cell's counts and median, without its cell keys.
+fn counts(core: &Aggregator) -> Vec<(CellName, u32, u32, Option<f64>)> {
+    core.all_cells()
+        .into_iter()
+        .map(|(n, f)| (n, f.tally.den, f.tally.num, f.median))
+        .collect()
 }

@@ -42,7 +42,12 @@ fn name(indicator: &str, period: Period, area: &Area, stratum: Stratum) -> CellN
 
 fn figures(den: u32, num: u32) -> CellFigures {
     CellFigures {
-        tally: Tally { den, num },
+        tally: Tally {
+            den,
+            num,
+            den_key: DOWN,
+            num_key: DOWN,
+        },
         median: None,
     }
 }
@@ -64,7 +69,7 @@ const SUPPRESSED: Count = Count {
 /// A count as published unsuppressed, rounded.
 fn shown(count: u32) -> Count {
     Count {
-        value: round(count),
+        value: round(count, DOWN),
         suppressed: false,
     }
 }
@@ -83,12 +88,27 @@ fn frozen_deaths(period: Period, denominator: Count, now: u32) -> Frozen {
     }
 }
 
+/// A cell key that rounds every count down.
+const DOWN: u8 = 255;
+
 #[test]
-fn rounding_is_to_the_nearest_five() {
+fn rounding_by_cell_key_is_unbiased_consistent_and_within_four() {
     assert_eq!(
-        [0, 8, 10, 12, 13, 17, 18, 102].map(round),
-        [0, 10, 10, 10, 15, 15, 20, 100]
+        [0, 8, 10, 12, 13, 17, 18, 102].map(|c| round(c, DOWN)),
+        [0, 10, 10, 10, 10, 15, 15, 100]
     );
+    assert_eq!(
+        [0, 8, 10, 12, 13, 17, 18, 102].map(|c| round(c, 0)),
+        [0, 10, 10, 15, 15, 20, 20, 105]
+    );
+    for count in 10..200u32 {
+        let figures: Vec<i64> = (0..=255u8).map(|key| round(count, key)).collect();
+        assert!(figures.iter().all(|f| f % BASE == 0));
+        assert!(figures.iter().all(|f| (f - i64::from(count)).abs() < BASE));
+        // Over all keys the mean is the count, to within one key's weight.
+        let mean = figures.iter().sum::<i64>() as f64 / 256.0;
+        assert!((mean - f64::from(count)).abs() <= 5.0 / 256.0 * 4.0, "{count}: {mean}");
+    }
 }
 
 #[test]
@@ -398,6 +418,15 @@ fn attack(
     truth: &HashMap<(CellName, usize), u32>,
     snapshots: &[Vec<(CellName, Published)>],
 ) -> Vec<(CellName, usize, u32)> {
+    attack_with(truth, snapshots, BASE - 1)
+}
+
+/// [`attack`], knowing every published figure to within `noise`.
+fn attack_with(
+    truth: &HashMap<(CellName, usize), u32>,
+    snapshots: &[Vec<(CellName, Published)>],
+    noise: i64,
+) -> Vec<(CellName, usize, u32)> {
     // Every count the attacker reasons about, published or not (absent = 0).
     let mut ids: HashMap<(CellName, usize), usize> = HashMap::new();
     let mut bounds: Vec<(i64, i64)> = Vec::new();
@@ -420,7 +449,8 @@ fn attack(
                 } else if count.value == 0 {
                     (0, 0)
                 } else {
-                    (count.value - 2, count.value + 2)
+                    // Rounded by cell key from within 4, and not small.
+                    ((count.value - noise).max(8), count.value + noise)
                 };
             }
         }
@@ -644,7 +674,9 @@ proptest! {
 }
 
 /// The same attacker does recover small counts when only primary suppression
-/// and rounding are applied — so the property above has teeth.
+/// is applied and the rest published exactly — so the property above has
+/// teeth. (Rounding by cell key alone already defeats most differencing: it
+/// leaves 4 either side of every figure.)
 #[test]
 fn without_secondary_suppression_the_attacker_recovers_small_counts() {
     let people: Vec<Synthetic> = (0..60)
@@ -674,9 +706,26 @@ fn without_secondary_suppression_the_attacker_recovers_small_counts() {
         region_of(&core),
     );
     naive.primary();
-    let naive = naive.finish(catalogue());
+    let exact = |count: Count, truth: u32| Count {
+        value: if count.suppressed { 0 } else { i64::from(truth) },
+        ..count
+    };
+    let naive: Vec<_> = naive
+        .finish(catalogue())
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            let [den, num] = p.before_next.truth;
+            let published = Published {
+                denominator: exact(p.published.denominator, den),
+                numerator: exact(p.published.numerator, num),
+                ..p.published
+            };
+            (p.name, published)
+        })
+        .collect();
     assert!(
-        !attack(&truths(&core), &[naive]).is_empty(),
+        !attack_with(&truths(&core), &[naive], 0).is_empty(),
         "primary suppression alone leaks"
     );
     let protected = protect(
@@ -687,4 +736,49 @@ fn without_secondary_suppression_the_attacker_recovers_small_counts() {
     )
     .expect("publishable");
     assert!(attack(&truths(&core), &[protected]).is_empty());
+}
+
+/// A revision may not show that a cell changed by a little: the difference
+/// between two releases would count the late records in it.
+#[test]
+fn a_revision_hides_a_small_change_it_would_show() {
+    let national = Area::national();
+    let mortality = name("mortality", MARCH, &national, 0);
+    // Published at 10 (the attacker knows 8 to 14), with nobody dying.
+    let before = HashMap::from([(
+        mortality.clone(),
+        Before {
+            truth: [10, 0],
+            known: [(8, 14), (0, 0)],
+        },
+    )]);
+    let now = |key: u8| {
+        vec![(
+            mortality.clone(),
+            CellFigures {
+                tally: Tally {
+                    den: 17,
+                    num: 0,
+                    den_key: key,
+                    num_key: 0,
+                },
+                median: None,
+            },
+        )]
+    };
+    let revise = |key| {
+        let out = publish(catalogue(), now(key), Vec::new(), &before, |_| None).unwrap();
+        out[0].published.clone()
+    };
+    // Rounded down to 15 (11 to 19), the change cannot be told from none.
+    assert_eq!(revise(DOWN).denominator, shown(17));
+    // Rounded up to 20 (16 to 24) it would prove seven late records.
+    assert_eq!(round(17, 0), 20);
+    assert_eq!(revise(0).denominator, SUPPRESSED);
+    // A large change may show: 40 more people.
+    let mut cells = now(0);
+    cells[0].1.tally.den = 50;
+    let out = publish(catalogue(), cells, Vec::new(), &before, |_| None).unwrap();
+    assert_eq!(out[0].published.denominator.value, 50);
+    assert_eq!(out[0].before_next.truth, [50, 0]);
 }
