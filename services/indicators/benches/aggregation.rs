@@ -15,7 +15,7 @@ use prost_types::Timestamp;
 use std::time::{Duration, Instant};
 use throughcare_indicators::app::rebuild;
 use throughcare_indicators::catalogue::Catalogue;
-use throughcare_indicators::domain::core::Aggregator;
+use throughcare_indicators::domain::core::{Aggregator, RecordKeys};
 use throughcare_indicators::domain::disclosure;
 use throughcare_indicators::domain::period::Period;
 use throughcare_indicators::domain::person::Input;
@@ -386,7 +386,9 @@ async fn main() {
         fetched_bytes as f64 / 1e6 / raw.as_secs_f64()
     );
     let started = Instant::now();
-    let (from_log, stats) = rebuild::from_log(bus, &topic, catalogue).await.unwrap();
+    let (from_log, stats) = rebuild::from_log(bus, &topic, catalogue, RecordKeys::public())
+        .await
+        .unwrap();
     let took = started.elapsed();
     println!(
         "   rebuild from the broker: {:.1}s = {} records/s, {} observations/s ({} skipped)",

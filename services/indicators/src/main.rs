@@ -45,8 +45,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let catalogue = Catalogue::standard();
     let started = std::time::Instant::now();
     let stored = app::load(&db, catalogue).await?;
+    let keys = app::record_keys(&db).await?;
     let (rebuilt, stats) =
-        app::rebuild::from_log(&bus, &bus.topic(topics::OBSERVATIONS), catalogue).await?;
+        app::rebuild::from_log(&bus, &bus.topic(topics::OBSERVATIONS), catalogue, keys).await?;
     println!(
         "replayed {} records ({} bytes, {} skipped) in {:.1}s",
         stats.records,

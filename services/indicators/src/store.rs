@@ -134,24 +134,38 @@ pub struct SnapshotRow {
     pub through_month: i32,
     /// Period ids, comma-separated.
     pub periods: String,
+    /// Of those, the ones it revises.
+    pub revised: String,
 }
 
 impl SnapshotRow {
     pub fn period_ids(&self) -> Vec<u32> {
-        self.periods
-            .split(',')
-            .filter_map(|p| p.parse().ok())
-            .collect()
+        ids(&self.periods)
+    }
+
+    pub fn revised_ids(&self) -> Vec<u32> {
+        ids(&self.revised)
     }
 }
 
-const SNAPSHOT_COLUMNS: &str = "sequence, snapshot_id, published_at, through_month, periods";
+fn ids(list: &str) -> Vec<u32> {
+    list.split(',').filter_map(|p| p.parse().ok()).collect()
+}
+
+const SNAPSHOT_COLUMNS: &str =
+    "sequence, snapshot_id, published_at, through_month, periods, revised";
 
 pub async fn latest_snapshot(db: &Db) -> sqlx::Result<Option<SnapshotRow>> {
     let sql = format!(
         "SELECT {SNAPSHOT_COLUMNS} FROM indicator_snapshots ORDER BY sequence DESC LIMIT 1"
     );
     on_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).fetch_optional(p).await)
+}
+
+/// Every snapshot, oldest first (one a month, and one per revision).
+pub async fn snapshots(db: &Db) -> sqlx::Result<Vec<SnapshotRow>> {
+    let sql = format!("SELECT {SNAPSHOT_COLUMNS} FROM indicator_snapshots ORDER BY sequence");
+    on_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).fetch_all(p).await)
 }
 
 /// Snapshots after `sequence`, oldest first.
@@ -163,11 +177,12 @@ pub async fn snapshots_after(db: &Db, sequence: i64, limit: i64) -> sqlx::Result
 }
 
 pub async fn insert_snapshot(tx: &mut Tx, row: &SnapshotRow) -> sqlx::Result<()> {
-    let sql =
-        format!("INSERT INTO indicator_snapshots ({SNAPSHOT_COLUMNS}) VALUES ($1, $2, $3, $4, $5)");
+    let sql = format!(
+        "INSERT INTO indicator_snapshots ({SNAPSHOT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+    );
     on_tx!(tx, c => sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(row.sequence).bind(&row.snapshot_id).bind(row.published_at)
-        .bind(row.through_month).bind(&row.periods)
+        .bind(row.through_month).bind(&row.periods).bind(&row.revised)
         .execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
@@ -188,24 +203,45 @@ pub struct CellRow {
     pub denominator: i64,
     pub denominator_suppressed: bool,
     pub value: Option<f64>,
+    /// 0 for a period's first publication, then 1, 2... for its revisions.
+    pub revision: i32,
 }
 
 const CELL_COLUMNS: &str = "cell_id, sequence, indicator_id, area_type, area_code, parent_code, period, stratum, \
-     numerator, numerator_suppressed, denominator, denominator_suppressed, value";
+     numerator, numerator_suppressed, denominator, denominator_suppressed, value, revision";
 
-/// Adds a publication's cells (their `cell_id` is assigned here, in order).
-pub async fn insert_cells(tx: &mut Tx, cells: &[CellRow]) -> sqlx::Result<()> {
-    const COLUMNS: usize = 12;
-    for chunk in cells.chunks(BATCH) {
+/// What the next revision's audit must know of a published cell (never
+/// shown): its true counts when published and the attacker's intervals.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AuditRow {
+    pub indicator_id: String,
+    pub area_type: i16,
+    pub area_code: String,
+    pub period: i32,
+    pub stratum: i16,
+    pub true_denominator: i64,
+    pub true_numerator: i64,
+    pub known_den_lo: i64,
+    pub known_den_hi: i64,
+    pub known_num_lo: i64,
+    pub known_num_hi: i64,
+}
+
+/// Adds a publication's cells (their `cell_id` is assigned here, in order),
+/// each with its audit (only its truth and intervals are taken from it).
+pub async fn insert_cells(tx: &mut Tx, cells: &[(CellRow, AuditRow)]) -> sqlx::Result<()> {
+    const COLUMNS: usize = 19;
+    for chunk in cells.chunks(BATCH / 2) {
         let sql = values_sql(
             "INSERT INTO indicator_cells (sequence, indicator_id, area_type, area_code, parent_code, \
-             period, stratum, numerator, numerator_suppressed, denominator, denominator_suppressed, value) VALUES ",
+             period, stratum, numerator, numerator_suppressed, denominator, denominator_suppressed, value, \
+             revision, true_denominator, true_numerator, known_den_lo, known_den_hi, known_num_lo, known_num_hi) VALUES ",
             chunk.len(),
             COLUMNS,
         );
         on_tx!(tx, c => {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-            for cell in chunk {
+            for (cell, audit) in chunk {
                 query = query
                     .bind(cell.sequence)
                     .bind(&cell.indicator_id)
@@ -218,7 +254,14 @@ pub async fn insert_cells(tx: &mut Tx, cells: &[CellRow]) -> sqlx::Result<()> {
                     .bind(cell.numerator_suppressed)
                     .bind(cell.denominator)
                     .bind(cell.denominator_suppressed)
-                    .bind(cell.value);
+                    .bind(cell.value)
+                    .bind(cell.revision)
+                    .bind(audit.true_denominator)
+                    .bind(audit.true_numerator)
+                    .bind(audit.known_den_lo)
+                    .bind(audit.known_den_hi)
+                    .bind(audit.known_num_lo)
+                    .bind(audit.known_num_hi);
             }
             query.execute(&mut **c).await.map(|r| r.rows_affected())
         })?;
@@ -236,7 +279,8 @@ pub struct CellFilter {
     pub regions: Vec<String>,
     pub periods: Vec<i32>,
     pub strata: Vec<i16>,
-    /// Only this snapshot's cells.
+    /// Only this snapshot's cells, as it published them; otherwise only the
+    /// current cells (not superseded by a revision).
     pub sequence: Option<i64>,
     /// Cells after this id, in id order.
     pub after: i64,
@@ -286,9 +330,12 @@ pub async fn query_cells(db: &Db, filter: &CellFilter) -> sqlx::Result<Vec<CellR
         let strata = sql.list(filter.strata.iter().map(|&s| Param::Int(s.into())));
         text.push_str(&format!(" AND stratum IN ({strata})"));
     }
-    if let Some(sequence) = filter.sequence {
-        let sequence = sql.param(Param::Int(sequence));
-        text.push_str(&format!(" AND sequence = {sequence}"));
+    match filter.sequence {
+        Some(sequence) => {
+            let sequence = sql.param(Param::Int(sequence));
+            text.push_str(&format!(" AND sequence = {sequence}"));
+        }
+        None => text.push_str(" AND superseded_by IS NULL"),
     }
     if let Some(areas) = &filter.areas {
         let mut any: Vec<String> = areas
@@ -344,6 +391,62 @@ pub async fn cells_of_periods(db: &Db, periods: &[i32]) -> sqlx::Result<Vec<Cell
         after = last.cell_id;
         out.extend(page);
     }
+}
+
+/// The audits of the current cells of these periods.
+pub async fn audits_of_periods(db: &Db, periods: &[i32]) -> sqlx::Result<Vec<AuditRow>> {
+    if periods.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = (1..=periods.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT indicator_id, area_type, area_code, period, stratum, true_denominator, true_numerator, \
+         known_den_lo, known_den_hi, known_num_lo, known_num_hi FROM indicator_cells \
+         WHERE superseded_by IS NULL AND period IN ({list})"
+    );
+    on_db!(db, p => {
+        let mut query = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql.as_str()));
+        for &period in periods {
+            query = query.bind(period);
+        }
+        query.fetch_all(p).await
+    })
+}
+
+/// Marks the current cells of these periods superseded by snapshot `sequence`.
+pub async fn supersede(tx: &mut Tx, periods: &[i32], sequence: i64) -> sqlx::Result<()> {
+    if periods.is_empty() {
+        return Ok(());
+    }
+    let list = (2..periods.len() + 2)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE indicator_cells SET superseded_by = $1 WHERE superseded_by IS NULL AND period IN ({list})"
+    );
+    on_tx!(tx, c => {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(sequence);
+        for &period in periods {
+            query = query.bind(period);
+        }
+        query.execute(&mut **c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// The secret named `name`, made from `fresh` by whichever instance asks first.
+pub async fn secret(db: &Db, name: &str, fresh: &str) -> sqlx::Result<String> {
+    const INSERT: &str =
+        "INSERT INTO indicator_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+    const SELECT: &str = "SELECT value FROM indicator_secrets WHERE name = $1";
+    on_db!(db, p => sqlx::query(INSERT).bind(name).bind(fresh).execute(p).await.map(|r| r.rows_affected()))?;
+    let (value,): (String,) =
+        on_db!(db, p => sqlx::query_as(SELECT).bind(name).fetch_one(p).await)?;
+    Ok(value)
 }
 
 /// Every area anything was published for.

@@ -14,8 +14,9 @@ use throughcare_platform::identity::Caller;
 use throughcare_proto::indicators::v1 as pb;
 
 /// The export's columns: one row per indicator, area, period and stratum.
-/// A suppressed count is left empty and the row flagged.
-pub const CSV_HEADER: &str = "indicator_id,indicator,area_type,area_code,period,stratum_type,stratum,numerator,denominator,value,suppressed\r\n";
+/// A suppressed count is left empty and the row flagged; `revision` is 0 for
+/// a period's first publication and counts its revisions after.
+pub const CSV_HEADER: &str = "indicator_id,indicator,area_type,area_code,period,stratum_type,stratum,numerator,denominator,value,suppressed,revision\r\n";
 
 impl App {
     /// The selected cells as CSV, header first, a page at a time.
@@ -69,6 +70,7 @@ impl App {
             count(row.denominator, row.denominator_suppressed),
             row.value.map(|v| format!("{v:.4}")).unwrap_or_default(),
             (row.numerator_suppressed || row.denominator_suppressed).to_string(),
+            row.revision.to_string(),
         ];
         let mut line = fields
             .iter()

@@ -1,6 +1,7 @@
 //! The indicators application: the aggregation core kept in memory over the
 //! stored per-person state, fed by the observations topic, published at each
-//! period's close, and read by commissioners within their own areas.
+//! period's close, and read by commissioners within their own areas. A published period whose
+//! figures change later (late records) is published again as a revision.
 
 mod consume;
 mod export;
@@ -18,7 +19,7 @@ pub use export::CSV_HEADER;
 pub use stream::Streamed;
 
 use crate::catalogue::Catalogue;
-use crate::domain::core::Aggregator;
+use crate::domain::core::{Aggregator, RecordKeys};
 use crate::domain::person::{Person, StoredPerson};
 use crate::store;
 use chrono::{DateTime, Utc};
@@ -40,8 +41,8 @@ const SOURCE: &str = "/throughcare/indicators";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PublicationConfig {
-    /// Days after a period ends before it is published and frozen, so late
-    /// records can arrive. Anything arriving later is kept but never published.
+    /// Days after a period ends before it is first published, so late
+    /// records can arrive. Anything arriving later publishes a revision.
     pub grace_days: u32,
     /// How often to check whether a period has closed.
     pub check_interval_ms: u64,
@@ -79,6 +80,10 @@ pub struct App {
     published: watch::Sender<i64>,
     /// When each month's figures last changed (since start-up).
     changed: Mutex<BTreeMap<u32, Instant>>,
+    /// Published months that may have changed since their last release, with
+    /// when they last changed: each is compared with what was published, and
+    /// revised if it differs. All of them at start-up.
+    dirty: Mutex<BTreeMap<u32, Instant>>,
     /// The snapshot sequence held by disclosure control, once alerted.
     held: Mutex<Option<i64>>,
 }
@@ -94,9 +99,16 @@ impl App {
     ) -> sqlx::Result<Self> {
         let catalogue = Catalogue::standard();
         let core = load(transactions.db(), catalogue).await?;
-        let latest = store::latest_snapshot(transactions.db())
-            .await?
-            .map_or(0, |s| s.sequence);
+        let latest = store::latest_snapshot(transactions.db()).await?;
+        // Whatever changed before a restart and was not yet revised.
+        let dirty = match (&latest, core.earliest_month()) {
+            (Some(s), Some(crate::domain::period::Period::Month(first))) => {
+                let now = Instant::now();
+                (first..=s.through_month as u32).map(|m| (m, now)).collect()
+            }
+            _ => BTreeMap::new(),
+        };
+        let latest = latest.map_or(0, |s| s.sequence);
         Ok(Self {
             transactions,
             catalogue,
@@ -107,6 +119,7 @@ impl App {
             core: Mutex::new(core),
             published: watch::Sender::new(latest),
             changed: Mutex::default(),
+            dirty: Mutex::new(dirty),
             held: Mutex::default(),
         })
     }
@@ -141,9 +154,22 @@ impl App {
     }
 }
 
+/// The record keys of the cell key method, drawn with the service's secret
+/// (made, randomly, at its first start).
+pub async fn record_keys(db: &Db) -> sqlx::Result<RecordKeys> {
+    use ring::rand::SecureRandom;
+    let mut fresh = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut fresh)
+        .expect("the system's random number generator");
+    let fresh: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = store::secret(db, "record_keys", &fresh).await?;
+    Ok(RecordKeys::new(secret.as_bytes()))
+}
+
 /// Builds the core from the stored people, counting everyone once.
 pub async fn load(db: &Db, catalogue: &'static Catalogue) -> sqlx::Result<Aggregator> {
-    let mut core = Aggregator::new(catalogue);
+    let mut core = Aggregator::keyed(catalogue, record_keys(db).await?);
     core.stage();
     for (merged, survivor) in store::load_links(db).await? {
         core.alias(&merged, &survivor);

@@ -5,7 +5,7 @@
 use super::consume::input_of;
 use super::encode;
 use crate::catalogue::Catalogue;
-use crate::domain::core::Aggregator;
+use crate::domain::core::{Aggregator, RecordKeys};
 use crate::store;
 use chrono::Utc;
 use throughcare_platform::bus::{Bus, BusError, Event};
@@ -26,9 +26,10 @@ pub async fn from_log(
     bus: &Bus,
     topic: &str,
     catalogue: &'static Catalogue,
+    keys: RecordKeys,
 ) -> Result<(Aggregator, ReplayStats), BusError> {
     let mut replay = bus.replay(topic).await?;
-    let mut core = Aggregator::new(catalogue);
+    let mut core = Aggregator::keyed(catalogue, keys);
     core.stage();
     let mut stats = ReplayStats::default();
     while let Some(received) = replay.next().await? {

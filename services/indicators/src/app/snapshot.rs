@@ -25,6 +25,11 @@ pub(super) fn header(snapshot: &SnapshotRow) -> pb::Snapshot {
             .into_iter()
             .map(|id| Period::from_id(id).to_proto())
             .collect(),
+        revised_periods: snapshot
+            .revised_ids()
+            .into_iter()
+            .map(|id| Period::from_id(id).to_proto())
+            .collect(),
     }
 }
 
@@ -62,6 +67,7 @@ impl App {
             numerator: count(row.numerator, row.numerator_suppressed),
             denominator: count(row.denominator, row.denominator_suppressed),
             value: row.value,
+            revision: row.revision as u32,
         })
     }
 
@@ -75,11 +81,12 @@ impl App {
         })
     }
 
-    /// A published cell as stored in snapshot `sequence`; `parent_code` is
-    /// a delivery unit's region.
+    /// A published cell as stored in snapshot `sequence`, as revision
+    /// `revision` of its period; `parent_code` is a delivery unit's region.
     pub(super) fn cell_row(
         &self,
         sequence: i64,
+        revision: i32,
         name: &CellName,
         published: &Published,
         parent_code: Option<String>,
@@ -100,6 +107,7 @@ impl App {
             denominator: published.denominator.value,
             denominator_suppressed: published.denominator.suppressed,
             value: published.value,
+            revision,
         }
     }
 

@@ -48,6 +48,12 @@ impl RecordKeys {
         Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret))
     }
 
+    /// Keys drawn with a fixed secret everyone can read: for tests and
+    /// benchmarks only.
+    pub fn public() -> Self {
+        Self::new(b"throughcare public test secret")
+    }
+
     /// The record key of the person `key` names.
     pub fn of(&self, key: &str) -> u8 {
         ring::hmac::sign(&self.0, key.as_bytes()).as_ref()[0]
@@ -207,7 +213,7 @@ impl Aggregator {
     /// A core whose record keys come from a fixed, public secret: for tests
     /// and benchmarks. The service uses [`Aggregator::keyed`].
     pub fn new(catalogue: &'static Catalogue) -> Self {
-        Self::keyed(catalogue, RecordKeys::new(b"throughcare public test secret"))
+        Self::keyed(catalogue, RecordKeys::public())
     }
 
     /// A core drawing record keys with `keys`.
@@ -433,7 +439,12 @@ impl Aggregator {
             let person = std::mem::take(&mut self.people[id]);
             person.periods(&mut periods);
             for &period in &periods {
-                self.count(&empty, &person, Period::from_id(period), self.record_keys[id]);
+                self.count(
+                    &empty,
+                    &person,
+                    Period::from_id(period),
+                    self.record_keys[id],
+                );
             }
             self.people[id] = person;
         }

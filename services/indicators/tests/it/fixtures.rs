@@ -200,3 +200,18 @@ pub fn suppressed() -> Option<pb::PublishedCount> {
 pub fn fields(status: &tonic::Status) -> Vec<String> {
     throughcare_testkit::bad_request_fields(status).expect("bad request details")
 }
+
+/// Asserts `shown` is how `truth` (not small) may be published: rounded by
+/// cell key to a multiple of 5 within 4 of it (and never below 10). Which
+/// way it rounds depends on the service's secret, so tests do not fix it.
+#[track_caller]
+pub fn assert_near(shown: Option<pb::PublishedCount>, truth: i64) {
+    let shown = shown.expect("a published count");
+    assert!(
+        !shown.suppressed
+            && shown.value % 5 == 0
+            && (shown.value - truth).abs() <= 4
+            && shown.value >= 10,
+        "{shown:?} does not publish {truth}"
+    );
+}

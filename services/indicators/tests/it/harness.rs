@@ -162,7 +162,8 @@ impl Rig {
     /// The state rebuilt from the observations topic, from offset zero.
     pub async fn rebuilt(&self) -> Aggregator {
         let topic = self.bus.topic(topics::OBSERVATIONS);
-        app::rebuild::from_log(&self.bus, &topic, Catalogue::standard())
+        let keys = app::record_keys(&self.db).await.unwrap();
+        app::rebuild::from_log(&self.bus, &topic, Catalogue::standard(), keys)
             .await
             .unwrap()
             .0

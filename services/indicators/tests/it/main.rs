@@ -15,7 +15,7 @@ throughcare_testkit::on_both_backends!(
     flows::watchers_and_the_topic_receive_each_snapshot_of_their_areas,
     flows::the_csv_export_has_a_row_per_cell_with_its_suppression,
     flows::a_restart_and_a_rebuild_from_offset_zero_give_identical_results,
-    flows::a_published_period_is_frozen_and_late_records_never_change_it,
+    flows::late_records_publish_a_numbered_revision_of_their_period,
     flows::a_month_still_receiving_records_is_published_only_once_it_settles,
     flows::people_found_to_be_one_are_counted_once,
     flows::follow_through_after_the_month_end_counts_in_the_month_of_release,

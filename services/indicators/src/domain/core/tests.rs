@@ -79,7 +79,11 @@ fn tally(core: &Aggregator, indicator: &str, period: Period, area: &Area, stratu
         .find(|(n, _)| {
             n.indicator == index && n.period == period && n.area == *area && n.stratum == stratum
         })
-        .map(|(_, f)| Tally { den_key: 0, num_key: 0, ..f.tally })
+        .map(|(_, f)| Tally {
+            den_key: 0,
+            num_key: 0,
+            ..f.tally
+        })
         .unwrap_or_default()
 }
 
@@ -112,7 +116,11 @@ fn people_are_counted_once_however_often_they_are_observed() {
     for area in [Area::national(), pdu()] {
         assert_eq!(
             tally(&core, "gp-registration-recorded", MARCH, &area, 0),
-            Tally { den: 2, num: 1, ..Tally::default() },
+            Tally {
+                den: 2,
+                num: 1,
+                ..Tally::default()
+            },
             "{area:?}"
         );
     }
@@ -124,7 +132,11 @@ fn people_are_counted_once_however_often_they_are_observed() {
             &pdu(),
             0
         ),
-        Tally { den: 2, num: 1, ..Tally::default() }
+        Tally {
+            den: 2,
+            num: 1,
+            ..Tally::default()
+        }
     );
     let [_, male, over_50, white] = Demographics::new(2, 4, 4).strata();
     for stratum in [male, over_50, white] {
@@ -167,7 +179,11 @@ fn people_found_to_be_one_are_counted_once_whenever_the_link_comes() {
     }
     assert_eq!(
         tally(&one, "gp-registration-recorded", MARCH, &pdu(), 0),
-        Tally { den: 1, num: 1, ..Tally::default() }
+        Tally {
+            den: 1,
+            num: 1,
+            ..Tally::default()
+        }
     );
 }
 
@@ -235,7 +251,11 @@ fn continuity_counts_engagement_within_21_days_in_the_release_period() {
         .unwrap();
     assert_eq!(
         tally(&core, "continuity-of-care-after-release", MARCH, &pdu(), 0),
-        Tally { den: 3, num: 1, ..Tally::default() }
+        Tally {
+            den: 3,
+            num: 1,
+            ..Tally::default()
+        }
     );
     let april = Period::Month(2026 * 12 + 3);
     assert_eq!(
@@ -275,7 +295,11 @@ fn follow_through_counts_in_the_period_of_the_denominator_whenever_it_comes() {
         .unwrap();
     assert_eq!(
         tally(&core, "gp-unregistered-go-on-to-register", MARCH, &pdu(), 0),
-        Tally { den: 5, num: 3, ..Tally::default() }
+        Tally {
+            den: 5,
+            num: 3,
+            ..Tally::default()
+        }
     );
     let april = Period::Month(2026 * 12 + 3);
     assert_eq!(
@@ -287,7 +311,11 @@ fn follow_through_counts_in_the_period_of_the_denominator_whenever_it_comes() {
     core.ingest(&retracted("p1", "r-p1")).unwrap();
     assert_eq!(
         tally(&core, "gp-unregistered-go-on-to-register", MARCH, &pdu(), 0),
-        Tally { den: 4, num: 2, ..Tally::default() }
+        Tally {
+            den: 4,
+            num: 2,
+            ..Tally::default()
+        }
     );
 }
 
@@ -306,7 +334,11 @@ fn a_death_soon_after_release_counts_against_the_release_month() {
         .unwrap();
     assert_eq!(
         tally(&core, "mortality-after-release", MARCH, &pdu(), 0),
-        Tally { den: 3, num: 1, ..Tally::default() }
+        Tally {
+            den: 3,
+            num: 1,
+            ..Tally::default()
+        }
     );
 }
 
@@ -340,7 +372,11 @@ fn health_information_counts_when_it_reached_probation_by_the_day_after_release(
             &pdu(),
             0
         ),
-        Tally { den: 4, num: 2, ..Tally::default() }
+        Tally {
+            den: 4,
+            num: 2,
+            ..Tally::default()
+        }
     );
 }
 

@@ -107,7 +107,10 @@ fn rounding_by_cell_key_is_unbiased_consistent_and_within_four() {
         assert!(figures.iter().all(|f| (f - i64::from(count)).abs() < BASE));
         // Over all keys the mean is the count, to within one key's weight.
         let mean = figures.iter().sum::<i64>() as f64 / 256.0;
-        assert!((mean - f64::from(count)).abs() <= 5.0 / 256.0 * 4.0, "{count}: {mean}");
+        assert!(
+            (mean - f64::from(count)).abs() <= 5.0 / 256.0 * 4.0,
+            "{count}: {mean}"
+        );
     }
 }
 
@@ -707,7 +710,11 @@ fn without_secondary_suppression_the_attacker_recovers_small_counts() {
     );
     naive.primary();
     let exact = |count: Count, truth: u32| Count {
-        value: if count.suppressed { 0 } else { i64::from(truth) },
+        value: if count.suppressed {
+            0
+        } else {
+            i64::from(truth)
+        },
         ..count
     };
     let naive: Vec<_> = naive
