@@ -152,7 +152,7 @@ async fn role_commands_take_json_print_json_and_exit_with_codes_scripts_rely_on(
     assert_eq!(
         stdout(&export).lines().next().map(str::trim_end),
         Some(
-            "indicator_id,indicator,area_type,area_code,period,stratum_type,stratum,numerator,denominator,value,suppressed"
+            "indicator_id,indicator,area_type,area_code,period,stratum_type,stratum,numerator,denominator,value,suppressed,revision"
         ),
         "the JSNA extract's header row"
     );
