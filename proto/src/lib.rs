@@ -121,6 +121,7 @@ idempotent_requests!(
     referrals::v1::NotifySupervisionEndRequest,
     referrals::v1::NotifyDeathRequest,
     referrals::v1::RecordAssessmentRequest,
+    referrals::v1::RecordSelfReportRequest,
     referrals::v1::RequestReferralRequest,
     referrals::v1::UpdateReferralRequest,
     referrals::v1::AcknowledgeAlertRequest,

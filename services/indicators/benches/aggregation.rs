@@ -116,6 +116,7 @@ fn person(n: u32, rng: &mut Rng) -> Vec<Input> {
         let mut summary = vec![
             observe(F::Released, S::Unspecified, 0, 0),
             observe(F::InContact, S::Unspecified, 0, 0),
+            observe(F::SupervisionStarted, S::Unspecified, 0, 0),
             observe(F::GpRegistrationRecorded, S::Unspecified, 0, 0),
             observe(F::DentalRegistrationRecorded, S::Unspecified, 0, 0),
             observe(F::AlcoholScreened, S::Unspecified, 0, 0),
@@ -190,6 +191,14 @@ fn person(n: u32, rng: &mut Rng) -> Vec<Input> {
                     observations: attended,
                 }));
             }
+        }
+        // Most spells of supervision end within the year (licence, PSS).
+        if rng.chance(60) {
+            let ended = 30 + rng.below(335) as i64;
+            records.push(Input::Recorded(ObservationsRecorded {
+                person_key: key.clone(),
+                observations: vec![observe(F::SupervisionEnded, S::Unspecified, 0, ended)],
+            }));
         }
         if rng.chance(3) {
             records.push(Input::Retracted(ObservationsRetracted {
@@ -386,9 +395,11 @@ async fn main() {
         fetched_bytes as f64 / 1e6 / raw.as_secs_f64()
     );
     let started = Instant::now();
-    let (from_log, stats) = rebuild::from_log(bus, &topic, catalogue, RecordKeys::public())
-        .await
-        .unwrap();
+    let horizon = Aggregator::new(catalogue).horizon();
+    let (from_log, stats) =
+        rebuild::from_log(bus, &topic, catalogue, RecordKeys::public(), horizon)
+            .await
+            .unwrap();
     let took = started.elapsed();
     println!(
         "   rebuild from the broker: {:.1}s = {} records/s, {} observations/s ({} skipped)",

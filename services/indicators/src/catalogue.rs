@@ -111,6 +111,10 @@ pub struct Catalogue {
     reach_days: i64,
     /// The predicates that are such cohorts' numerators: only they reach back.
     reach_mask: u64,
+    /// The caseload predicate's bit (`under_supervision`), 0 if unused: set
+    /// for a period by a supervision spell that covers any of it, in the
+    /// spell's area, and by a contact with probation in it.
+    pub caseload: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -220,7 +224,7 @@ mod tests {
     fn the_bundled_catalogue_covers_the_toolkit() {
         let c = Catalogue::standard();
         assert!(c.indicators.len() >= 30, "{}", c.indicators.len());
-        assert_eq!(c.structures.len(), 7);
+        assert_eq!(c.structures.len(), 8);
         for id in [
             "gp-registered",
             "smokers-offered-cessation",
@@ -242,7 +246,7 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(c.to_proto().len(), c.indicators.len() + 7);
+        assert_eq!(c.to_proto().len(), c.indicators.len() + 8);
     }
 
     #[test]
@@ -292,6 +296,18 @@ mod tests {
                 r#"{ kind = "same_period", denominator = [], numerator = [{ fact = "died" }] }"#
             ))
             .contains("at least one fact")
+        );
+        assert!(
+            error(&base(
+                r#"{ kind = "cohort", denominator = [{ fact = "under_supervision" }], numerator = [{ fact = "died" }], within_days = 14, source = "s" }"#
+            ))
+            .contains("under_supervision is a population for same_period rules")
+        );
+        assert!(
+            error(&base(
+                r#"{ kind = "same_period", denominator = [{ fact = "under_supervision", service = "vaccination" }], numerator = [{ fact = "died" }] }"#
+            ))
+            .contains("under_supervision takes no service")
         );
         let twice = base(
             r#"{ kind = "same_period", denominator = [{ fact = "in_contact" }], numerator = [{ fact = "died" }] }"#,

@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use throughcare_indicators::catalogue::Catalogue;
+use throughcare_indicators::domain::period::Period;
 use throughcare_indicators::{CONSUMER_GROUP, Config, MIGRATIONS, app, run};
 use throughcare_platform::bus::Bus;
 use throughcare_platform::config::CommonArgs;
@@ -44,10 +45,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bus = Bus::connect(&platform.bus, Metrics::disabled()).await?;
     let catalogue = Catalogue::standard();
     let started = std::time::Instant::now();
-    let stored = app::load(&db, catalogue).await?;
+    // Open spells of supervision run through the current month in both.
+    let horizon = Period::month_index_of(chrono::Utc::now().date_naive());
+    let stored = app::load(&db, catalogue, horizon).await?;
     let keys = app::record_keys(&db).await?;
-    let (rebuilt, stats) =
-        app::rebuild::from_log(&bus, &bus.topic(topics::OBSERVATIONS), catalogue, keys).await?;
+    let topic = bus.topic(topics::OBSERVATIONS);
+    let (rebuilt, stats) = app::rebuild::from_log(&bus, &topic, catalogue, keys, horizon).await?;
     println!(
         "replayed {} records ({} bytes, {} skipped) in {:.1}s",
         stats.records,

@@ -20,6 +20,7 @@ pub use stream::Streamed;
 
 use crate::catalogue::Catalogue;
 use crate::domain::core::{Aggregator, RecordKeys};
+use crate::domain::period::Period;
 use crate::domain::person::{Person, StoredPerson};
 use crate::store;
 use chrono::{DateTime, Utc};
@@ -98,7 +99,8 @@ impl App {
         publication: PublicationConfig,
     ) -> sqlx::Result<Self> {
         let catalogue = Catalogue::standard();
-        let core = load(transactions.db(), catalogue).await?;
+        let horizon = Period::month_index_of(clock.now().date_naive());
+        let core = load(transactions.db(), catalogue, horizon).await?;
         let latest = store::latest_snapshot(transactions.db()).await?;
         // Whatever changed before a restart and was not yet revised.
         let dirty = match (&latest, core.earliest_month()) {
@@ -131,6 +133,16 @@ impl App {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Brings the current month up to the clock: people in open spells of
+    /// supervision count in each month as it begins.
+    pub fn advance_horizon(&self) {
+        let horizon = Period::month_index_of(self.now().date_naive());
+        let mut core = self.core();
+        if core.horizon() != horizon {
+            core.set_horizon(horizon);
+        }
     }
 
     fn core(&self) -> MutexGuard<'_, Aggregator> {
@@ -167,10 +179,16 @@ pub async fn record_keys(db: &Db) -> sqlx::Result<RecordKeys> {
     Ok(RecordKeys::new(secret.as_bytes()))
 }
 
-/// Builds the core from the stored people, counting everyone once.
-pub async fn load(db: &Db, catalogue: &'static Catalogue) -> sqlx::Result<Aggregator> {
+/// Builds the core from the stored people, counting everyone once, with
+/// open spells of supervision running through the month `horizon`.
+pub async fn load(
+    db: &Db,
+    catalogue: &'static Catalogue,
+    horizon: u32,
+) -> sqlx::Result<Aggregator> {
     let mut core = Aggregator::keyed(catalogue, record_keys(db).await?);
     core.stage();
+    core.set_horizon(horizon);
     for (merged, survivor) in store::load_links(db).await? {
         core.alias(&merged, &survivor);
     }

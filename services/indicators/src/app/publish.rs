@@ -420,6 +420,7 @@ impl App {
     ) -> std::result::Result<(), RunError> {
         let interval = Duration::from_millis(self.publication.check_interval_ms.max(10));
         loop {
+            self.advance_horizon();
             if let Err(error) = self.publish_due().await {
                 tracing::warn!(%error, "publishing indicators failed; will retry");
             }

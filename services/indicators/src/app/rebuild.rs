@@ -21,16 +21,19 @@ pub struct ReplayStats {
     pub skipped: u64,
 }
 
-/// Replays `topic` (its full name) from offset zero into a fresh core.
+/// Replays `topic` (its full name) from offset zero into a fresh core, with
+/// open spells of supervision running through the month `horizon`.
 pub async fn from_log(
     bus: &Bus,
     topic: &str,
     catalogue: &'static Catalogue,
     keys: RecordKeys,
+    horizon: u32,
 ) -> Result<(Aggregator, ReplayStats), BusError> {
     let mut replay = bus.replay(topic).await?;
     let mut core = Aggregator::keyed(catalogue, keys);
     core.stage();
+    core.set_horizon(horizon);
     let mut stats = ReplayStats::default();
     while let Some(received) = replay.next().await? {
         stats.records += 1;

@@ -75,12 +75,21 @@ struct StructureDef {
     dimension: Dimension,
 }
 
-/// A compiled predicate: a fact, narrowed to one service or not.
+/// A compiled predicate: a fact, narrowed to one service or not; or the
+/// caseload, which is derived rather than observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Predicate {
-    fact: i32,
-    service: Option<i32>,
+enum Predicate {
+    Fact {
+        fact: i32,
+        service: Option<i32>,
+    },
+    /// `under_supervision`: in a supervision spell at any time in the period,
+    /// or in contact with probation in it (see [`Catalogue::caseload`]).
+    UnderSupervision,
 }
+
+/// The name of the caseload predicate in `indicators.toml`.
+const UNDER_SUPERVISION: &str = "under_supervision";
 
 impl Catalogue {
     pub fn parse(text: &str) -> Result<Self, CatalogueError> {
@@ -131,6 +140,7 @@ impl Catalogue {
         }
         let structures = structures(file.structure, &by_id)?;
         let (masks, services) = predicates.masks();
+        let caseload = predicates.caseload();
         Ok(Self {
             indicators,
             structures,
@@ -139,6 +149,7 @@ impl Catalogue {
             services,
             reach_days,
             reach_mask,
+            caseload,
         })
     }
 }
@@ -240,6 +251,17 @@ impl Predicates {
                 measure: self.bit(measure, id)?,
             },
         };
+        let caseload = self.caseload();
+        let follows_facts = match rule {
+            Rule::SamePeriod { .. } => 0,
+            Rule::Cohort { den, num, .. } => den | num,
+            Rule::Median { measure } => measure,
+        };
+        if follows_facts & caseload != 0 {
+            return Err(invalid(format!(
+                "{id}: {UNDER_SUPERVISION} is a population for same_period rules, not a fact to follow up or measure"
+            )));
+        }
         if matches!(rule, Rule::Median { .. }) != (def.unit == Unit::MedianDays) {
             return Err(invalid(format!(
                 "{id}: a median rule and the median_days unit go together"
@@ -249,21 +271,36 @@ impl Predicates {
     }
 
     /// For each fact and service, the predicate bits an observation sets;
-    /// and how many services there are.
+    /// and how many services there are. A contact with probation sets the
+    /// caseload's bit in its own month: it shows supervision even where no
+    /// spell was recorded.
     fn masks(&self) -> (Vec<u64>, usize) {
         let services = ServiceType::SexualHealth as usize + 1;
+        let observed = |p: &Predicate| match *p {
+            Predicate::Fact { fact, service } => (fact, service),
+            Predicate::UnderSupervision => (ObservedFact::InContact as i32, None),
+        };
         // Facts no predicate uses fall outside the table, and `mask` gives 0.
-        let facts = self.0.iter().map(|p| p.fact as usize + 1).max();
+        let facts = self.0.iter().map(|p| observed(p).0 as usize + 1).max();
         let facts = facts.unwrap_or(0);
         let mut masks = vec![0u64; facts * services];
         for (index, predicate) in self.0.iter().enumerate() {
+            let (fact, narrowed) = observed(predicate);
             for service in 0..services {
-                if predicate.service.is_none_or(|s| s as usize == service) {
-                    masks[predicate.fact as usize * services + service] |= 1 << index;
+                if narrowed.is_none_or(|s| s as usize == service) {
+                    masks[fact as usize * services + service] |= 1 << index;
                 }
             }
         }
         (masks, services)
+    }
+
+    /// The caseload predicate's bit, or 0 if no indicator uses it.
+    fn caseload(&self) -> u64 {
+        self.0
+            .iter()
+            .position(|p| *p == Predicate::UnderSupervision)
+            .map_or(0, |i| 1 << i)
     }
 }
 
@@ -283,6 +320,12 @@ fn check_id(id: &str) -> Result<(), String> {
 }
 
 fn compile(def: &FactDef) -> Result<Predicate, String> {
+    if def.fact == UNDER_SUPERVISION {
+        return match def.service {
+            None => Ok(Predicate::UnderSupervision),
+            Some(_) => Err(format!("{UNDER_SUPERVISION} takes no service")),
+        };
+    }
     let fact = ObservedFact::from_str_name(&format!("OBSERVED_FACT_{}", def.fact.to_uppercase()))
         .filter(|f| *f != ObservedFact::Unspecified)
         .ok_or_else(|| format!("unknown fact {:?}", def.fact))?;
@@ -294,7 +337,7 @@ fn compile(def: &FactDef) -> Result<Predicate, String> {
                 .ok_or_else(|| format!("unknown service {name:?}"))? as i32,
         ),
     };
-    Ok(Predicate {
+    Ok(Predicate::Fact {
         fact: fact as i32,
         service,
     })

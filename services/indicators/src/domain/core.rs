@@ -15,7 +15,7 @@ pub(crate) use membership::day;
 
 use super::area::{Area, Areas};
 use super::period::Period;
-use super::person::{Input, ObservationError, Person};
+use super::person::{Input, ObservationError, Person, Spell, month_index, push_periods};
 use super::stratum::Stratum;
 use crate::catalogue::Catalogue;
 use rustc_hash::FxHashMap;
@@ -165,6 +165,8 @@ pub struct Change {
     pub merged: Vec<Box<str>>,
     /// Keys whose people were taken into this one, and are emptied.
     pub absorbed: Vec<Box<str>>,
+    /// The current month when it was prepared.
+    horizon: u32,
 }
 
 impl Change {
@@ -185,6 +187,7 @@ struct Scratch {
     new: Vec<Member>,
     buffers: membership::Buffers,
     periods: Vec<u32>,
+    spells: [Vec<Spell>; 2],
 }
 
 /// The aggregation core.
@@ -205,6 +208,8 @@ pub struct Aggregator {
     /// Whether the counts reflect every person (false while staging).
     counted: bool,
     earliest_month: Option<u32>,
+    /// The current month: open spells of supervision run through it.
+    horizon: u32,
     observations: usize,
     scratch: Scratch,
 }
@@ -230,6 +235,7 @@ impl Aggregator {
             measures: FxHashMap::default(),
             counted: true,
             earliest_month: None,
+            horizon: month_index(chrono::Utc::now().date_naive()),
             observations: 0,
             scratch: Scratch::default(),
         }
@@ -250,6 +256,50 @@ impl Aggregator {
     /// Observations currently held (withdrawn ones excluded).
     pub fn observations(&self) -> usize {
         self.observations
+    }
+
+    /// The current month (an index), through which open spells of
+    /// supervision count.
+    pub fn horizon(&self) -> u32 {
+        self.horizon
+    }
+
+    /// Moves the current month to `horizon`: people in an open spell of
+    /// supervision are counted in the months it gains (or not in those it
+    /// loses). Only open spells depend on the horizon, and only in the
+    /// months between the two.
+    pub fn set_horizon(&mut self, horizon: u32) {
+        let old = std::mem::replace(&mut self.horizon, horizon);
+        if old == horizon || !self.counted || self.catalogue.caseload == 0 {
+            return;
+        }
+        let (low, high) = (old.min(horizon), old.max(horizon));
+        let mut spells = std::mem::take(&mut self.scratch.spells[0]);
+        let mut periods = std::mem::take(&mut self.scratch.periods);
+        for id in 0..self.people.len() {
+            self.people[id].spells(&mut spells);
+            let Some(first) = spells
+                .iter()
+                .filter(|s| s.end.is_none())
+                .map(|s| s.start.month)
+                .min()
+                .filter(|&first| first < high)
+            else {
+                continue;
+            };
+            periods.clear();
+            for month in (low + 1).max(first)..=high {
+                push_periods(month, &mut periods);
+            }
+            let person = std::mem::take(&mut self.people[id]);
+            for &period in &periods {
+                let period = Period::from_id(period);
+                self.count(&person, old, &person, horizon, period, self.record_keys[id]);
+            }
+            self.people[id] = person;
+        }
+        self.scratch.spells[0] = spells;
+        self.scratch.periods = periods;
     }
 
     /// The earliest month anything was observed in.
@@ -313,11 +363,11 @@ impl Aggregator {
                 merged.dedup();
                 let mut periods = Vec::new();
                 for p in absorbed.iter().filter_map(|a| self.person(a)) {
-                    p.periods(&mut periods);
+                    p.periods(self.horizon, &mut periods);
                     touched.extend_from_slice(&periods);
                 }
                 for p in [&before, &person] {
-                    p.periods(&mut periods);
+                    p.periods(self.horizon, &mut periods);
                     touched.extend_from_slice(&periods);
                 }
                 touched.sort_unstable();
@@ -327,17 +377,56 @@ impl Aggregator {
         if person == before && merged.is_empty() {
             return Ok(None);
         }
+        self.touch_spells(&before, &person, &mut touched);
         Ok(Some(Change {
             person_key: key,
             person,
             touched,
             merged,
             absorbed,
+            horizon: self.horizon,
         }))
     }
 
+    /// When a change moves the person's spells of supervision, every month
+    /// of their spells before and after it may count them differently.
+    fn touch_spells(&mut self, before: &Person, after: &Person, touched: &mut Vec<u32>) {
+        if self.catalogue.caseload == 0 {
+            return;
+        }
+        let [old, new] = &mut self.scratch.spells;
+        before.spells(old);
+        after.spells(new);
+        if old == new {
+            return;
+        }
+        for spell in old.iter().chain(new.iter()) {
+            for month in spell.months(self.horizon) {
+                push_periods(month, touched);
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+    }
+
     /// Counts a prepared change.
-    pub fn apply(&mut self, change: Change) {
+    pub fn apply(&mut self, mut change: Change) {
+        if change.horizon != self.horizon {
+            // The current month moved since it was prepared: the months an
+            // open spell of the person's gained (or lost) are touched too.
+            let mut periods = Vec::new();
+            let people = change
+                .absorbed
+                .iter()
+                .chain([&change.person_key])
+                .filter_map(|key| self.person(key));
+            for person in people.chain([&change.person]) {
+                person.periods(self.horizon, &mut periods);
+                change.touched.extend_from_slice(&periods);
+            }
+            change.touched.sort_unstable();
+            change.touched.dedup();
+        }
         let empty = Person::default();
         for absorbed in &change.absorbed {
             let id = self.person_id(absorbed);
@@ -345,7 +434,15 @@ impl Aggregator {
             self.observations -= old.obs.len();
             if self.counted {
                 for &period in &change.touched {
-                    self.count(&old, &empty, Period::from_id(period), self.record_keys[id]);
+                    let h = self.horizon;
+                    self.count(
+                        &old,
+                        h,
+                        &empty,
+                        h,
+                        Period::from_id(period),
+                        self.record_keys[id],
+                    );
                 }
             }
         }
@@ -364,8 +461,16 @@ impl Aggregator {
         self.observations = self.observations + new.obs.len() - old.obs.len();
         self.note_months(&new);
         if self.counted {
+            let h = self.horizon;
             for &period in &change.touched {
-                self.count(&old, &new, Period::from_id(period), self.record_keys[id]);
+                self.count(
+                    &old,
+                    h,
+                    &new,
+                    h,
+                    Period::from_id(period),
+                    self.record_keys[id],
+                );
             }
         }
         self.people[id] = new;
@@ -437,11 +542,14 @@ impl Aggregator {
         let mut periods = std::mem::take(&mut self.scratch.periods);
         for id in 0..self.people.len() {
             let person = std::mem::take(&mut self.people[id]);
-            person.periods(&mut periods);
+            let h = self.horizon;
+            person.periods(h, &mut periods);
             for &period in &periods {
                 self.count(
                     &empty,
+                    h,
                     &person,
+                    h,
                     Period::from_id(period),
                     self.record_keys[id],
                 );
@@ -477,13 +585,23 @@ impl Aggregator {
         }
     }
 
-    /// Moves one person's counts for `period` from `old` to `new`.
-    fn count(&mut self, old: &Person, new: &Person, period: Period, record_key: u8) {
+    /// Moves one person's counts for `period` from `old` (as counted with
+    /// the horizon `old_horizon`) to `new` (with `new_horizon`).
+    fn count(
+        &mut self,
+        old: &Person,
+        old_horizon: u32,
+        new: &Person,
+        new_horizon: u32,
+        period: Period,
+        record_key: u8,
+    ) {
         let mut scratch = std::mem::take(&mut self.scratch);
         let before = membership::members(
             self.catalogue,
             old,
             period,
+            old_horizon,
             &mut scratch.old,
             &mut scratch.buffers,
         );
@@ -491,6 +609,7 @@ impl Aggregator {
             self.catalogue,
             new,
             period,
+            new_horizon,
             &mut scratch.new,
             &mut scratch.buffers,
         );

@@ -33,6 +33,11 @@ impl Period {
         Self::month(date.year(), date.month())
     }
 
+    /// The index of the month a date falls in ([`Period::Month`]'s).
+    pub fn month_index_of(date: NaiveDate) -> u32 {
+        date.year() as u32 * 12 + date.month0()
+    }
+
     /// The quarter a month index falls in.
     pub fn quarter_of_month(month: u32) -> Self {
         Period::Quarter(month / 3)

@@ -43,6 +43,29 @@ pub struct Person {
     pub retracted: Vec<Box<str>>,
 }
 
+/// A spell of probation supervision: from a start fact to the next end fact,
+/// or to the next start (which takes the supervision over), by month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spell {
+    /// The observation that began it: the spell is in its place, and the
+    /// person has its demographics in months they have no observation in.
+    pub start: Obs,
+    /// The month it ended in; `None` while it is open.
+    pub end: Option<u32>,
+}
+
+impl Spell {
+    /// The months it covers: to its end, or, while open, through `horizon`
+    /// (the current month), and always its own first month.
+    #[inline]
+    pub fn months(&self, horizon: u32) -> std::ops::RangeInclusive<u32> {
+        self.start.month..=self.end.unwrap_or(horizon).max(self.start.month)
+    }
+}
+
+const SUPERVISION_STARTED: u8 = ObservedFact::SupervisionStarted as u8;
+const SUPERVISION_ENDED: u8 = ObservedFact::SupervisionEnded as u8;
+
 /// Why a record of observations cannot be used. Never names a person.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -247,14 +270,61 @@ impl Person {
         }
     }
 
-    /// The ids of every period the person has an observation in.
-    pub fn periods(&self, out: &mut Vec<u32>) {
+    /// The ids of every period the person has an observation in, or is
+    /// under supervision in (open spells through `horizon`).
+    pub fn periods(&self, horizon: u32, out: &mut Vec<u32>) {
         out.clear();
         for o in &self.obs {
             push_periods(o.month, out);
         }
+        let mut spells = Vec::new();
+        self.spells(&mut spells);
+        for spell in &spells {
+            for month in spell.months(horizon) {
+                push_periods(month, out);
+            }
+        }
         out.sort_unstable();
         out.dedup();
+    }
+
+    /// Fills `out` with the person's supervision spells, in order. Facts at
+    /// the same moment are taken ends first, so a spell that ends the day
+    /// another begins does not swallow it.
+    pub fn spells(&self, out: &mut Vec<Spell>) {
+        out.clear();
+        let mut marks: Vec<&Obs> = self
+            .obs
+            .iter()
+            .filter(|o| o.fact == SUPERVISION_STARTED || o.fact == SUPERVISION_ENDED)
+            .collect();
+        if marks.is_empty() {
+            return;
+        }
+        marks.sort_unstable_by_key(|o| {
+            (
+                o.at,
+                o.fact == SUPERVISION_STARTED,
+                &self.episodes[usize::from(o.episode)],
+            )
+        });
+        let mut open: Option<Obs> = None;
+        for o in marks {
+            let ended = if o.fact == SUPERVISION_ENDED {
+                open.take()
+            } else {
+                open.replace(*o)
+            };
+            if let Some(start) = ended {
+                out.push(Spell {
+                    start,
+                    end: Some(o.month),
+                });
+            }
+        }
+        if let Some(start) = open {
+            out.push(Spell { start, end: None });
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -355,7 +425,7 @@ impl Person {
 }
 
 /// The month index ([`Period::Month`]) a date falls in.
-fn month_index(date: chrono::NaiveDate) -> u32 {
+pub(crate) fn month_index(date: chrono::NaiveDate) -> u32 {
     match Period::month_of(date) {
         Period::Month(m) => m,
         Period::Quarter(_) => unreachable!("month_of gives a month"),
@@ -371,7 +441,7 @@ fn month_of_day(day: i64) -> u32 {
 }
 
 /// Adds the ids of a month and its quarter, each at most once.
-fn push_periods(month: u32, out: &mut Vec<u32>) {
+pub(crate) fn push_periods(month: u32, out: &mut Vec<u32>) {
     for id in [
         Period::Month(month).id(),
         Period::quarter_of_month(month).id(),

@@ -148,7 +148,7 @@ pub async fn commissioners_see_only_their_own_areas(rig: Rig) {
         .iter()
         .filter(|i| i.r#type == pb::DonabedianType::Structure as i32)
         .count();
-    assert_eq!((catalogue.len() - structure, structure), (39, 7));
+    assert_eq!((catalogue.len() - structure, structure), (47, 8));
     // Follow-through indicators say their window and where it comes from.
     let by_id = |id: &str| catalogue.iter().find(|i| i.indicator_id == id).unwrap();
     assert_eq!(by_id("gp-unregistered-go-on-to-register").window_days, 7);

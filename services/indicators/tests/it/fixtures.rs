@@ -2,6 +2,7 @@
 
 use crate::harness::{Rig, nhs, start};
 use chrono::{Duration, NaiveDate};
+use throughcare_indicators::domain::period::Period;
 use throughcare_proto::indicators::v1 as pb;
 use throughcare_proto::referrals::v1 as referrals;
 use throughcare_proto::types::v1 as types;
@@ -214,4 +215,21 @@ pub fn assert_near(shown: Option<pb::PublishedCount>, truth: i64) {
             && shown.value >= 10,
         "{shown:?} does not publish {truth}"
     );
+}
+
+/// The true figures of an indicator's current cell (stratum all) for an
+/// area and period, read from the store (what is published is rounded and
+/// suppressed); -1 where there is no cell.
+pub async fn truth(rig: &Rig, indicator: &str, code: &str, period: Period) -> (i64, i64) {
+    let row = |column: &str| {
+        format!(
+            "SELECT coalesce(max({column}), -1) FROM indicator_cells WHERE indicator_id = '{indicator}' \
+             AND area_code = '{code}' AND period = {} AND stratum = 0 AND superseded_by IS NULL",
+            period.id()
+        )
+    };
+    (
+        throughcare_testkit::count(&rig.db, &row("true_denominator")).await,
+        throughcare_testkit::count(&rig.db, &row("true_numerator")).await,
+    )
 }

@@ -7,14 +7,16 @@ use std::time::Duration;
 use throughcare_indicators::app::{self, PublicationConfig};
 use throughcare_indicators::catalogue::Catalogue;
 use throughcare_indicators::domain::core::Aggregator;
+use throughcare_indicators::domain::period::Period;
 use throughcare_platform::bus::Bus;
 use throughcare_platform::db::Db;
 use throughcare_platform::identity::{AreaType, OrganisationKind, Role};
 use throughcare_proto::indicators::v1::indicators_service_client::IndicatorsServiceClient;
+use throughcare_proto::referrals::v1::assessments_service_client::AssessmentsServiceClient;
 use throughcare_proto::referrals::v1::referrals_service_client::ReferralsServiceClient;
 use throughcare_proto::referrals::v1::transitions_service_client::TransitionsServiceClient;
 use throughcare_proto::topics;
-use throughcare_testkit::organisations::{C82010, EMR, EMR_LEI, LEI, with_role};
+use throughcare_testkit::organisations::{C82010, EMR, EMR_LEI, EMR_NOT, LEI, with_role};
 use throughcare_testkit::{Authed, Backend, Organisation, Running, Stack, TestClock, bearer};
 use tonic::transport::Channel;
 
@@ -28,6 +30,7 @@ const ORGANISATIONS: &[Organisation] = &[
     C82010,
     with_role(EMR, Role::HealthLead),
     with_role(EMR_LEI, Role::Governance),
+    EMR_NOT,
     (
         "QK1",
         OrganisationKind::Commissioner,
@@ -140,6 +143,10 @@ impl Rig {
         TransitionsServiceClient::with_interceptor(self.referrals.clone(), bearer(org))
     }
 
+    pub fn assessments(&self, org: &str) -> AssessmentsServiceClient<Authed> {
+        AssessmentsServiceClient::with_interceptor(self.referrals.clone(), bearer(org))
+    }
+
     pub fn referrals(&self, org: &str) -> ReferralsServiceClient<Authed> {
         ReferralsServiceClient::with_interceptor(self.referrals.clone(), bearer(org))
     }
@@ -154,19 +161,34 @@ impl Rig {
         IndicatorsServiceClient::with_interceptor(channel, bearer(org))
     }
 
+    /// The current month by the rig's clock, as the service counts open
+    /// spells of supervision through it.
+    pub fn horizon(&self) -> u32 {
+        use throughcare_platform::clock::Clock;
+        Period::month_index_of(self.clock.now().date_naive())
+    }
+
     /// The stored state, loaded as the service loads it at start-up.
     pub async fn stored(&self) -> Aggregator {
-        app::load(&self.db, Catalogue::standard()).await.unwrap()
+        app::load(&self.db, Catalogue::standard(), self.horizon())
+            .await
+            .unwrap()
     }
 
     /// The state rebuilt from the observations topic, from offset zero.
     pub async fn rebuilt(&self) -> Aggregator {
         let topic = self.bus.topic(topics::OBSERVATIONS);
         let keys = app::record_keys(&self.db).await.unwrap();
-        app::rebuild::from_log(&self.bus, &topic, Catalogue::standard(), keys)
-            .await
-            .unwrap()
-            .0
+        app::rebuild::from_log(
+            &self.bus,
+            &topic,
+            Catalogue::standard(),
+            keys,
+            self.horizon(),
+        )
+        .await
+        .unwrap()
+        .0
     }
 
     /// Waits until everything the referrals service has recorded has reached

@@ -5,9 +5,11 @@
 #![allow(unreachable_pub)]
 
 mod bad_input;
+mod caseload;
 mod fixtures;
 mod flows;
 mod harness;
+mod self_reports;
 
 throughcare_testkit::on_both_backends!(
     crate::harness::Rig;
@@ -19,6 +21,9 @@ throughcare_testkit::on_both_backends!(
     flows::a_month_still_receiving_records_is_published_only_once_it_settles,
     flows::people_found_to_be_one_are_counted_once,
     flows::follow_through_after_the_month_end_counts_in_the_month_of_release,
+    caseload::the_caseload_counts_everyone_under_supervision_until_their_spell_ends,
+    self_reports::self_reports_feed_the_outcome_and_experience_indicators,
+    self_reports::a_malformed_self_report_is_refused_by_field,
     bad_input::unknown_codes_and_malformed_periods_are_refused_by_field,
     bad_input::commissioners_see_only_their_own_areas,
     bad_input::an_organisation_records_only_its_own_structure_indicators,

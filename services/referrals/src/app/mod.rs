@@ -7,6 +7,7 @@ mod feeds;
 mod referrals;
 mod releases;
 mod reversals;
+mod self_reports;
 mod tasks;
 pub mod transitions;
 mod worklist;

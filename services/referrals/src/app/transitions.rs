@@ -62,14 +62,19 @@ fn placement(transition: &Transition) -> Option<Placement<'_>> {
     }
 }
 
-/// The facts a transition itself tells the indicators.
+/// The facts a transition itself tells the indicators. A community or
+/// suspended sentence order begins a supervision spell; a reception into
+/// custody (a recall among them), an end of supervision and a death end any
+/// spell the person is in.
 fn facts(transition: &Transition) -> Vec<ObservedFact> {
+    use ObservedFact as F;
     match transition.kind {
-        TransitionKind::CommunitySentence => vec![ObservedFact::InContact],
+        TransitionKind::CommunitySentence => vec![F::InContact, F::SupervisionStarted],
+        TransitionKind::Reception | TransitionKind::SupervisionEnd => vec![F::SupervisionEnded],
         TransitionKind::Death if transition.death == Some(pb::DeathCategory::SelfInflicted) => {
-            vec![ObservedFact::Died, ObservedFact::DiedSelfInflicted]
+            vec![F::Died, F::DiedSelfInflicted, F::SupervisionEnded]
         }
-        TransitionKind::Death => vec![ObservedFact::Died],
+        TransitionKind::Death => vec![F::Died, F::SupervisionEnded],
         _ => Vec::new(),
     }
 }

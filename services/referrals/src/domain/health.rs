@@ -41,6 +41,12 @@ pub fn validate(
         ));
         let last_incident = c.f("self_harm_risk.last_incident");
         c.check(not_after(risk.last_incident.as_ref(), on, &last_incident));
+        let last_attempt = c.f("self_harm_risk.last_suicide_attempt");
+        c.check(not_after(
+            risk.last_suicide_attempt.as_ref(),
+            on,
+            &last_attempt,
+        ));
     }
     if let Some(medication) = &h.medication {
         c.medication(medication);

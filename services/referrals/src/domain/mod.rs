@@ -9,5 +9,6 @@ pub mod person;
 pub mod referral;
 pub mod release;
 pub mod rules;
+pub mod self_report;
 pub mod task;
 pub mod transitions;

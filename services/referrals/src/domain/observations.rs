@@ -62,13 +62,16 @@ pub fn from_health(
         .into_iter()
         .map(|(f, s)| subject.observe(f, s, 0, at))
         .collect();
-    if let Some(incident) = health
-        .self_harm_risk
-        .as_ref()
-        .and_then(|r| r.last_incident.as_ref())
-        && let Ok(Some(day)) = super::fields::date(Some(incident), "")
-    {
-        observations.push(subject.observe(Fact::SelfHarm, S::Unspecified, 0, start_of(day)));
+    // Incidents count on the day they happened.
+    if let Some(risk) = &health.self_harm_risk {
+        for (fact, day) in [
+            (Fact::SelfHarm, &risk.last_incident),
+            (Fact::SuicideAttempt, &risk.last_suicide_attempt),
+        ] {
+            if let Ok(Some(day)) = super::fields::date(day.as_ref(), "") {
+                observations.push(subject.observe(fact, S::Unspecified, 0, start_of(day)));
+            }
+        }
     }
     observations
 }
@@ -238,7 +241,8 @@ fn vaccination(health: &pb::HealthSummary) -> Vec<(Fact, pb::ServiceType)> {
 }
 
 /// A release into the community: released (from the prison), in contact
-/// when supervised, the continuity-of-care cohort when there is a substance
+/// and a supervision spell begun when supervised (licence or post-sentence
+/// supervision), the continuity-of-care cohort when there is a substance
 /// misuse need, and the summary's facts. A release to hospital is only that;
 /// temporary absence, court and transfer are no release into the community,
 /// and tell the indicators nothing.
@@ -258,7 +262,9 @@ pub fn for_release(
     }
     let mut observations = vec![subject.observe(Fact::Released, unspecified, 0, at)];
     if release.supervised() {
-        observations.push(subject.observe(Fact::InContact, pb::ServiceType::Unspecified, 0, at));
+        for fact in [Fact::InContact, Fact::SupervisionStarted] {
+            observations.push(subject.observe(fact, unspecified, 0, at));
+        }
     }
     if health.substance_misuse_need() {
         observations.push(subject.observe(

@@ -55,6 +55,7 @@ pub fn complex_needs() -> types::HealthSummary {
             level: types::SelfHarmRiskLevel::High as i32,
             open_case_plan: true,
             last_incident: None,
+            last_suicide_attempt: None,
         }),
         smoking: smoker(),
         ..Default::default()

@@ -3,8 +3,9 @@
 
 use super::{Member, key};
 use crate::catalogue::{Catalogue, Clock, Rule};
+use crate::domain::area::AreaKind;
 use crate::domain::period::Period;
-use crate::domain::person::{Obs, Person};
+use crate::domain::person::{Obs, Person, Spell};
 use crate::domain::stratum::Demographics;
 
 /// Reusable buffers for [`members`].
@@ -16,15 +17,19 @@ pub(super) struct Buffers {
     /// A cohort's denominator facts in the period: their place, and whether
     /// the numerator followed.
     cohort: Vec<(u16, bool)>,
+    spells: Vec<Spell>,
 }
 
 /// Fills `out` with a person's memberships for `period`, sorted by key, and
 /// returns their demographics there (from their latest observation in the
-/// period); `None` when they have no observation in it.
+/// period, or else from the start of their latest spell of supervision that
+/// covers it); `None` when they have neither. Open spells run through the
+/// month `horizon`.
 pub(super) fn members(
     catalogue: &Catalogue,
     person: &Person,
     period: Period,
+    horizon: u32,
     out: &mut Vec<Member>,
     buffers: &mut Buffers,
 ) -> Option<Demographics> {
@@ -33,10 +38,41 @@ pub(super) fn members(
         areas,
         masks,
         cohort,
+        spells,
     } = buffers;
     masks.clear();
     masks.extend(person.obs.iter().map(|o| catalogue.mask(o.fact, o.service)));
-    let (all, demographics) = period_masks(person, masks, period, areas)?;
+    let (mut all, mut demographics) =
+        period_masks(person, masks, catalogue.caseload, period, areas);
+    if catalogue.caseload != 0 {
+        person.spells(spells);
+        let months = period.months();
+        let mut latest: Option<&Spell> = None;
+        for spell in spells.iter().filter(|s| {
+            let covers = s.months(horizon);
+            *covers.start() < months.end && *covers.end() >= months.start
+        }) {
+            all |= catalogue.caseload;
+            add_bits(areas, 0, catalogue.caseload);
+            // Supervised in the community: not in the releasing prison.
+            let place = &person.places[usize::from(spell.start.place)].0;
+            for (&area, _) in place
+                .iter()
+                .zip(AreaKind::PLACED)
+                .filter(|(_, kind)| *kind != AreaKind::Prison)
+            {
+                if area != 0 {
+                    add_bits(areas, area, catalogue.caseload);
+                }
+            }
+            latest = Some(spell);
+        }
+        if demographics.is_none() {
+            demographics = latest.map(|s| s.start.demographics);
+        }
+        areas.sort_unstable_by_key(|a| a.0);
+    }
+    let demographics = demographics?;
     let period_id = period.id();
     for (index, indicator) in catalogue.indicators.iter().enumerate() {
         match indicator.rule {
@@ -115,23 +151,30 @@ pub(super) fn members(
     Some(demographics)
 }
 
+/// Adds `mask` to an area's bits.
+fn add_bits(areas: &mut Vec<(u32, u64)>, area: u32, mask: u64) {
+    match areas.iter_mut().find(|(a, _)| *a == area) {
+        Some(entry) => entry.1 |= mask,
+        None => areas.push((area, mask)),
+    }
+}
+
 /// Fills `areas` with the predicate bits a person's observations in `period`
 /// set in each of their areas (0, the nation, included), sorted by area, and
 /// returns every bit set and their demographics there (from their latest
-/// observation in the period); `None` when they have no observation in it.
+/// observation in the period; `None` when they have no observation in it).
+/// The `caseload` bit is never set in a prison: supervision is in the
+/// community.
 fn period_masks(
     person: &Person,
     masks: &[u64],
+    caseload: u64,
     period: Period,
     areas: &mut Vec<(u32, u64)>,
-) -> Option<(u64, Demographics)> {
+) -> (u64, Option<Demographics>) {
     areas.clear();
     let mut all = 0u64;
     let mut latest: Option<(i64, Demographics)> = None;
-    let mut add_bits = |area: u32, mask: u64| match areas.iter_mut().find(|(a, _)| *a == area) {
-        Some(entry) => entry.1 |= mask,
-        None => areas.push((area, mask)),
-    };
     for (o, &mask) in person
         .obs
         .iter()
@@ -145,16 +188,24 @@ fn period_masks(
             continue;
         }
         all |= mask;
-        add_bits(0, mask);
-        for &area in &person.places[o.place as usize].0 {
-            if area != 0 {
-                add_bits(area, mask);
+        add_bits(areas, 0, mask);
+        for (&area, kind) in person.places[o.place as usize]
+            .0
+            .iter()
+            .zip(AreaKind::PLACED)
+        {
+            let mask = if kind == AreaKind::Prison {
+                mask & !caseload
+            } else {
+                mask
+            };
+            if area != 0 && mask != 0 {
+                add_bits(areas, area, mask);
             }
         }
     }
-    let (_, demographics) = latest?;
     areas.sort_unstable_by_key(|a| a.0);
-    Some((all, demographics))
+    (all, latest.map(|(_, d)| d))
 }
 
 /// A cohort rule's follow-up: a numerator fact within so many days of a

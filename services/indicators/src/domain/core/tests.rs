@@ -433,6 +433,127 @@ fn malformed_observations_are_refused_whole() {
     assert!(core.all_cells().is_empty(), "nothing half-applied");
 }
 
+// ---------------------------------------------------------------- caseload
+
+fn month(m: u32) -> Period {
+    Period::Month(2026 * 12 + m - 1)
+}
+
+fn den_num(core: &Aggregator, indicator: &str, period: Period, area: &Area) -> (u32, u32) {
+    let t = tally(core, indicator, period, area, 0);
+    (t.den, t.num)
+}
+
+fn in_area(mut o: Observation, pdu: &str) -> Observation {
+    if let Some(areas) = o.areas.as_mut() {
+        areas.probation_delivery_unit = pdu.into();
+    }
+    o
+}
+
+#[test]
+fn the_caseload_is_everyone_under_supervision_at_any_time_in_the_period() {
+    let mut core = Aggregator::new(catalogue());
+    core.set_horizon(2026 * 12 + 5); // June
+    let inputs = [
+        // Released on licence in January; died in March.
+        recorded(
+            "p1",
+            vec![
+                obs(F::Released, 1, 10, "r1"),
+                obs(F::InContact, 1, 10, "r1"),
+                obs(F::SupervisionStarted, 1, 10, "r1"),
+            ],
+        ),
+        recorded(
+            "p1",
+            vec![
+                obs(F::Died, 3, 20, "d1"),
+                obs(F::SupervisionEnded, 3, 20, "d1"),
+            ],
+        ),
+        // A community order in February, still running.
+        recorded("p2", vec![obs(F::SupervisionStarted, 2, 3, "c2")]),
+        // Released in January and recalled the same month.
+        recorded(
+            "p3",
+            vec![
+                obs(F::SupervisionStarted, 1, 5, "r3"),
+                obs(F::SupervisionEnded, 1, 25, "x3"),
+            ],
+        ),
+        // Supervised elsewhere: counted there, and nationally.
+        recorded(
+            "p4",
+            vec![in_area(obs(F::SupervisionStarted, 2, 14, "r4"), "EMR-NOT")],
+        ),
+    ];
+    for input in &inputs {
+        core.ingest(input).unwrap();
+    }
+    let national = Area::national();
+    assert_eq!(den_num(&core, "mortality", month(1), &pdu()), (2, 0));
+    assert_eq!(den_num(&core, "mortality", month(2), &pdu()), (2, 0));
+    // The death in March, two months after the release, counts.
+    assert_eq!(den_num(&core, "mortality", month(3), &pdu()), (2, 1));
+    assert_eq!(den_num(&core, "mortality", month(3), &national), (3, 1));
+    assert_eq!(den_num(&core, "mortality", month(4), &pdu()), (1, 0));
+    assert_eq!(den_num(&core, "mortality", month(6), &pdu()), (1, 0));
+    assert_eq!(
+        den_num(&core, "mortality", month(7), &pdu()),
+        (0, 0),
+        "after the current month"
+    );
+    assert_eq!(
+        den_num(&core, "mortality", Period::quarter(2026, 1), &pdu()),
+        (3, 1)
+    );
+    // New to probation is its own population: the screening shares still
+    // count only contacts in the period.
+    assert_eq!(
+        den_num(&core, "gp-registration-recorded", month(2), &pdu()),
+        (0, 0)
+    );
+
+    // The months pass: the open spells are counted in each as it begins,
+    // exactly as counting afresh in the later month does.
+    core.set_horizon(2026 * 12 + 7); // August
+    assert_eq!(den_num(&core, "mortality", month(8), &pdu()), (1, 0));
+    let mut afresh = Aggregator::new(catalogue());
+    afresh.stage();
+    afresh.set_horizon(2026 * 12 + 7);
+    for input in &inputs {
+        afresh.ingest(input).unwrap();
+    }
+    afresh.count_all();
+    assert_eq!(core.fingerprint(), afresh.fingerprint());
+
+    // A change prepared before the month moved and counted after it (the
+    // service makes it durable in between) is counted in the new month too.
+    let late = recorded("p5", vec![obs(F::SupervisionStarted, 7, 30, "r5")]);
+    let change = core.prepare(&late).unwrap().unwrap();
+    core.set_horizon(2026 * 12 + 8); // September
+    core.apply(change);
+    let mut afresh = Aggregator::new(catalogue());
+    afresh.stage();
+    afresh.set_horizon(2026 * 12 + 8);
+    for input in inputs.iter().chain([&late]) {
+        afresh.ingest(input).unwrap();
+    }
+    afresh.count_all();
+    assert_eq!(den_num(&core, "mortality", month(9), &pdu()), (2, 0));
+    assert_eq!(core.fingerprint(), afresh.fingerprint());
+
+    // A reversal of the release that began a spell withdraws the spell.
+    core.ingest(&retracted("p2", "c2")).unwrap();
+    assert_eq!(
+        den_num(&core, "mortality", month(8), &pdu()),
+        (1, 0),
+        "p5 alone"
+    );
+    assert_eq!(den_num(&core, "mortality", month(2), &pdu()), (1, 0));
+}
+
 // ------------------------------------------------------------- equivalence
 
 #[derive(Debug, Clone)]
@@ -441,6 +562,40 @@ enum Step {
     Retract(usize, usize),
     /// The second person's key is found to name the first's.
     Link(usize, usize),
+    /// The current month moves (to this month of 2026).
+    Horizon(u32),
+}
+
+/// The current month the equivalence tests start in: April 2026.
+const START_HORIZON: u32 = 2026 * 12 + 3;
+
+/// A core in the starting month, counting as it goes.
+fn live_core() -> Aggregator {
+    let mut core = Aggregator::new(catalogue());
+    core.set_horizon(START_HORIZON);
+    core
+}
+
+/// The current month once every step has been taken.
+fn final_horizon(steps: &[Step]) -> u32 {
+    steps
+        .iter()
+        .rev()
+        .find_map(|s| match s {
+            Step::Horizon(m) => Some(2026 * 12 + m - 1),
+            _ => None,
+        })
+        .unwrap_or(START_HORIZON)
+}
+
+/// Takes one step in a core that counts as it goes.
+fn take(core: &mut Aggregator, step: &Step) {
+    match step {
+        Step::Horizon(m) => core.set_horizon(2026 * 12 + m - 1),
+        _ => {
+            core.ingest(&input_of(step)).unwrap();
+        }
+    }
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -454,12 +609,16 @@ fn step() -> impl Strategy<Value = Step> {
         Just(F::FirstAppointmentAttended),
         Just(F::HazardousDrinking),
         Just(F::ReferralOffered),
+        Just(F::SupervisionStarted),
+        Just(F::SupervisionEnded),
+        Just(F::Died),
     ];
     prop_oneof![
         4 => (0..6usize, proptest::collection::vec((fact, 1..5u32, 1..28u32, 0..3usize), 1..4))
             .prop_map(|(p, o)| Step::Record(p, o)),
         1 => (0..6usize, 0..3usize).prop_map(|(p, e)| Step::Retract(p, e)),
         1 => (0..6usize, 0..6usize).prop_map(|(a, b)| Step::Link(a, b)),
+        1 => (1..9u32).prop_map(Step::Horizon),
     ]
 }
 
@@ -479,6 +638,7 @@ fn input_of(step: &Step) -> Input {
         ),
         Step::Retract(p, e) => retracted(&format!("p{p}"), &format!("e{e}")),
         Step::Link(a, b) => linked(&format!("p{a}"), &[&format!("p{b}")]),
+        Step::Horizon(_) => unreachable!("the horizon is no input"),
     }
 }
 
@@ -511,13 +671,15 @@ proptest! {
     /// and replaying the log (with every record twice) gives it again.
     #[test]
     fn incremental_counting_equals_counting_afresh(steps in proptest::collection::vec(step(), 1..40)) {
-        let mut live = Aggregator::new(catalogue());
+        let mut live = live_core();
         for s in &steps {
-            live.ingest(&input_of(s)).unwrap();
+            take(&mut live, s);
         }
+        let horizon = final_horizon(&steps);
         let mut rebuilt = Aggregator::new(catalogue());
         rebuilt.stage();
-        for s in steps.iter().flat_map(|s| [s, s]) {
+        rebuilt.set_horizon(horizon);
+        for s in steps.iter().filter(|s| !matches!(s, Step::Horizon(_))).flat_map(|s| [s, s]) {
             rebuilt.ingest(&input_of(s)).unwrap();
         }
         rebuilt.count_all();
@@ -529,6 +691,7 @@ proptest! {
 
         let mut reloaded = Aggregator::new(catalogue());
         reloaded.stage();
+        reloaded.set_horizon(horizon);
         for (merged, survivor) in live.each_alias() {
             reloaded.alias(merged, survivor);
         }
@@ -543,14 +706,15 @@ proptest! {
         // Links in any order count each real person once: the same figures
         // as every observation recorded under one key per person from the start.
         let label = one_per_person(&steps);
-        let mut reference = Aggregator::new(catalogue());
+        let mut reference = live_core();
         for s in &steps {
             let relabelled = match s {
                 Step::Record(p, o) => Step::Record(label[*p], o.clone()),
                 Step::Retract(p, e) => Step::Retract(label[*p], *e),
+                Step::Horizon(m) => Step::Horizon(*m),
                 Step::Link(..) => continue,
             };
-            reference.ingest(&input_of(&relabelled)).unwrap();
+            take(&mut reference, &relabelled);
         }
         // (Its people have other keys, so other cell keys.)
         prop_assert_eq!(counts(&live), counts(&reference));
