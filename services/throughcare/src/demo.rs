@@ -265,7 +265,7 @@ fn print_tally(tally: &Tally) {
     println!(
         "{} releases ({} reversed), {} assessments, {} referrals ({} rejected, {} cancelled; \
          {} attended, {} did not attend), {} consents ({} withdrawn), {} disclosures permitted, \
-         {} denied",
+         {} denied, {} surveys offered ({} returned)",
         tally.releases,
         tally.reversals,
         tally.assessments,
@@ -277,7 +277,9 @@ fn print_tally(tally: &Tally) {
         tally.consents,
         tally.withdrawals,
         tally.disclosures_permitted,
-        tally.disclosures_denied
+        tally.disclosures_denied,
+        tally.surveys_offered,
+        tally.surveys_returned
     );
 }
 

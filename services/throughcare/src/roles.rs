@@ -26,7 +26,8 @@ pub(crate) enum RoleCommand {
     /// Prison and probation systems: reception | transfer | community-sentence |
     /// approved-premises | supervision-end | death.
     Transition(Call),
-    /// Probation: record | list health assessments.
+    /// Probation: record | list health assessments; probation and providers:
+    /// self-report (a person's outcome and experience survey).
     Assessment(Call),
     /// Referrers and providers: request | update | get | list | watch referrals.
     Referral(Call),
@@ -78,6 +79,7 @@ const VERBS: &[Verb] = &[
     ("transition", "death", Referrals, TRANSITIONS, "NotifyDeath"),
     ("assessment", "record", Referrals, ASSESSMENTS, "RecordAssessment"),
     ("assessment", "list", Referrals, ASSESSMENTS, "ListAssessments"),
+    ("assessment", "self-report", Referrals, ASSESSMENTS, "RecordSelfReport"),
     ("referral", "request", Referrals, REFERRALS, "RequestReferral"),
     ("referral", "update", Referrals, REFERRALS, "UpdateReferral"),
     ("referral", "get", Referrals, REFERRALS, "GetReferral"),

@@ -32,6 +32,8 @@ pub(super) struct Tally {
     pub(super) cancelled: u64,
     pub(super) disclosures_permitted: u64,
     pub(super) disclosures_denied: u64,
+    pub(super) surveys_offered: u64,
+    pub(super) surveys_returned: u64,
 }
 
 impl Tally {
@@ -48,6 +50,8 @@ impl Tally {
         self.cancelled += other.cancelled;
         self.disclosures_permitted += other.disclosures_permitted;
         self.disclosures_denied += other.disclosures_denied;
+        self.surveys_offered += other.surveys_offered;
+        self.surveys_returned += other.surveys_returned;
     }
 }
 
@@ -83,6 +87,7 @@ pub(super) async fn person(
     };
     journey.assessment().await?;
     journey.referrals(&release_id).await?;
+    journey.self_report().await?;
     journey.disclosure().await?;
     journey.withdrawal(consent_id).await?;
     Ok(journey.tally)
@@ -242,6 +247,64 @@ impl<'a> Journey<'a> {
             .await
             .context("recording the assessment")?;
         self.tally.assessments += 1;
+        Ok(())
+    }
+
+    /// A month or so after release, probation offers most people the
+    /// outcome and experience survey; most return it.
+    async fn self_report(&mut self) -> anyhow::Result<()> {
+        use refs::SelfReportAnswer::{No, Yes};
+        if !self.rng.chance(60) {
+            return Ok(());
+        }
+        let today = Utc::now().date_naive();
+        let days = 20 + self.rng.below(20) as i64;
+        let reported = (self.released + Duration::days(days)).min(today);
+        fn yes(rng: &mut Rng, percent: u64) -> i32 {
+            (if rng.chance(percent) { Yes } else { No }) as i32
+        }
+        let rng = &mut self.rng;
+        let (status, answers) = match rng.below(100) {
+            0..75 => (
+                refs::SelfReportStatus::Returned,
+                Some(refs::SelfReportAnswers {
+                    mental_health_well_managed: yes(rng, 55),
+                    physical_health_well_managed: yes(rng, 65),
+                    practising_safe_sex: yes(rng, 60),
+                    barriers_to_access: yes(rng, 40),
+                    experience: if rng.chance(60) {
+                        refs::ExperienceRating::Positive
+                    } else {
+                        refs::ExperienceRating::Neutral
+                    } as i32,
+                    drug_use: if !self.needs.drugs {
+                        refs::DrugUseChange::NotUsing
+                    } else if rng.chance(45) {
+                        refs::DrugUseChange::Reduced
+                    } else {
+                        refs::DrugUseChange::Unchanged
+                    } as i32,
+                }),
+            ),
+            75..90 => (refs::SelfReportStatus::Declined, None),
+            _ => (refs::SelfReportStatus::Offered, None),
+        };
+        let unit = self
+            .system
+            .authed(Service::Referrals, self.site.unit, "practitioner");
+        AssessmentsServiceClient::new(unit)
+            .record_self_report(refs::RecordSelfReportRequest {
+                idempotency_key: self.key("self-report"),
+                person: Some(self.details.clone()),
+                reported_on: Some(date(reported)),
+                area: Some(self.destination.clone()),
+                status: status as i32,
+                answers,
+            })
+            .await
+            .context("recording the self-report")?;
+        self.tally.surveys_offered += 1;
+        self.tally.surveys_returned += u64::from(status == refs::SelfReportStatus::Returned);
         Ok(())
     }
 
