@@ -264,10 +264,10 @@ impl Aggregator {
         self.horizon
     }
 
-    /// Moves the current month to `horizon`: people in an open spell of
-    /// supervision are counted in the months it gains (or not in those it
-    /// loses). Only open spells depend on the horizon, and only in the
-    /// months between the two.
+    /// Moves the current month to `horizon`: people in a spell of
+    /// supervision still running are counted in the months it gains (or not
+    /// in those it loses). Only spells running past the earlier of the two
+    /// depend on the move, and only in the months between them.
     pub fn set_horizon(&mut self, horizon: u32) {
         let old = std::mem::replace(&mut self.horizon, horizon);
         if old == horizon || !self.counted || self.catalogue.caseload == 0 {
@@ -280,7 +280,7 @@ impl Aggregator {
             self.people[id].spells(&mut spells);
             let Some(first) = spells
                 .iter()
-                .filter(|s| s.end.is_none())
+                .filter(|s| s.runs_past(low))
                 .map(|s| s.start.month)
                 .min()
                 .filter(|&first| first < high)

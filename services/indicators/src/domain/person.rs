@@ -55,11 +55,20 @@ pub struct Spell {
 }
 
 impl Spell {
-    /// The months it covers: to its end, or, while open, through `horizon`
-    /// (the current month), and always its own first month.
+    /// The months it covers so far: to its end, but no further than
+    /// `horizon` (the current month: an order's end may be set ahead), and
+    /// always its own first month.
     #[inline]
     pub fn months(&self, horizon: u32) -> std::ops::RangeInclusive<u32> {
-        self.start.month..=self.end.unwrap_or(horizon).max(self.start.month)
+        let last = self.end.map_or(horizon, |end| end.min(horizon));
+        self.start.month..=last.max(self.start.month)
+    }
+
+    /// Whether the months it covers depend on the current month being
+    /// after `month`.
+    #[inline]
+    pub fn runs_past(&self, month: u32) -> bool {
+        self.end.is_none_or(|end| end > month)
     }
 }
 
@@ -290,7 +299,9 @@ impl Person {
 
     /// Fills `out` with the person's supervision spells, in order. Facts at
     /// the same moment are taken ends first, so a spell that ends the day
-    /// another begins does not swallow it.
+    /// another begins does not swallow it. An end in a start's own episode
+    /// (an order's due end) ends that spell only; any other end (a death, a
+    /// reception, an end of supervision) ends whichever spell is open.
     pub fn spells(&self, out: &mut Vec<Spell>) {
         out.clear();
         let mut marks: Vec<&Obs> = self
@@ -308,12 +319,19 @@ impl Person {
                 &self.episodes[usize::from(o.episode)],
             )
         });
+        let starts_episode = |episode: u16| {
+            self.obs
+                .iter()
+                .any(|s| s.fact == SUPERVISION_STARTED && s.episode == episode)
+        };
         let mut open: Option<Obs> = None;
         for o in marks {
-            let ended = if o.fact == SUPERVISION_ENDED {
-                open.take()
-            } else {
+            let ended = if o.fact != SUPERVISION_ENDED {
                 open.replace(*o)
+            } else if starts_episode(o.episode) {
+                open.take_if(|s| s.episode == o.episode)
+            } else {
+                open.take()
             };
             if let Some(start) = ended {
                 out.push(Spell {

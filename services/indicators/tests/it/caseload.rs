@@ -16,6 +16,22 @@ fn day(month: u32, day: u32) -> NaiveDate {
 pub async fn the_caseload_counts_everyone_under_supervision_until_their_spell_ends(rig: Rig) {
     // Twelve people released on licence in early March.
     release_all(&rig, 0..12, march()).await;
+    // And a community order in Nottingham, due to end on 20 April.
+    rig.transitions("EMR-NOT")
+        .notify_community_sentence(referrals::NotifyCommunitySentenceRequest {
+            idempotency_key: "order-50".into(),
+            person: release(50, march()).person,
+            sentence_type: referrals::SentenceType::CommunityOrder as i32,
+            start_date: Some(date(march())),
+            end_date: Some(date(day(4, 20))),
+            requirements: Vec::new(),
+            supervising_area: Some(types::Destination {
+                probation_delivery_unit: "EMR-NOT".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
     // On 2 April two of them die and a third is recalled to prison.
     rig.clock
         .set(Utc.with_ymd_and_hms(2026, 4, 2, 10, 0, 0).unwrap());
@@ -58,10 +74,11 @@ pub async fn the_caseload_counts_everyone_under_supervision_until_their_spell_en
     // the releases (nobody was in contact with probation in April).
     assert_eq!(truth(&rig, "mortality", "EMR-LEI", march).await, (12, 0));
     assert_eq!(truth(&rig, "mortality", "EMR-LEI", april).await, (12, 2));
-    assert_eq!(truth(&rig, "mortality", "ENG", april).await, (12, 2));
+    assert_eq!(truth(&rig, "mortality", "ENG", april).await, (13, 2));
     // Counted where they were supervised: not where the deaths were
-    // reported from.
-    assert_eq!(truth(&rig, "mortality", "EMR-NOT", april).await, (-1, -1));
+    // reported from, which has only its own order.
+    assert_eq!(truth(&rig, "mortality", "EMR-NOT", march).await, (1, 0));
+    assert_eq!(truth(&rig, "mortality", "EMR-NOT", april).await, (1, 0));
     // Nor in the prison that released them.
     assert_eq!(truth(&rig, "mortality", "LEI", april).await, (-1, -1));
     assert_eq!(truth(&rig, "mortality", "LEI", march).await.0, -1);
@@ -72,8 +89,11 @@ pub async fn the_caseload_counts_everyone_under_supervision_until_their_spell_en
     );
 
     publish(&rig, Utc.with_ymd_and_hms(2026, 6, 15, 1, 0, 0).unwrap(), 2).await;
-    // The deaths and the recall ended three spells: nine remain in May.
+    // The deaths and the recall ended three spells: nine remain in May; the
+    // order ended when it was due.
     assert_eq!(truth(&rig, "mortality", "EMR-LEI", may).await, (9, 0));
+    assert_eq!(truth(&rig, "mortality", "EMR-NOT", may).await, (-1, -1));
+    assert_eq!(truth(&rig, "mortality", "ENG", may).await, (9, 0));
     let cells = query_all(
         &rig,
         "NHSE-HJ",

@@ -163,9 +163,20 @@ impl App {
             transition.occurred_on,
         )?;
         let at = observations::start_of(transition.occurred_on);
-        Ok(facts(transition)
+        let mut observed: Vec<_> = facts(transition)
             .into_iter()
             .map(|fact| subject.observe(fact, types::ServiceType::Unspecified, 0, at))
-            .collect())
+            .collect();
+        // An order's supervision ends when it is due to, unless something
+        // ends it first: the end is part of the order's own episode.
+        if let Some(ends_on) = transition.ends_on {
+            observed.push(subject.observe(
+                ObservedFact::SupervisionEnded,
+                types::ServiceType::Unspecified,
+                0,
+                observations::start_of(ends_on),
+            ));
+        }
+        Ok(observed)
     }
 }

@@ -28,6 +28,9 @@ pub struct Transition {
     pub details: serde_json::Value,
     /// Set for deaths: the classification.
     pub death: Option<pb::DeathCategory>,
+    /// For a community or suspended sentence order: the day its supervision
+    /// is due to end, when known.
+    pub ends_on: Option<NaiveDate>,
 }
 
 /// What validating a transition needs besides the request.
@@ -112,6 +115,7 @@ impl Draft {
                 prison,
                 details: details?,
                 death,
+                ends_on: None,
             })
         })
     }
@@ -208,7 +212,9 @@ pub fn community_sentence(
             "end_date": end.map(|d| d.to_string()),
         })
     });
-    t.build(area, None, details, None)
+    let mut transition = t.build(area, None, details, None)?;
+    transition.ends_on = end;
+    Ok(transition)
 }
 
 pub fn approved_premises_move(

@@ -554,6 +554,40 @@ fn the_caseload_is_everyone_under_supervision_at_any_time_in_the_period() {
     assert_eq!(den_num(&core, "mortality", month(2), &pdu()), (1, 0));
 }
 
+#[test]
+fn an_order_ends_when_it_is_due_unless_another_has_taken_over() {
+    let mut core = Aggregator::new(catalogue());
+    core.set_horizon(2026 * 12 + 2); // March
+    // A community order from February, due to end in May (its own episode).
+    core.ingest(&recorded(
+        "p1",
+        vec![
+            obs(F::SupervisionStarted, 2, 1, "o1"),
+            obs(F::SupervisionEnded, 5, 31, "o1"),
+        ],
+    ))
+    .unwrap();
+    // Another from February, due to end in April, replaced in March by a
+    // new order: the first's due end does not end the second.
+    core.ingest(&recorded(
+        "p2",
+        vec![
+            obs(F::SupervisionStarted, 2, 1, "o2"),
+            obs(F::SupervisionEnded, 4, 30, "o2"),
+            obs(F::SupervisionStarted, 3, 15, "o3"),
+        ],
+    ))
+    .unwrap();
+    let caseload = |core: &Aggregator, m| den_num(core, "mortality", month(m), &pdu()).0;
+    // Counted only as far as the current month.
+    assert_eq!((caseload(&core, 3), caseload(&core, 4)), (2, 0));
+    core.set_horizon(2026 * 12 + 6); // July
+    assert_eq!(
+        (1..=7).map(|m| caseload(&core, m)).collect::<Vec<_>>(),
+        vec![0, 2, 2, 2, 2, 1, 1]
+    );
+}
+
 // ------------------------------------------------------------- equivalence
 
 #[derive(Debug, Clone)]
