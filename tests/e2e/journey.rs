@@ -149,6 +149,7 @@ pub(crate) fn release_request(
             }),
             ..Default::default()
         }),
+        supervision_ends_on: None,
     }
 }
 

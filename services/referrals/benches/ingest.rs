@@ -65,6 +65,7 @@ fn notification(n: u32) -> NotifyReleaseRequest {
             self_harm_risk: self_harm(types::SelfHarmRiskLevel::Medium),
             ..Default::default()
         }),
+        supervision_ends_on: None,
     }
 }
 

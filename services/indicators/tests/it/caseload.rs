@@ -14,8 +14,12 @@ fn day(month: u32, day: u32) -> NaiveDate {
 }
 
 pub async fn the_caseload_counts_everyone_under_supervision_until_their_spell_ends(rig: Rig) {
-    // Twelve people released on licence in early March.
-    release_all(&rig, 0..12, march()).await;
+    // Twelve people released on licence in early March: the last one's
+    // licence is due to end on 20 April.
+    release_all(&rig, 0..11, march()).await;
+    let mut short = release(11, march());
+    short.supervision_ends_on = Some(date(day(4, 20)));
+    rig.transitions("LEI").notify_release(short).await.unwrap();
     // And a community order in Nottingham, due to end on 20 April.
     rig.transitions("EMR-NOT")
         .notify_community_sentence(referrals::NotifyCommunitySentenceRequest {
@@ -89,11 +93,11 @@ pub async fn the_caseload_counts_everyone_under_supervision_until_their_spell_en
     );
 
     publish(&rig, Utc.with_ymd_and_hms(2026, 6, 15, 1, 0, 0).unwrap(), 2).await;
-    // The deaths and the recall ended three spells: nine remain in May; the
-    // order ended when it was due.
-    assert_eq!(truth(&rig, "mortality", "EMR-LEI", may).await, (9, 0));
+    // The deaths and the recall ended three spells and a licence ended when
+    // it was due: eight remain in May; the order ended when it was due too.
+    assert_eq!(truth(&rig, "mortality", "EMR-LEI", may).await, (8, 0));
     assert_eq!(truth(&rig, "mortality", "EMR-NOT", may).await, (-1, -1));
-    assert_eq!(truth(&rig, "mortality", "ENG", may).await, (9, 0));
+    assert_eq!(truth(&rig, "mortality", "ENG", may).await, (8, 0));
     let cells = query_all(
         &rig,
         "NHSE-HJ",
@@ -108,6 +112,6 @@ pub async fn the_caseload_counts_everyone_under_supervision_until_their_spell_en
     let pdu = area(types::AreaType::ProbationDeliveryUnit, "EMR-LEI");
     assert_near(
         cell(&cells, "mortality", &pdu, &month(2026, 5)).denominator,
-        9,
+        8,
     );
 }

@@ -62,6 +62,7 @@ pub fn release(n: u32, on: NaiveDate) -> referrals::NotifyReleaseRequest {
             }),
             ..Default::default()
         }),
+        supervision_ends_on: None,
     }
 }
 

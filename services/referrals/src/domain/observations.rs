@@ -265,6 +265,11 @@ pub fn for_release(
         for fact in [Fact::InContact, Fact::SupervisionStarted] {
             observations.push(subject.observe(fact, unspecified, 0, at));
         }
+        // Its due end, in the release's own episode (it ends this spell only).
+        if let Some(end) = release.supervision_ends_on {
+            let end = start_of(end);
+            observations.push(subject.observe(Fact::SupervisionEnded, unspecified, 0, end));
+        }
     }
     if health.substance_misuse_need() {
         observations.push(subject.observe(

@@ -25,6 +25,8 @@ pub struct ReleaseNotification {
     pub releasing_prison: String,
     pub destination: Destination,
     pub health: types::HealthSummary,
+    /// When supervision is due to end (licence or PSS expiry), if known.
+    pub supervision_ends_on: Option<NaiveDate>,
 }
 
 impl ReleaseNotification {
@@ -66,6 +68,29 @@ impl ReleaseNotification {
             ));
         }
         let health = health::validate(&mut v, request.health.as_ref(), "health", on);
+        let ends_on = v
+            .check(fields::date(
+                request.supervision_ends_on.as_ref(),
+                "supervision_ends_on",
+            ))
+            .flatten();
+        if let Some(end) = ends_on {
+            let supervised = reason.and_then(Pathway::of) == Some(Pathway::Community)
+                && destination
+                    .as_ref()
+                    .is_some_and(|d| d.probation_delivery_unit.is_some());
+            if release_date.is_some_and(|release| end < release) {
+                v.push(FieldViolation::new(
+                    "supervision_ends_on",
+                    "is before release_date",
+                ));
+            } else if reason.is_some() && destination.is_some() && !supervised {
+                v.push(FieldViolation::new(
+                    "supervision_ends_on",
+                    "is only for a release a probation delivery unit supervises",
+                ));
+            }
+        }
         let command = fields::complete(v, || {
             Some(Self {
                 person: person?,
@@ -74,6 +99,7 @@ impl ReleaseNotification {
                 releasing_prison: prison?,
                 destination: destination?,
                 health,
+                supervision_ends_on: ends_on,
             })
         })?;
         serves_prison(caller, &command.releasing_prison)?;

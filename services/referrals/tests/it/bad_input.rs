@@ -74,6 +74,16 @@ pub async fn bad_input_is_refused_by_field_and_nothing_is_written(svc: TestServi
         "a dose after release"
     );
 
+    // Supervision cannot end before the release, nor be due for a release
+    // nobody supervises.
+    let mut r = release("b10", 80, complex_needs());
+    r.supervision_ends_on = Some(date(today() - chrono::Duration::days(1)));
+    assert_eq!(refuse(r).await, ["supervision_ends_on"]);
+    let mut r = release("b11", 80, complex_needs());
+    r.reason = ReleaseReason::TemporaryAbsence as i32;
+    r.supervision_ends_on = Some(date(today() + chrono::Duration::days(300)));
+    assert_eq!(refuse(r).await, ["supervision_ends_on"]);
+
     // Oversize content is refused by the field that is too big.
     let mut r = release("b8", 80, complex_needs());
     let item = types::MedicationItem {

@@ -77,6 +77,7 @@ pub fn release(key: &str, n: u32, health: types::HealthSummary) -> pb::NotifyRel
             approved_premises: String::new(),
         }),
         health: Some(health),
+        supervision_ends_on: None,
     }
 }
 

@@ -42,6 +42,7 @@ pub fn release(n: u32) -> referrals::NotifyReleaseRequest {
             ..Default::default()
         }),
         health: Some(health()),
+        supervision_ends_on: None,
     }
 }
 

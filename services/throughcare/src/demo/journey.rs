@@ -202,6 +202,7 @@ impl<'a> Journey<'a> {
                 releasing_prison: prison.into(),
                 destination: Some(self.destination.clone()),
                 health: Some(self.health.clone()),
+                supervision_ends_on: None,
             })
             .await
             .context("notifying the release")?
