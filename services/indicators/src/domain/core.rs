@@ -15,7 +15,7 @@ pub(crate) use membership::day;
 
 use super::area::{Area, Areas};
 use super::period::Period;
-use super::person::{Input, ObservationError, Person, Spell, month_index, push_periods};
+use super::person::{Input, Obs, ObservationError, Person, Spell, month_index, push_periods};
 use super::stratum::Stratum;
 use crate::catalogue::Catalogue;
 use rustc_hash::FxHashMap;
@@ -294,7 +294,12 @@ impl Aggregator {
             let person = std::mem::take(&mut self.people[id]);
             for &period in &periods {
                 let period = Period::from_id(period);
-                self.count(&person, old, &person, horizon, period, self.record_keys[id]);
+                self.count(
+                    (&person, &spells, old),
+                    (&person, &spells, horizon),
+                    period,
+                    self.record_keys[id],
+                );
             }
             self.people[id] = person;
         }
@@ -400,8 +405,19 @@ impl Aggregator {
         if old == new {
             return;
         }
-        for spell in old.iter().chain(new.iter()) {
-            for month in spell.months(self.horizon) {
+        // Only the months whose covering spells differ count differently.
+        let h = self.horizon;
+        let months = old.iter().chain(new.iter()).map(|s| s.months(h));
+        let first = months.clone().map(|m| *m.start()).min().unwrap_or(0);
+        let last = months.map(|m| *m.end()).max().unwrap_or(0);
+        fn covering(spells: &[Spell], month: u32, h: u32) -> impl Iterator<Item = Obs> + '_ {
+            spells
+                .iter()
+                .filter(move |s| s.months(h).contains(&month))
+                .map(|s| s.start)
+        }
+        for month in first..=last {
+            if !covering(old, month, h).eq(covering(new, month, h)) {
                 push_periods(month, touched);
             }
         }
@@ -433,17 +449,18 @@ impl Aggregator {
             let old = std::mem::take(&mut self.people[id]);
             self.observations -= old.obs.len();
             if self.counted {
+                let h = self.horizon;
+                let mut spells = std::mem::take(&mut self.scratch.spells[0]);
+                old.spells(&mut spells);
                 for &period in &change.touched {
-                    let h = self.horizon;
                     self.count(
-                        &old,
-                        h,
-                        &empty,
-                        h,
+                        (&old, &spells, h),
+                        (&empty, &[], h),
                         Period::from_id(period),
                         self.record_keys[id],
                     );
                 }
+                self.scratch.spells[0] = spells;
             }
         }
         for survivor in self.aliases.values_mut() {
@@ -462,16 +479,18 @@ impl Aggregator {
         self.note_months(&new);
         if self.counted {
             let h = self.horizon;
+            let [mut old_spells, mut new_spells] = std::mem::take(&mut self.scratch.spells);
+            old.spells(&mut old_spells);
+            new.spells(&mut new_spells);
             for &period in &change.touched {
                 self.count(
-                    &old,
-                    h,
-                    &new,
-                    h,
+                    (&old, &old_spells, h),
+                    (&new, &new_spells, h),
                     Period::from_id(period),
                     self.record_keys[id],
                 );
             }
+            self.scratch.spells = [old_spells, new_spells];
         }
         self.people[id] = new;
     }
@@ -540,16 +559,16 @@ impl Aggregator {
     pub fn count_all(&mut self) {
         let empty = Person::default();
         let mut periods = std::mem::take(&mut self.scratch.periods);
+        let mut spells = std::mem::take(&mut self.scratch.spells[0]);
         for id in 0..self.people.len() {
             let person = std::mem::take(&mut self.people[id]);
             let h = self.horizon;
             person.periods(h, &mut periods);
+            person.spells(&mut spells);
             for &period in &periods {
                 self.count(
-                    &empty,
-                    h,
-                    &person,
-                    h,
+                    (&empty, &[], h),
+                    (&person, &spells, h),
                     Period::from_id(period),
                     self.record_keys[id],
                 );
@@ -557,6 +576,7 @@ impl Aggregator {
             self.people[id] = person;
         }
         self.scratch.periods = periods;
+        self.scratch.spells[0] = spells;
         self.counted = true;
     }
 
@@ -587,12 +607,11 @@ impl Aggregator {
 
     /// Moves one person's counts for `period` from `old` (as counted with
     /// the horizon `old_horizon`) to `new` (with `new_horizon`).
+    #[allow(clippy::too_many_arguments)]
     fn count(
         &mut self,
-        old: &Person,
-        old_horizon: u32,
-        new: &Person,
-        new_horizon: u32,
+        (old, old_spells, old_horizon): (&Person, &[Spell], u32),
+        (new, new_spells, new_horizon): (&Person, &[Spell], u32),
         period: Period,
         record_key: u8,
     ) {
@@ -600,6 +619,7 @@ impl Aggregator {
         let before = membership::members(
             self.catalogue,
             old,
+            old_spells,
             period,
             old_horizon,
             &mut scratch.old,
@@ -608,6 +628,7 @@ impl Aggregator {
         let after = membership::members(
             self.catalogue,
             new,
+            new_spells,
             period,
             new_horizon,
             &mut scratch.new,

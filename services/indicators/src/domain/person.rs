@@ -320,12 +320,12 @@ impl Person {
             )
         });
         let starts_episode = |episode: u16| {
-            self.obs
+            marks
                 .iter()
                 .any(|s| s.fact == SUPERVISION_STARTED && s.episode == episode)
         };
         let mut open: Option<Obs> = None;
-        for o in marks {
+        for &o in &marks {
             let ended = if o.fact != SUPERVISION_ENDED {
                 open.replace(*o)
             } else if starts_episode(o.episode) {

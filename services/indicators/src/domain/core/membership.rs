@@ -17,17 +17,17 @@ pub(super) struct Buffers {
     /// A cohort's denominator facts in the period: their place, and whether
     /// the numerator followed.
     cohort: Vec<(u16, bool)>,
-    spells: Vec<Spell>,
 }
 
 /// Fills `out` with a person's memberships for `period`, sorted by key, and
 /// returns their demographics there (from their latest observation in the
 /// period, or else from the start of their latest spell of supervision that
-/// covers it); `None` when they have neither. Open spells run through the
-/// month `horizon`.
+/// covers it); `None` when they have neither. `spells` are the person's
+/// ([`Person::spells`]); open ones run through the month `horizon`.
 pub(super) fn members(
     catalogue: &Catalogue,
     person: &Person,
+    spells: &[Spell],
     period: Period,
     horizon: u32,
     out: &mut Vec<Member>,
@@ -38,14 +38,12 @@ pub(super) fn members(
         areas,
         masks,
         cohort,
-        spells,
     } = buffers;
     masks.clear();
     masks.extend(person.obs.iter().map(|o| catalogue.mask(o.fact, o.service)));
     let (mut all, mut demographics) =
         period_masks(person, masks, catalogue.caseload, period, areas);
     if catalogue.caseload != 0 {
-        person.spells(spells);
         let months = period.months();
         let mut latest: Option<&Spell> = None;
         for spell in spells.iter().filter(|s| {
