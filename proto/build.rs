@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-const SENSITIVE_MESSAGES: [&str; 3] = [
+const SENSITIVE_MESSAGES: [&str; 4] = [
     ".throughcare.types.v1.PersonIdentifiers",
     ".throughcare.types.v1.PersonDetails",
     ".throughcare.types.v1.HealthSummary",
+    ".throughcare.referrals.v1.SelfReportAnswers",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -93,6 +93,12 @@ mod redacted {
             f.debug_struct("HealthSummary").finish_non_exhaustive()
         }
     }
+
+    impl fmt::Debug for crate::referrals::v1::SelfReportAnswers {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("SelfReportAnswers").finish_non_exhaustive()
+        }
+    }
 }
 
 /// A mutating request that carries the caller's idempotency key: retried

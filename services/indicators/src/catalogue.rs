@@ -106,11 +106,10 @@ pub struct Catalogue {
     /// Predicate bits an observation sets, by `fact * SERVICES + service`.
     masks: Vec<u64>,
     services: usize,
-    /// The longest observed-clock cohort window, in days: how far back a new
-    /// fact may change a denominator's figures.
-    reach_days: i64,
-    /// The predicates that are such cohorts' numerators: only they reach back.
-    reach_mask: u64,
+    /// For each predicate bit, the longest observed-clock cohort window it
+    /// is a numerator of, in days: how far back a new fact setting it may
+    /// change a denominator's figures (0: it reaches back nowhere).
+    reach_by_bit: [i64; MAX_PREDICATES],
     /// The caseload predicate's bit (`under_supervision`), 0 if unused: set
     /// for a period by a supervision spell that covers any of it, in the
     /// spell's area, and by a contact with probation in it.
@@ -148,11 +147,13 @@ impl Catalogue {
     /// those of its own episode): 0 for a fact no cohort follows up with.
     #[inline]
     pub fn reach_days(&self, fact: u8, service: u8) -> i64 {
-        if self.mask(fact, service) & self.reach_mask != 0 {
-            self.reach_days
-        } else {
-            0
+        let mut mask = self.mask(fact, service);
+        let mut days = 0;
+        while mask != 0 {
+            days = days.max(self.reach_by_bit[mask.trailing_zeros() as usize]);
+            mask &= mask - 1;
         }
+        days
     }
 
     /// The index of a process or outcome indicator.
@@ -263,6 +264,29 @@ mod tests {
         );
         assert_eq!(c.mask(offered, ServiceType::Vaccination as u8) & num, 0);
         assert_eq!(c.mask(200, 200), 0, "unknown facts set nothing");
+    }
+
+    #[test]
+    fn a_fact_reaches_back_only_as_far_as_its_own_cohorts() {
+        let c = Catalogue::standard();
+        let reach =
+            |fact: ObservedFact, service: ServiceType| c.reach_days(fact as u8, service as u8);
+        assert_eq!(
+            reach(
+                ObservedFact::ReportsDrugMisuseReduced,
+                ServiceType::Unspecified
+            ),
+            182
+        );
+        assert_eq!(
+            reach(
+                ObservedFact::ReferralAccepted,
+                ServiceType::SmokingCessation
+            ),
+            21
+        );
+        assert_eq!(reach(ObservedFact::Died, ServiceType::Unspecified), 14);
+        assert_eq!(reach(ObservedFact::InContact, ServiceType::Unspecified), 0);
     }
 
     #[test]

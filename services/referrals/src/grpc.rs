@@ -33,12 +33,6 @@ const REFERRERS: Permission = Permission {
     kinds: &[K::Probation, K::PrisonHealthcare],
     roles: &[R::System, R::Practitioner],
 };
-/// Who may record a person's self-report: probation, and the providers
-/// caring for them.
-const SELF_REPORTERS: Permission = Permission {
-    kinds: &[K::Probation, K::Provider],
-    roles: &[R::System, R::Practitioner],
-};
 const REFERRAL_PARTIES: Permission = Permission {
     kinds: &[K::Probation, K::PrisonHealthcare, K::Provider],
     roles: &[R::System, R::Practitioner],
@@ -211,7 +205,7 @@ impl assessments_service_server::AssessmentsService for Assessments {
         &self,
         request: Request<RecordSelfReportRequest>,
     ) -> Result<Response<RecordSelfReportResponse>, Status> {
-        let caller = Caller::authorised(&request, "record self-reports", &SELF_REPORTERS)?;
+        let caller = Caller::authorised(&request, "record self-reports", &PROBATION_SYSTEMS)?;
         respond(self.0.record_self_report(caller, request.get_ref()).await)
     }
 }

@@ -26,8 +26,8 @@ pub(crate) enum RoleCommand {
     /// Prison and probation systems: reception | transfer | community-sentence |
     /// approved-premises | supervision-end | death.
     Transition(Call),
-    /// Probation: record | list health assessments; probation and providers:
-    /// self-report (a person's outcome and experience survey).
+    /// Probation: record | list health assessments; self-report (a person's
+    /// outcome and experience survey).
     Assessment(Call),
     /// Referrers and providers: request | update | get | list | watch referrals.
     Referral(Call),

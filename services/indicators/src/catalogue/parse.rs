@@ -125,7 +125,7 @@ impl Catalogue {
                 window_source,
             });
         }
-        let (mut reach_days, mut reach_mask) = (0, 0);
+        let mut reach_by_bit = [0i64; MAX_PREDICATES];
         for indicator in &indicators {
             if let Rule::Cohort {
                 num,
@@ -134,8 +134,11 @@ impl Catalogue {
                 ..
             } = indicator.rule
             {
-                reach_days = reach_days.max(within_days);
-                reach_mask |= num;
+                for (bit, reach) in reach_by_bit.iter_mut().enumerate() {
+                    if num & (1 << bit) != 0 {
+                        *reach = (*reach).max(within_days);
+                    }
+                }
             }
         }
         let structures = structures(file.structure, &by_id)?;
@@ -147,8 +150,7 @@ impl Catalogue {
             by_id,
             masks,
             services,
-            reach_days,
-            reach_mask,
+            reach_by_bit,
             caseload,
         })
     }

@@ -324,20 +324,41 @@ impl Person {
                 .iter()
                 .any(|s| s.fact == SUPERVISION_STARTED && s.episode == episode)
         };
+        // Facts of one moment (a day: referrals dates them at midnight):
+        // an end then ends what was open before it; starts follow; an end
+        // that found nothing open ends what began that day (a death on the
+        // day of release); a spell's own due end comes last.
         let mut open: Option<Obs> = None;
-        for &o in &marks {
-            let ended = if o.fact != SUPERVISION_ENDED {
-                open.replace(*o)
-            } else if starts_episode(o.episode) {
-                open.take_if(|s| s.episode == o.episode)
-            } else {
-                open.take()
-            };
-            if let Some(start) = ended {
+        let mut close = |open: &mut Option<Obs>, end: Option<Obs>, month: u32| {
+            if let Some(start) = end.or_else(|| open.take()) {
                 out.push(Spell {
                     start,
-                    end: Some(o.month),
+                    end: Some(month),
                 });
+            }
+        };
+        for moment in marks.chunk_by(|a, b| a.at == b.at) {
+            let month = moment[0].month;
+            let due = |o: &&&Obs| o.fact == SUPERVISION_ENDED && starts_episode(o.episode);
+            let notified = moment
+                .iter()
+                .any(|o| o.fact == SUPERVISION_ENDED && !due(&o));
+            let mut ended_before = false;
+            if notified && open.is_some() {
+                close(&mut open, None, month);
+                ended_before = true;
+            }
+            for start in moment.iter().filter(|o| o.fact == SUPERVISION_STARTED) {
+                let previous = open.replace(**start);
+                close(&mut None, previous, month);
+            }
+            if notified && !ended_before && open.is_some() {
+                close(&mut open, None, month);
+            }
+            for end in moment.iter().filter(due) {
+                if open.is_some_and(|s| s.episode == end.episode) {
+                    close(&mut open, None, month);
+                }
             }
         }
         if let Some(start) = open {

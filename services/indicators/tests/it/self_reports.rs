@@ -76,9 +76,7 @@ pub async fn self_reports_feed_the_outcome_and_experience_indicators(rig: Rig) {
             8..10 => (Declined, None),
             _ => (Offered, None),
         };
-        // A provider records some; probation the rest.
-        let recorder = if n % 3 == 0 { "C82010" } else { "EMR-NOT" };
-        rig.assessments(recorder)
+        rig.assessments("EMR-NOT")
             .record_self_report(survey(n, in_april, status, answers))
             .await
             .unwrap();
@@ -142,13 +140,16 @@ pub async fn a_malformed_self_report_is_refused_by_field(rig: Rig) {
             "status"
         ]
     );
-    // A prison may not record one.
-    let status = rig
-        .assessments("LEI")
-        .record_self_report(survey(1, today, Declined, None))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    // Probation records them: a prison or a provider may not (it could
+    // create or re-place a person).
+    for org in ["LEI", "C82010"] {
+        let status = rig
+            .assessments(org)
+            .record_self_report(survey(1, today, Declined, None))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::PermissionDenied, "{org}");
+    }
 }
 
 fn rig_today(rig: &Rig) -> NaiveDate {

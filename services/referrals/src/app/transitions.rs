@@ -63,13 +63,16 @@ fn placement(transition: &Transition) -> Option<Placement<'_>> {
 }
 
 /// The facts a transition itself tells the indicators. A community or
-/// suspended sentence order begins a supervision spell; a reception into
-/// custody (a recall among them), an end of supervision and a death end any
-/// spell the person is in.
+/// suspended sentence order begins a supervision spell; a sentenced
+/// reception or a recall, an end of supervision and a death end any spell
+/// the person is in (a remand does not: an order runs on through it).
 fn facts(transition: &Transition) -> Vec<ObservedFact> {
     use ObservedFact as F;
+    let remand = transition.details.get("reception_type")
+        == Some(&serde_json::json!(pb::ReceptionType::Remand.as_str_name()));
     match transition.kind {
         TransitionKind::CommunitySentence => vec![F::InContact, F::SupervisionStarted],
+        TransitionKind::Reception if remand => Vec::new(),
         TransitionKind::Reception | TransitionKind::SupervisionEnd => vec![F::SupervisionEnded],
         TransitionKind::Death if transition.death == Some(pb::DeathCategory::SelfInflicted) => {
             vec![F::Died, F::DiedSelfInflicted, F::SupervisionEnded]

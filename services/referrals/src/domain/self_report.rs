@@ -1,5 +1,6 @@
 //! A person's own report of their health and of their experience of
-//! services: the toolkit's self-reported outcome and experience indicators.
+//! services, recorded by probation: the toolkit's self-reported outcome and
+//! experience indicators.
 //! Only coded answers; what the indicators are told of them.
 
 use super::area::Destination;

@@ -578,13 +578,39 @@ fn an_order_ends_when_it_is_due_unless_another_has_taken_over() {
         ],
     ))
     .unwrap();
+    // Released and dead the same day (facts of one day share a moment):
+    // counted in that month only.
+    core.ingest(&recorded(
+        "p3",
+        vec![
+            obs(F::SupervisionStarted, 2, 10, "r3"),
+            obs(F::Died, 2, 10, "d3"),
+            obs(F::SupervisionEnded, 2, 10, "d3"),
+        ],
+    ))
+    .unwrap();
+    // An order ended and a new one made the same day: still supervised.
+    core.ingest(&recorded(
+        "p4",
+        vec![
+            obs(F::SupervisionStarted, 1, 5, "o4"),
+            obs(F::SupervisionEnded, 2, 20, "x4"),
+            obs(F::SupervisionStarted, 2, 20, "o5"),
+        ],
+    ))
+    .unwrap();
     let caseload = |core: &Aggregator, m| den_num(core, "mortality", month(m), &pdu()).0;
+    assert_eq!(
+        den_num(&core, "mortality", month(2), &pdu()),
+        (4, 1),
+        "p1, p2, p3 (died), p4"
+    );
     // Counted only as far as the current month.
-    assert_eq!((caseload(&core, 3), caseload(&core, 4)), (2, 0));
+    assert_eq!((caseload(&core, 3), caseload(&core, 4)), (3, 0));
     core.set_horizon(2026 * 12 + 6); // July
     assert_eq!(
         (1..=7).map(|m| caseload(&core, m)).collect::<Vec<_>>(),
-        vec![0, 2, 2, 2, 2, 1, 1]
+        vec![1, 4, 3, 3, 3, 2, 2]
     );
 }
 
