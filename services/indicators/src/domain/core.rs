@@ -366,17 +366,9 @@ impl Aggregator {
                 }
                 merged.sort();
                 merged.dedup();
-                let mut periods = Vec::new();
-                for p in absorbed.iter().filter_map(|a| self.person(a)) {
-                    p.periods(self.horizon, &mut periods);
-                    touched.extend_from_slice(&periods);
-                }
-                for p in [&before, &person] {
-                    p.periods(self.horizon, &mut periods);
-                    touched.extend_from_slice(&periods);
-                }
-                touched.sort_unstable();
-                touched.dedup();
+                let absorbed_people = absorbed.iter().filter_map(|a| self.person(a));
+                let people: Vec<&Person> = absorbed_people.chain([&before, &person]).collect();
+                self.touch_every_period(&people, &mut touched);
             }
         }
         if person == before && merged.is_empty() {
@@ -425,23 +417,30 @@ impl Aggregator {
         touched.dedup();
     }
 
+    /// Adds every period any of `people` counts in now to `touched`.
+    fn touch_every_period(&self, people: &[&Person], touched: &mut Vec<u32>) {
+        let (mut spells, mut periods) = (Vec::new(), Vec::new());
+        for person in people {
+            person.spells(&mut spells);
+            person.periods(&spells, self.horizon, &mut periods);
+            touched.extend_from_slice(&periods);
+        }
+        touched.sort_unstable();
+        touched.dedup();
+    }
+
     /// Counts a prepared change.
     pub fn apply(&mut self, mut change: Change) {
         if change.horizon != self.horizon {
             // The current month moved since it was prepared: the months an
             // open spell of the person's gained (or lost) are touched too.
-            let mut periods = Vec::new();
-            let people = change
+            let stored = change
                 .absorbed
                 .iter()
                 .chain([&change.person_key])
                 .filter_map(|key| self.person(key));
-            for person in people.chain([&change.person]) {
-                person.periods(self.horizon, &mut periods);
-                change.touched.extend_from_slice(&periods);
-            }
-            change.touched.sort_unstable();
-            change.touched.dedup();
+            let people: Vec<&Person> = stored.chain([&change.person]).collect();
+            self.touch_every_period(&people, &mut change.touched);
         }
         let empty = Person::default();
         for absorbed in &change.absorbed {
@@ -563,8 +562,8 @@ impl Aggregator {
         for id in 0..self.people.len() {
             let person = std::mem::take(&mut self.people[id]);
             let h = self.horizon;
-            person.periods(h, &mut periods);
             person.spells(&mut spells);
+            person.periods(&spells, h, &mut periods);
             for &period in &periods {
                 self.count(
                     (&empty, &[], h),

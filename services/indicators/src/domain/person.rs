@@ -280,15 +280,14 @@ impl Person {
     }
 
     /// The ids of every period the person has an observation in, or is
-    /// under supervision in (open spells through `horizon`).
-    pub fn periods(&self, horizon: u32, out: &mut Vec<u32>) {
+    /// under supervision in: `spells` are theirs ([`Person::spells`]),
+    /// counted through `horizon`.
+    pub fn periods(&self, spells: &[Spell], horizon: u32, out: &mut Vec<u32>) {
         out.clear();
         for o in &self.obs {
             push_periods(o.month, out);
         }
-        let mut spells = Vec::new();
-        self.spells(&mut spells);
-        for spell in &spells {
+        for spell in spells {
             for month in spell.months(horizon) {
                 push_periods(month, out);
             }

@@ -451,6 +451,19 @@ fn in_area(mut o: Observation, pdu: &str) -> Observation {
     o
 }
 
+/// A core that staged `inputs` and counted everyone once, in the month
+/// `horizon`.
+fn counted_afresh<'a>(inputs: impl IntoIterator<Item = &'a Input>, horizon: u32) -> Aggregator {
+    let mut core = Aggregator::new(catalogue());
+    core.stage();
+    core.set_horizon(horizon);
+    for input in inputs {
+        core.ingest(input).unwrap();
+    }
+    core.count_all();
+    core
+}
+
 #[test]
 fn the_caseload_is_everyone_under_supervision_at_any_time_in_the_period() {
     let mut core = Aggregator::new(catalogue());
@@ -519,13 +532,7 @@ fn the_caseload_is_everyone_under_supervision_at_any_time_in_the_period() {
     // exactly as counting afresh in the later month does.
     core.set_horizon(2026 * 12 + 7); // August
     assert_eq!(den_num(&core, "mortality", month(8), &pdu()), (1, 0));
-    let mut afresh = Aggregator::new(catalogue());
-    afresh.stage();
-    afresh.set_horizon(2026 * 12 + 7);
-    for input in &inputs {
-        afresh.ingest(input).unwrap();
-    }
-    afresh.count_all();
+    let afresh = counted_afresh(&inputs, 2026 * 12 + 7);
     assert_eq!(core.fingerprint(), afresh.fingerprint());
 
     // A change prepared before the month moved and counted after it (the
@@ -534,13 +541,7 @@ fn the_caseload_is_everyone_under_supervision_at_any_time_in_the_period() {
     let change = core.prepare(&late).unwrap().unwrap();
     core.set_horizon(2026 * 12 + 8); // September
     core.apply(change);
-    let mut afresh = Aggregator::new(catalogue());
-    afresh.stage();
-    afresh.set_horizon(2026 * 12 + 8);
-    for input in inputs.iter().chain([&late]) {
-        afresh.ingest(input).unwrap();
-    }
-    afresh.count_all();
+    let afresh = counted_afresh(inputs.iter().chain([&late]), 2026 * 12 + 8);
     assert_eq!(den_num(&core, "mortality", month(9), &pdu()), (2, 0));
     assert_eq!(core.fingerprint(), afresh.fingerprint());
 
