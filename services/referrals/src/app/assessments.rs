@@ -3,12 +3,11 @@
 //! by the organisation that recorded them.
 
 use super::App;
-use crate::domain::area::Destination;
+use crate::domain::area::{Destination, probation_record};
 use crate::domain::fields::{self, date_to_proto};
 use crate::domain::health;
 use crate::domain::observations;
 use crate::domain::person::Person;
-use crate::domain::release::near;
 use crate::error::{Error, Result};
 use crate::events::{self, Recorded};
 use crate::store::AssessmentRow;
@@ -20,7 +19,7 @@ use throughcare_platform::idempotency::once;
 use throughcare_platform::identifiers::new_id;
 use throughcare_platform::identity::Caller;
 use throughcare_platform::sealing::{Keyring, Sealed};
-use throughcare_platform::validation::{FieldViolation, Violations};
+use throughcare_platform::validation::Violations;
 use throughcare_platform::work::Work;
 use throughcare_proto::events::v1::{self as pb_events, ObservedFact};
 use throughcare_proto::referrals::v1 as pb;
@@ -64,23 +63,15 @@ impl App {
         let now = self.now();
         let today = now.date_naive();
         let mut v = Violations::new();
-        let assessed_on = v.check(fields::required_date(r.assessed_on.as_ref(), "assessed_on"));
-        if let Some(date) = assessed_on {
-            if date > today {
-                v.push(FieldViolation::new("assessed_on", "is in the future"));
-            } else {
-                v.check(near(date, today, "assessed_on"));
-            }
-        }
+        let (assessed_on, person, area) = probation_record(
+            &mut v,
+            (r.assessed_on.as_ref(), "assessed_on"),
+            r.person.as_ref(),
+            r.area.as_ref(),
+            &self.registry,
+            today,
+        );
         let on = assessed_on.unwrap_or(today);
-        let person = Person::validate(&mut v, r.person.as_ref(), "person", on);
-        let area = Destination::validate(&mut v, r.area.as_ref(), "area", &self.registry);
-        if area
-            .as_ref()
-            .is_some_and(|a| a.probation_delivery_unit.is_none())
-        {
-            v.push(FieldViolation::missing("area.probation_delivery_unit"));
-        }
         let findings = health::validate(&mut v, r.findings.as_ref(), "findings", on);
         let (person, area, assessed_on) =
             fields::complete(v, || Some((person?, area?, assessed_on?)))?;

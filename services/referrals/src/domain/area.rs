@@ -1,7 +1,10 @@
 //! Where a person is placed: validated codes, checked against the registry
 //! where the registry is the authority (probation delivery units and regions).
 
-use super::fields::join;
+use super::fields::{self, join};
+use super::person::Person;
+use super::release::near;
+use chrono::NaiveDate;
 use throughcare_platform::identifiers::{
     IdentifierError, LocalAuthorityCode, OdsCode, OrganisationCode,
 };
@@ -122,4 +125,35 @@ impl Destination {
             prison: prison.unwrap_or_default().to_owned(),
         }
     }
+}
+
+/// What probation records about a person on a day (an assessment, a
+/// self-report), validated into `v`: the day (in `date_field`; not in the
+/// future, within a year), the person as known then, and the supervising
+/// area, whose probation delivery unit is required.
+pub fn probation_record(
+    v: &mut Violations,
+    (date, date_field): (Option<&pb::Date>, &str),
+    person: Option<&pb::PersonDetails>,
+    area: Option<&pb::Destination>,
+    registry: &Registry,
+    today: NaiveDate,
+) -> (Option<NaiveDate>, Option<Person>, Option<Destination>) {
+    let on = v.check(fields::required_date(date, date_field));
+    if let Some(date) = on {
+        if date > today {
+            v.push(FieldViolation::new(date_field, "is in the future"));
+        } else {
+            v.check(near(date, today, date_field));
+        }
+    }
+    let person = Person::validate(v, person, "person", on.unwrap_or(today));
+    let area = Destination::validate(v, area, "area", registry);
+    if area
+        .as_ref()
+        .is_some_and(|a| a.probation_delivery_unit.is_none())
+    {
+        v.push(FieldViolation::missing("area.probation_delivery_unit"));
+    }
+    (on, person, area)
 }

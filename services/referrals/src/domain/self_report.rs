@@ -3,10 +3,9 @@
 //! experience indicators.
 //! Only coded answers; what the indicators are told of them.
 
-use super::area::Destination;
+use super::area::{Destination, probation_record};
 use super::fields::{self, optional_enum, required_enum};
 use super::person::Person;
-use super::release::near;
 use crate::error::Result;
 use chrono::NaiveDate;
 use throughcare_platform::identity::Registry;
@@ -33,27 +32,14 @@ impl SelfReport {
         today: NaiveDate,
     ) -> Result<Self> {
         let mut v = Violations::new();
-        let reported_on = v.check(fields::required_date(r.reported_on.as_ref(), "reported_on"));
-        if let Some(date) = reported_on {
-            if date > today {
-                v.push(FieldViolation::new("reported_on", "is in the future"));
-            } else {
-                v.check(near(date, today, "reported_on"));
-            }
-        }
-        let person = Person::validate(
+        let (reported_on, person, area) = probation_record(
             &mut v,
+            (r.reported_on.as_ref(), "reported_on"),
             r.person.as_ref(),
-            "person",
-            reported_on.unwrap_or(today),
+            r.area.as_ref(),
+            registry,
+            today,
         );
-        let area = Destination::validate(&mut v, r.area.as_ref(), "area", registry);
-        if area
-            .as_ref()
-            .is_some_and(|a| a.probation_delivery_unit.is_none())
-        {
-            v.push(FieldViolation::missing("area.probation_delivery_unit"));
-        }
         let status = v.check(required_enum::<pb::SelfReportStatus>(r.status, "status"));
         let returned = status == Some(pb::SelfReportStatus::Returned);
         match &r.answers {
