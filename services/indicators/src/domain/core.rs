@@ -8,7 +8,10 @@
 //! after, and applies the difference — so counting stays exact (distinct
 //! people, duplicates ignored, withdrawals undone) at a cost proportional to
 //! the change. A rebuild stages every person first and counts each once.
+//! The months and quarters in which someone is under supervision but nothing
+//! of theirs was observed are counted by ranges instead ([`coverage`]).
 
+mod coverage;
 mod membership;
 
 pub(crate) use membership::day;
@@ -18,6 +21,7 @@ use super::period::Period;
 use super::person::{Input, Obs, ObservationError, Person, Spell, month_index, push_periods};
 use super::stratum::Stratum;
 use crate::catalogue::Catalogue;
+use coverage::{Coverage, Run};
 use rustc_hash::FxHashMap;
 use std::cmp::Ordering;
 
@@ -188,6 +192,7 @@ struct Scratch {
     buffers: membership::Buffers,
     periods: Vec<u32>,
     spells: [Vec<Spell>; 2],
+    runs: [Vec<Run>; 2],
 }
 
 /// The aggregation core.
@@ -205,6 +210,8 @@ pub struct Aggregator {
     keys: RecordKeys,
     counts: FxHashMap<u64, Tally>,
     measures: FxHashMap<u64, Histogram>,
+    /// The caseload in periods nothing was observed in, by ranges.
+    coverage: Coverage,
     /// Whether the counts reflect every person (false while staging).
     counted: bool,
     earliest_month: Option<u32>,
@@ -233,6 +240,7 @@ impl Aggregator {
             keys,
             counts: FxHashMap::default(),
             measures: FxHashMap::default(),
+            coverage: Coverage::default(),
             counted: true,
             earliest_month: None,
             horizon: month_index(chrono::Utc::now().date_naive()),
@@ -278,26 +286,26 @@ impl Aggregator {
         let mut periods = std::mem::take(&mut self.scratch.periods);
         for id in 0..self.people.len() {
             self.people[id].spells(&mut spells);
-            let Some(first) = spells
+            if !spells
                 .iter()
-                .filter(|s| s.runs_past(low))
-                .map(|s| s.start.month)
-                .min()
-                .filter(|&first| first < high)
-            else {
+                .any(|s| s.runs_past(low) && s.start.month < high)
+            {
                 continue;
-            };
-            periods.clear();
-            for month in (low + 1).max(first)..=high {
-                push_periods(month, &mut periods);
             }
             let person = std::mem::take(&mut self.people[id]);
+            let key = self.record_keys[id];
+            self.move_runs((&person, &spells, old), (&person, &spells, horizon), key);
+            // Periods with observations in them are counted one by one.
+            periods.clear();
+            for month in low + 1..=high {
+                push_periods(month, &mut periods);
+            }
+            periods.retain(|&p| person.observed_in(Period::from_id(p)));
             for &period in &periods {
-                let period = Period::from_id(period);
                 self.count(
                     (&person, &spells, old),
                     (&person, &spells, horizon),
-                    period,
+                    Period::from_id(period),
                     self.record_keys[id],
                 );
             }
@@ -305,6 +313,24 @@ impl Aggregator {
         }
         self.scratch.spells[0] = spells;
         self.scratch.periods = periods;
+    }
+
+    /// Moves one person's runs of bare caseload periods from `old` (as
+    /// counted with its spells and horizon) to `new`.
+    fn move_runs(
+        &mut self,
+        (old, old_spells, old_horizon): (&Person, &[Spell], u32),
+        (new, new_spells, new_horizon): (&Person, &[Spell], u32),
+        key: u8,
+    ) {
+        let [mut before, mut after] = std::mem::take(&mut self.scratch.runs);
+        coverage::runs(old, old_spells, old_horizon, &mut before);
+        coverage::runs(new, new_spells, new_horizon, &mut after);
+        if before != after {
+            self.coverage.apply(&before, key, false);
+            self.coverage.apply(&after, key, true);
+        }
+        self.scratch.runs = [before, after];
     }
 
     /// The earliest month anything was observed in.
@@ -451,14 +477,16 @@ impl Aggregator {
                 let h = self.horizon;
                 let mut spells = std::mem::take(&mut self.scratch.spells[0]);
                 old.spells(&mut spells);
+                let key = self.record_keys[id];
                 for &period in &change.touched {
                     self.count(
                         (&old, &spells, h),
                         (&empty, &[], h),
                         Period::from_id(period),
-                        self.record_keys[id],
+                        key,
                     );
                 }
+                self.move_runs((&old, &spells, h), (&empty, &[], h), key);
                 self.scratch.spells[0] = spells;
             }
         }
@@ -481,14 +509,16 @@ impl Aggregator {
             let [mut old_spells, mut new_spells] = std::mem::take(&mut self.scratch.spells);
             old.spells(&mut old_spells);
             new.spells(&mut new_spells);
+            let key = self.record_keys[id];
             for &period in &change.touched {
                 self.count(
                     (&old, &old_spells, h),
                     (&new, &new_spells, h),
                     Period::from_id(period),
-                    self.record_keys[id],
+                    key,
                 );
             }
+            self.move_runs((&old, &old_spells, h), (&new, &new_spells, h), key);
             self.scratch.spells = [old_spells, new_spells];
         }
         self.people[id] = new;
@@ -516,6 +546,7 @@ impl Aggregator {
         self.counted = false;
         self.counts.clear();
         self.measures.clear();
+        self.coverage.clear();
     }
 
     fn stage_input(&mut self, input: &Input) -> Result<(), ObservationError> {
@@ -563,15 +594,17 @@ impl Aggregator {
             let person = std::mem::take(&mut self.people[id]);
             let h = self.horizon;
             person.spells(&mut spells);
-            person.periods(&spells, h, &mut periods);
+            person.observed_periods(&mut periods);
+            let key = self.record_keys[id];
             for &period in &periods {
                 self.count(
                     (&empty, &[], h),
                     (&person, &spells, h),
                     Period::from_id(period),
-                    self.record_keys[id],
+                    key,
                 );
             }
+            self.move_runs((&empty, &[], h), (&person, &spells, h), key);
             self.people[id] = person;
         }
         self.scratch.periods = periods;
@@ -605,7 +638,8 @@ impl Aggregator {
     }
 
     /// Moves one person's counts for `period` from `old` (as counted with
-    /// the horizon `old_horizon`) to `new` (with `new_horizon`).
+    /// the horizon `old_horizon`) to `new` (with `new_horizon`). A period
+    /// nothing of theirs was observed in is counted by ranges, not here.
     #[allow(clippy::too_many_arguments)]
     fn count(
         &mut self,
@@ -614,25 +648,37 @@ impl Aggregator {
         period: Period,
         record_key: u8,
     ) {
+        let (was, is) = (old.observed_in(period), new.observed_in(period));
+        if !was && !is {
+            return;
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
-        let before = membership::members(
-            self.catalogue,
-            old,
-            old_spells,
-            period,
-            old_horizon,
-            &mut scratch.old,
-            &mut scratch.buffers,
-        );
-        let after = membership::members(
-            self.catalogue,
-            new,
-            new_spells,
-            period,
-            new_horizon,
-            &mut scratch.new,
-            &mut scratch.buffers,
-        );
+        let before = if was {
+            membership::members(
+                self.catalogue,
+                old,
+                old_spells,
+                period,
+                old_horizon,
+                &mut scratch.old,
+                &mut scratch.buffers,
+            )
+        } else {
+            None
+        };
+        let after = if is {
+            membership::members(
+                self.catalogue,
+                new,
+                new_spells,
+                period,
+                new_horizon,
+                &mut scratch.new,
+                &mut scratch.buffers,
+            )
+        } else {
+            None
+        };
         match (before, after) {
             (Some(b), Some(a)) if b == a => {
                 let strata = a.strata();
@@ -717,21 +763,33 @@ impl Aggregator {
     /// The true figures of every cell in `periods`.
     pub fn cells(&self, periods: &[Period]) -> Vec<(CellName, CellFigures)> {
         let ids: Vec<u32> = periods.iter().map(|p| p.id()).collect();
-        self.counts
-            .iter()
-            .filter(|(k, _)| ids.contains(&unpack(**k).1))
-            .map(|(k, t)| self.named(*k, *t))
+        self.tallies(|period| ids.contains(&period))
+            .into_iter()
+            .map(|(k, t)| self.named(k, t))
             .collect()
     }
 
     /// Every cell, sorted by name: what a restart or a rebuild must reproduce.
     pub fn all_cells(&self) -> Vec<(CellName, CellFigures)> {
         let mut cells: Vec<_> = self
-            .counts
-            .iter()
-            .map(|(k, t)| self.named(*k, *t))
+            .tallies(|_| true)
+            .into_iter()
+            .map(|(k, t)| self.named(k, t))
             .collect();
         cells.sort_by(|a, b| a.0.cmp(&b.0));
+        cells
+    }
+
+    /// The tallies of every cell in the periods `wanted` (by id): those
+    /// counted period by period with the caseload's runs added.
+    fn tallies(&self, wanted: impl Fn(u32) -> bool) -> FxHashMap<u64, Tally> {
+        let mut cells: FxHashMap<u64, Tally> = self
+            .counts
+            .iter()
+            .filter(|(k, _)| wanted(unpack(**k).1))
+            .map(|(k, t)| (*k, *t))
+            .collect();
+        self.coverage.add_to(self.catalogue, wanted, &mut cells);
         cells
     }
 

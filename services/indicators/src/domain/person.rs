@@ -279,6 +279,21 @@ impl Person {
         }
     }
 
+    /// Whether anything of the person's was observed in `period`.
+    pub fn observed_in(&self, period: Period) -> bool {
+        self.obs.iter().any(|o| period.contains_month(o.month))
+    }
+
+    /// The ids of every period the person has an observation in.
+    pub fn observed_periods(&self, out: &mut Vec<u32>) {
+        out.clear();
+        for o in &self.obs {
+            push_periods(o.month, out);
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
     /// The ids of every period the person has an observation in, or is
     /// under supervision in: `spells` are theirs ([`Person::spells`]),
     /// counted through `horizon`.

@@ -149,6 +149,30 @@ pub(super) fn members(
     Some(demographics)
 }
 
+/// The indicators someone counts in, in a period in which they are under
+/// supervision but nothing of theirs was observed (a bare period, counted by
+/// ranges): by index, and whether they count in its numerator too. The same
+/// as [`members`] gives with the caseload bit alone.
+pub(super) fn bare_members(catalogue: &Catalogue) -> Vec<(usize, bool)> {
+    let caseload = catalogue.caseload;
+    if caseload == 0 {
+        return Vec::new();
+    }
+    catalogue
+        .indicators
+        .iter()
+        .enumerate()
+        .filter_map(|(index, indicator)| match indicator.rule {
+            Rule::SamePeriod { den, num } => {
+                (den & caseload != 0).then_some((index, num & caseload != 0))
+            }
+            // No denominator fact was observed, so none was followed up.
+            Rule::Cohort { den, .. } => (den & caseload != 0).then_some((index, false)),
+            Rule::Median { measure } => (measure & caseload != 0).then_some((index, true)),
+        })
+        .collect()
+}
+
 /// Adds `mask` to an area's bits.
 fn add_bits(areas: &mut Vec<(u32, u64)>, area: u32, mask: u64) {
     match areas.iter_mut().find(|(a, _)| *a == area) {
