@@ -252,14 +252,12 @@ fn stratum_values(strata: &[i32], v: &mut Violations) -> Vec<i16> {
     let mut values = Vec::new();
     for (i, s) in strata.iter().enumerate() {
         match pb::StratumType::try_from(*s) {
-            Ok(t) if t != pb::StratumType::Unspecified => values.extend(
-                (0..stratum::COUNT)
-                    .filter(|&x| stratum::stratum_type(x) == t)
-                    .map(i16::from),
-            ),
+            Ok(t) if t != pb::StratumType::Unspecified => {
+                values.extend(stratum::of_type(t).map(i16::from))
+            }
             _ => v.push(FieldViolation::new(
                 format!("strata[{i}]"),
-                "must be all, sex, age band or ethnic group",
+                "must be all, sex, age band, ethnic group, sex by ethnic group or sex by age band",
             )),
         }
     }

@@ -19,7 +19,7 @@ pub(crate) use membership::day;
 use super::area::{Area, Areas};
 use super::period::Period;
 use super::person::{Input, Obs, ObservationError, Person, Spell, month_index, push_periods};
-use super::stratum::Stratum;
+use super::stratum::{PER_PERSON, Stratum};
 use crate::catalogue::Catalogue;
 use coverage::{Coverage, Run};
 use rustc_hash::FxHashMap;
@@ -83,8 +83,9 @@ pub struct CellFigures {
 }
 
 // A cell key packs indicator (8 bits), period id (18), area (24) and
-// stratum (5); ordering by key groups cells by indicator, then period.
-const STRATUM_BITS: u32 = 5;
+// stratum (7); ordering by key groups cells by indicator, then period.
+const STRATUM_BITS: u32 = 7;
+const _: () = assert!(super::stratum::COUNT as u32 <= 1 << STRATUM_BITS);
 const AREA_BITS: u32 = 24;
 const PERIOD_SHIFT: u32 = STRATUM_BITS + AREA_BITS;
 const INDICATOR_SHIFT: u32 = PERIOD_SHIFT + 18;
@@ -727,7 +728,7 @@ impl Aggregator {
     }
 
     #[inline]
-    fn add(&mut self, member: &Member, strata: [Stratum; 4], add: bool, record_key: u8) {
+    fn add(&mut self, member: &Member, strata: [Stratum; PER_PERSON], add: bool, record_key: u8) {
         let num_key = if member.num { record_key } else { 0 };
         for stratum in strata {
             let key = member.base | u64::from(stratum);

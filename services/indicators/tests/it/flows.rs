@@ -30,6 +30,8 @@ fn every_stratum() -> Vec<i32> {
         pb::StratumType::Sex,
         pb::StratumType::AgeBand,
         pb::StratumType::EthnicGroup,
+        pb::StratumType::SexByEthnicGroup,
+        pb::StratumType::SexByAgeBand,
     ]
     .map(|s| s as i32)
     .to_vec()
@@ -127,6 +129,46 @@ pub async fn observations_become_suppressed_values_per_area_period_and_stratum(r
     assert_eq!(by_sex.len(), 2, "women and men");
     for c in &by_sex {
         assert_eq!(c.denominator, suppressed(), "{:?}", c.stratum);
+    }
+    // Sex by ethnic group and by age band: everyone here is white and of one
+    // age band, so each combined cell holds its sex's people and is
+    // published exactly as that sex's cell is — the two men's suppressed.
+    let combined = query_all(
+        &rig,
+        "QK1",
+        pb::QueryIndicatorsRequest {
+            indicator_ids: vec!["mortality".into()],
+            areas: vec![la()],
+            periods: vec![march],
+            strata: vec![
+                pb::StratumType::SexByEthnicGroup as i32,
+                pb::StratumType::SexByAgeBand as i32,
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        combined.len(),
+        4,
+        "two sexes, each by ethnic group and age band"
+    );
+    for c in &combined {
+        let both = c.stratum.clone().unwrap();
+        let alone = by_sex
+            .iter()
+            .find(|s| s.stratum.as_ref().is_some_and(|s| s.sex == both.sex))
+            .unwrap();
+        let pair = (both.ethnic_group, both.age_band);
+        assert!(
+            pair == (types::EthnicGroup::White as i32, 0)
+                || pair == (0, types::AgeBand::AgeBand35To49 as i32),
+            "{both:?}"
+        );
+        assert_eq!(
+            (&c.numerator, &c.denominator),
+            (&alone.numerator, &alone.denominator)
+        );
     }
     // The quarter closes with March.
     let q1 = quarter(2026, 1);

@@ -138,7 +138,7 @@ fn people_are_counted_once_however_often_they_are_observed() {
             ..Tally::default()
         }
     );
-    let [_, male, over_50, white] = Demographics::new(2, 4, 4).strata();
+    let [_, male, over_50, white, ..] = Demographics::new(2, 4, 4).strata();
     for stratum in [male, over_50, white] {
         assert_eq!(tally(&core, "gp-registered", MARCH, &pdu(), stratum).num, 1);
     }

@@ -8,7 +8,6 @@ use crate::domain::core::CellName;
 use crate::domain::period::Period;
 use crate::domain::stratum::{self, Stratum};
 use std::collections::{BTreeMap, HashMap};
-use throughcare_proto::indicators::v1::StratumType;
 
 /// What a count counts: the rule's kind and its masks (and window).
 type Definition = (u8, u64, u64, i64);
@@ -81,7 +80,9 @@ impl Groups {
     }
 
     /// Stratum splits: per indicator, period and area, each split of the
-    /// whole population sums to it.
+    /// whole population sums to it, and each combined split sums to each of
+    /// its margins (everyone of one sex across ethnic groups, everyone of one
+    /// ethnic group across sexes).
     fn strata(&mut self, names: &[CellName]) {
         let mut by_place: BTreeMap<(u8, Period, &Area), Vec<usize>> = BTreeMap::new();
         for (i, n) in names.iter().enumerate() {
@@ -91,20 +92,28 @@ impl Groups {
                 .push(i);
         }
         for members in by_place.values() {
-            let Some(&all) = members.iter().find(|&&m| names[m].stratum == stratum::ALL) else {
-                continue;
-            };
-            for split in [
-                StratumType::Sex,
-                StratumType::AgeBand,
-                StratumType::EthnicGroup,
-            ] {
-                let children = members
-                    .iter()
-                    .copied()
-                    .filter(|&m| stratum::stratum_type(names[m].stratum) == split)
-                    .collect();
-                self.add(Relation::Sum, all, children);
+            let find = |s: Stratum| members.iter().copied().find(|&m| names[m].stratum == s);
+            if let Some(all) = find(stratum::ALL) {
+                for split in stratum::SINGLE {
+                    let children = members
+                        .iter()
+                        .copied()
+                        .filter(|&m| stratum::stratum_type(names[m].stratum) == split)
+                        .collect();
+                    self.add(Relation::Sum, all, children);
+                }
+            }
+            let mut by_margin: BTreeMap<(Stratum, i32), Vec<usize>> = BTreeMap::new();
+            for &m in members {
+                let split = stratum::stratum_type(names[m].stratum) as i32;
+                for margin in stratum::margins(names[m].stratum).into_iter().flatten() {
+                    by_margin.entry((margin, split)).or_default().push(m);
+                }
+            }
+            for ((margin, _), children) in by_margin {
+                if let Some(parent) = find(margin) {
+                    self.add(Relation::Sum, parent, children);
+                }
             }
         }
     }

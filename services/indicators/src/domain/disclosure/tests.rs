@@ -11,7 +11,7 @@ use crate::domain::person::Input;
 use crate::domain::stratum::{self, Stratum};
 use proptest::prelude::*;
 use prost_types::Timestamp;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use throughcare_proto::events::v1::{
     Observation, ObservationAreas, ObservationsRecorded, ObservedFact,
 };
@@ -481,7 +481,22 @@ fn attack_with(
     areas.extend(ICBS.iter().map(|c| area(AreaKind::IntegratedCareBoard, c)));
     areas.extend(LAS.iter().map(|c| area(AreaKind::LocalAuthority, c)));
     areas.extend(PRISONS.iter().map(|c| area(AreaKind::Prison, c)));
-    let splits: [Vec<Stratum>; 3] = [(1..6).collect(), (6..11).collect(), (11..18).collect()];
+    // (parent stratum, children strata): each split of the whole population,
+    // and each combined split under each of its margins.
+    let mut splits: Vec<(Stratum, Vec<Stratum>)> = stratum::SINGLE
+        .iter()
+        .map(|&t| (stratum::ALL, stratum::of_type(t).collect()))
+        .collect();
+    for t in stratum::COMBINED {
+        for side in 0..2 {
+            let mut by_margin: BTreeMap<Stratum, Vec<Stratum>> = BTreeMap::new();
+            for s in stratum::of_type(t) {
+                let margins = stratum::margins(s).expect("a combined stratum");
+                by_margin.entry(margins[side]).or_default().push(s);
+            }
+            splits.extend(by_margin);
+        }
+    }
     let cell = |i: u8, period: Period, area: &Area, stratum: Stratum| CellName {
         indicator: i,
         period,
@@ -501,13 +516,13 @@ fn attack_with(
             let mut v = |n: CellName| var((n, measure), &mut ids, &mut bounds);
             for &period in &periods {
                 for a in &areas {
-                    for split in &splits {
-                        let parent = v(cell(i, period, a, 0));
+                    for (parent, split) in &splits {
+                        let parent = v(cell(i, period, a, *parent));
                         let children = split.iter().map(|&s| v(cell(i, period, a, s))).collect();
                         sums.push((parent, children));
                     }
                 }
-                let strata: Vec<Stratum> = (0..18).collect();
+                let strata: Vec<Stratum> = (0..stratum::COUNT).collect();
                 for &s in &strata {
                     let national = v(cell(i, period, &Area::national(), s));
                     let of = |kind: AreaKind| areas.iter().filter(move |a| a.kind == kind);
@@ -542,7 +557,7 @@ fn attack_with(
                 }
             }
             for a in &areas {
-                for s in 0..18 {
+                for s in 0..stratum::COUNT {
                     let quarter = v(cell(i, periods[3], a, s));
                     let children = months.iter().map(|&m| v(cell(i, m, a, s))).collect();
                     sums.push((quarter, children));
@@ -555,7 +570,7 @@ fn attack_with(
     let mut equal: Vec<(usize, usize)> = Vec::new();
     for &period in &periods {
         for a in &areas {
-            for s in 0..18 {
+            for s in 0..stratum::COUNT {
                 let mut by_definition: HashMap<(u8, u64), usize> = HashMap::new();
                 for &i in &indicators {
                     let den = var((cell(i, period, a, s), 0), &mut ids, &mut bounds);
