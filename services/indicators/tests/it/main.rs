@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod caseload;
+mod every_indicator;
 mod fixtures;
 mod flows;
 mod harness;
@@ -24,6 +25,7 @@ throughcare_testkit::on_both_backends!(
     caseload::the_caseload_counts_everyone_under_supervision_until_their_spell_ends,
     self_reports::self_reports_feed_the_outcome_and_experience_indicators,
     self_reports::a_malformed_self_report_is_refused_by_field,
+    every_indicator::every_indicator_counts_exactly_its_people_in_a_synthetic_cohort,
     bad_input::unknown_codes_and_malformed_periods_are_refused_by_field,
     bad_input::commissioners_see_only_their_own_areas,
     bad_input::an_organisation_records_only_its_own_structure_indicators,
