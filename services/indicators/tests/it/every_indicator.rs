@@ -39,37 +39,38 @@ const MARCH: &[(&str, (i64, i64))] = &[
     // Not registered: 1, 2, 3, 8. 2 accepted on 6 April (day 7, across the
     // month end), 3 assessed registered on day 2; 1 accepted on day 8.
     ("gp-unregistered-go-on-to-register", (4, 2)),
-    // 1, 2, 5, 9, 10.
-    ("dentist-registration-recorded", (8, 5)),
-    // Recorded 1, 2, 5, 9, 10; registered 2, 5, 9.
-    ("dentist-registered", (5, 3)),
-    // Not registered 1, 10: 1 accepted day 21; 10 day 22.
-    ("dentist-unregistered-go-on-to-register", (2, 1)),
+    // 1, 2, 4, 10.
+    ("dentist-registration-recorded", (8, 4)),
+    // Recorded 1, 2, 4, 10; registered 2 (4 only in April).
+    ("dentist-registered", (4, 1)),
+    // Not registered 1, 4, 10: 1 accepted day 21, 4 assessed registered
+    // day 4 (1 April); 10 accepted day 22.
+    ("dentist-unregistered-go-on-to-register", (3, 2)),
     // 1, 2, 3, 6, 10.
     ("alcohol-screened", (8, 5)),
-    // Hazardous 1, 3, 6, 8, 10: 1 offered day 5, 3 in treatment, 8 offered
-    // day 21; 6 offered day 22.
-    ("hazardous-drinkers-offered-treatment", (5, 3)),
-    // 1 accepted day 5, 3 in treatment; 8 accepted day 22.
-    ("hazardous-drinkers-accepting-treatment", (5, 2)),
-    // 1, 2, 4, 6, 10.
-    ("drugs-screened", (8, 5)),
-    // Misusing 1, 2, 6, 8: offered 1 (day 5), 2 (3 April, day 4), 8 (day
-    // 21); 6 on day 22.
-    ("drug-misusers-offered-treatment", (4, 3)),
-    // Accepted 1 (day 5) and 2 (day 4); 8 on day 22.
-    ("drug-misusers-accepting-treatment", (4, 2)),
-    // 1, 2, 3, 10.
-    ("mental-illness-screened", (8, 4)),
-    // Ill 2, 3, 10: 2 offered an assessment on 3 April, 3 in treatment; 10
-    // offered treatment on day 22.
-    ("mental-illness-offered-treatment", (3, 2)),
-    // 3, in treatment.
-    ("mental-illness-accepting-treatment", (3, 1)),
+    // Hazardous 1, 3, 6, 8, 10: offered 1 (day 5), 6 and 8 (day 21), 3 in
+    // treatment (offered only on day 22); 10 offered day 22.
+    ("hazardous-drinkers-offered-treatment", (5, 4)),
+    // Accepted 1 (day 5), 8 (day 21), 3 in treatment; 6 accepted day 22.
+    ("hazardous-drinkers-accepting-treatment", (5, 3)),
+    // 1, 2, 3, 4, 6, 10.
+    ("drugs-screened", (8, 6)),
+    // Misusing 1, 2, 3, 6, 8, 10: as the hazardous drinkers, and 2 offered
+    // on 3 April (day 4).
+    ("drug-misusers-offered-treatment", (6, 5)),
+    // 1, 2, 3, 8.
+    ("drug-misusers-accepting-treatment", (6, 4)),
+    // 1, 2, 3, 6, 9, 10.
+    ("mental-illness-screened", (8, 6)),
+    // Ill 2, 3, 6, 9, 10: 2 an assessment (3 April, day 4), 3 in treatment,
+    // 9 treatment day 4, 10 treatment day 21; 6 treatment day 22.
+    ("mental-illness-offered-treatment", (5, 4)),
+    // Accepted 2 (the assessment), 9 (treatment); 3 in treatment.
+    ("mental-illness-accepting-treatment", (5, 3)),
     // All in contact but 9.
     ("smoking-status-recorded", (8, 7)),
     // Smokers 1, 3, 6, 8, 10: offered 3 (day 2), 6 (day 21); 1 on day 22;
-    // 10 was offered sexual health, another service.
+    // 10 was offered other services only.
     ("smokers-offered-cessation", (5, 2)),
     // 3.
     ("smokers-accepting-cessation", (5, 1)),
@@ -77,8 +78,8 @@ const MARCH: &[(&str, (i64, i64))] = &[
     ("smoking", (8, 5)),
     // Screened 1, 2, 3, 6, 8, 10; all but 2 hazardous.
     ("drinking-hazardously", (6, 5)),
-    // Screened 1, 2, 4, 6, 8, 10; misusing 1, 2, 6, 8.
-    ("misusing-drugs", (6, 4)),
+    // Screened 1, 2, 3, 4, 6, 8, 10; all but 4 misusing.
+    ("misusing-drugs", (7, 6)),
     // 1, 3, 5, 6, 10.
     ("vaccination-need-recorded", (8, 5)),
     // Needing 1, 3, 6, 10 (5 needs none): 1 at release, 3 day 2, 10 day 0.
@@ -89,22 +90,22 @@ const MARCH: &[(&str, (i64, i64))] = &[
     ("vaccinated", (4, 1)),
     // 1, 3, 5, 9, 10.
     ("communicable-disease-screened", (8, 5)),
-    // Found 3, 5, 9: 3 in treatment, 9 offered day 4.
-    ("communicable-disease-offered-treatment", (3, 2)),
-    // 3.
-    ("communicable-disease-accepting-treatment", (3, 1)),
-    // Screened 1, 3, 5, 9, 10; found 3, 5, 9.
-    ("with-communicable-disease", (5, 3)),
+    // Found 3, 5, 9, 10: 3 in treatment, 9 offered day 4, 10 day 21.
+    ("communicable-disease-offered-treatment", (4, 3)),
+    // 3 in treatment, 9 accepted.
+    ("communicable-disease-accepting-treatment", (4, 2)),
+    // Screened 1, 3, 5, 9, 10; found all but 1.
+    ("with-communicable-disease", (5, 4)),
     // 1, 3.
     ("physical-health-measured", (8, 2)),
     // 1.
     ("safe-sex-education-offered", (8, 1)),
     // Released with a need 1, 2, 3, 8: 1 attended day 10, 2 day 11 (10
-    // April), 3 day 21; 8 day 22.
+    // April), 8 day 21; 3 day 22.
     ("continuity-of-care-after-release", (4, 3)),
     // First appointments in March: 5 (9 days), 1 (10), 3 (14); median 10.
-    // 1's and 3's second ones (20, 21) are not their first; 2's and 8's
-    // came in April.
+    // 1's second (20) is not their first; 2's, 3's second and 8's came in
+    // April.
     ("timely-access", (3, 3)),
     // Supervised: those in contact and 7 (released in February); not 8, nor
     // 11 (ended 25 February). Died in March: 5 (4 died on 11 April).
@@ -117,8 +118,9 @@ const MARCH: &[(&str, (i64, i64))] = &[
     // Released 1-5, 8, 9: 4 died on day 14 (11 April); 5 on day 15.
     ("mortality-after-release", (7, 1)),
     ("suicide-after-release", (7, 0)),
-    // Misusing 1, 2, 6, 8: reduced, 1 on 20 March, 6 on 10 April.
-    ("drug-misuse-reduced", (4, 2)),
+    // Misusing 1, 2, 3, 6, 8, 10: reduced, 1 on 20 March, 6 on 10 April (3
+    // reported it unchanged).
+    ("drug-misuse-reduced", (6, 2)),
     // Returned by 1, 3, 5, 10: 1, 3, 5.
     ("mental-health-well-managed", (4, 3)),
     // 3.
