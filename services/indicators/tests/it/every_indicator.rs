@@ -188,7 +188,10 @@ fn the_table_covers_the_catalogue() {
         .chain(EXCLUDED.iter().map(|e| e.0));
     let covered: BTreeSet<&str> = rows.clone().collect();
     assert_eq!(rows.count(), covered.len(), "an indicator has two rows");
-    assert_eq!(covered, catalogue, "a row or an exclusion per indicator");
+    let missing: Vec<&str> = catalogue.difference(&covered).copied().collect();
+    assert!(missing.is_empty(), "no row nor exclusion for {missing:?}");
+    let unknown: Vec<&str> = covered.difference(&catalogue).copied().collect();
+    assert!(unknown.is_empty(), "rows for no indicator: {unknown:?}");
     for (id, _) in REVISED {
         assert!(
             MARCH.iter().any(|r| r.0 == *id),
