@@ -154,7 +154,7 @@ pub async fn observations_become_suppressed_values_per_area_period_and_stratum(r
         "two sexes, each by ethnic group and age band"
     );
     for c in &combined {
-        let both = c.stratum.clone().unwrap();
+        let both = c.stratum.unwrap();
         let alone = by_sex
             .iter()
             .find(|s| s.stratum.as_ref().is_some_and(|s| s.sex == both.sex))
