@@ -9,10 +9,20 @@
 //! few days later), so the indicators service publishes them as soon as the
 //! backlog settles. Referrals happen now, so their indicators are published
 //! when this month closes.
+//!
+//! The demo keeps its own ledger of the facts it caused ([`ledger`]) and,
+//! once the printed month is published, says beside each published cell
+//! whether it agrees with its own tally ([`oracle`]) under the disclosure
+//! rules ([`check`]); it fails if any cell disagrees.
 
+mod check;
 mod journey;
+mod ledger;
+mod oracle;
 mod people;
 mod referral;
+mod rules;
+mod table;
 
 use crate::client::{Connection, Service, dev_token};
 use anyhow::Context;
@@ -209,16 +219,24 @@ pub(crate) async fn run(args: DemoArgs, connection: &Connection) -> anyhow::Resu
         .context("asking the indicators service what it has published")?
         .into_inner()
         .sequence;
+    let month = types::Period {
+        granularity: types::PeriodGranularity::Month as i32,
+        year: last.year(),
+        number: last.month() as i32,
+    };
+    let published_before = table::any_published(&mut analyst, &args.unit, month)
+        .await
+        .context("asking the indicators service what it has published")?;
 
     println!(
         "Releasing {} people from {} prisons, dated {first} to {last} (seed {run})",
         args.people,
         SITES.len()
     );
-    let tally = release_everyone(&system, &args, run, (first, last)).await?;
+    let (tally, ledger) = release_everyone(&system, &args, run, (first, last)).await?;
     print_tally(&tally);
 
-    let published = wait_for_publication(&mut analyst, before, args.wait).await?;
+    let published = wait_for_publication(&mut analyst, before, (&args.unit, month), args.wait).await?;
     if !published {
         println!(
             "Nothing new was published within {}s: these months were published before this run \
@@ -226,27 +244,42 @@ pub(crate) async fn run(args: DemoArgs, connection: &Connection) -> anyhow::Resu
             args.wait
         );
     }
-    let month = types::Period {
-        granularity: types::PeriodGranularity::Month as i32,
-        year: last.year(),
-        number: last.month() as i32,
-    };
-    print_table(&mut analyst, &args.unit, month).await
+    if published_before {
+        println!(
+            "Warning: {}-{:02} had figures published for {} before this run, so they count more \
+             than this run did; the demo's tally is only valid for a month whose figures this run \
+             alone produced.",
+            month.year, month.number, args.unit
+        );
+    }
+    let rules = rules::Rules::standard();
+    let counted = oracle::tally(&ledger, &rules, &args.unit, month_days(last));
+    let (whole, every) = table::print(&mut analyst, &args.unit, month, &rules, &counted).await?;
+    if whole.contradicted() || every.contradicted() {
+        anyhow::bail!("the published indicators disagree with the demo's own tally");
+    }
+    Ok(())
+}
+
+/// The first and last days of `last`'s month.
+fn month_days(last: NaiveDate) -> (NaiveDate, NaiveDate) {
+    (month_start(last, 0), last)
 }
 
 /// Drives every person's journey, `args.concurrency` at a time, with a
-/// progress bar; what they did.
+/// progress bar; what they did, in counts and person by person.
 async fn release_everyone(
     system: &Arc<System>,
     args: &DemoArgs,
     run: u64,
     (first, last): (NaiveDate, NaiveDate),
-) -> anyhow::Result<Tally> {
+) -> anyhow::Result<(Tally, Vec<ledger::Person>)> {
     let bar = ProgressBar::new(u64::from(args.people)).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} people  {per_sec}  eta {eta}")
             .expect("a progress template"),
     );
     let mut tally = Tally::default();
+    let mut ledger = Vec::with_capacity(args.people as usize);
     let mut journeys = futures::stream::iter(0..u64::from(args.people))
         .map(|n| {
             let system = Arc::clone(system);
@@ -254,11 +287,13 @@ async fn release_everyone(
         })
         .buffer_unordered(args.concurrency.max(1));
     while let Some(result) = journeys.next().await {
-        tally.add(&result?);
+        let (done, person) = result?;
+        tally.add(&done);
+        ledger.push(person);
         bar.inc(1);
     }
     bar.finish();
-    Ok(tally)
+    Ok((tally, ledger))
 }
 
 fn print_tally(tally: &Tally) {
@@ -284,10 +319,12 @@ fn print_tally(tally: &Tally) {
 }
 
 /// Waits up to `wait` seconds for the months to settle and be published:
-/// whether a snapshot after `before` appeared.
+/// whether a snapshot after `before` appeared with figures for the unit and
+/// month printed.
 async fn wait_for_publication(
     analyst: &mut IndicatorsServiceClient<Authed>,
     before: i64,
+    (unit, month): (&str, types::Period),
     wait: u64,
 ) -> anyhow::Result<bool> {
     let spinner =
@@ -296,7 +333,7 @@ async fn wait_for_publication(
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
     let published = loop {
         let response = analyst.query_indicators(latest()).await?.into_inner();
-        if response.sequence > before {
+        if response.sequence > before && table::any_published(analyst, unit, month).await? {
             break true;
         }
         if std::time::Instant::now() > deadline {
@@ -306,81 +343,4 @@ async fn wait_for_publication(
     };
     spinner.finish_and_clear();
     Ok(published)
-}
-
-/// The published indicators for one probation delivery unit and month.
-async fn print_table(
-    client: &mut IndicatorsServiceClient<Authed>,
-    unit: &str,
-    month: types::Period,
-) -> anyhow::Result<()> {
-    let catalogue = client
-        .list_indicators(ind::ListIndicatorsRequest {})
-        .await?
-        .into_inner()
-        .indicators;
-    let cells = client
-        .query_indicators(ind::QueryIndicatorsRequest {
-            areas: vec![types::Area {
-                r#type: types::AreaType::ProbationDeliveryUnit as i32,
-                code: unit.to_owned(),
-            }],
-            periods: vec![month],
-            strata: vec![ind::StratumType::All as i32],
-            page_size: 1_000,
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .cells;
-    println!();
-    println!(
-        "Indicators for probation delivery unit {unit}, {}-{:02}, all people (as published):",
-        month.year, month.number
-    );
-    println!(
-        "{:<64} {:>9} {:>11} {:>8}",
-        "indicator", "numerator", "denominator", "value"
-    );
-    for indicator in &catalogue {
-        if let Some(cell) = cells
-            .iter()
-            .find(|c| c.indicator_id == indicator.indicator_id)
-        {
-            println!("{}", table_row(indicator, cell));
-        }
-    }
-    if cells.is_empty() {
-        println!("(nothing published for this unit and month yet)");
-    }
-    println!();
-    println!(
-        "* suppressed: a count of 1 to 7, or one that would let a suppressed count be worked out. \
-         Other counts are rounded to the nearest 5."
-    );
-    Ok(())
-}
-
-/// One indicator's published figures as a line of the table.
-fn table_row(indicator: &ind::Indicator, cell: &ind::Cell) -> String {
-    let count = |c: &Option<ind::PublishedCount>| match c {
-        Some(c) if c.suppressed => "*".to_owned(),
-        Some(c) => c.value.to_string(),
-        None => "-".to_owned(),
-    };
-    let value = match (cell.value, indicator.unit()) {
-        (None, _) => "*".to_owned(),
-        (Some(v), ind::IndicatorUnit::MedianDays) => format!("{v:.0} d"),
-        (Some(v), ind::IndicatorUnit::RatePerThousand) => format!("{v:.0}/1000"),
-        (Some(v), _) => format!("{:.0}%", v * 100.0),
-    };
-    let mut title = indicator.title.clone();
-    if title.chars().count() > 63 {
-        title = title.chars().take(62).collect::<String>() + "…";
-    }
-    format!(
-        "{title:<64} {:>9} {:>11} {value:>8}",
-        count(&cell.numerator),
-        count(&cell.denominator)
-    )
 }

@@ -5,6 +5,7 @@
 //! comes from the person's own seeded generator, in the same order every
 //! time, so a seed always gives the same people and journeys.
 
+use super::ledger;
 use super::people::{Needs, Rng, date, details, health, nhs_number};
 use super::{Authed, SITES, Site, System};
 use crate::client::Service;
@@ -69,28 +70,30 @@ pub(super) struct Journey<'a> {
     health: types::HealthSummary,
     destination: types::Destination,
     pub(super) tally: Tally,
+    /// The facts this journey caused, for the demo's own tally.
+    pub(super) ledger: ledger::Person,
 }
 
 /// One person's journey (the `n`th of run `run`, released between `first`
-/// and `last`); what it did.
+/// and `last`); what it did, in counts and as the facts it caused.
 pub(super) async fn person(
     system: &System,
     run: u64,
     n: u64,
     first: NaiveDate,
     last: NaiveDate,
-) -> anyhow::Result<Tally> {
+) -> anyhow::Result<(Tally, ledger::Person)> {
     let mut journey = Journey::new(system, run, n, first, last);
     let consent_id = journey.consent().await?;
     let Some(release_id) = journey.release().await? else {
-        return Ok(journey.tally); // reversed: nothing follows
+        return Ok((journey.tally, journey.ledger)); // reversed: nothing follows
     };
     journey.assessment().await?;
     journey.referrals(&release_id).await?;
     journey.self_report().await?;
     journey.disclosure().await?;
     journey.withdrawal(consent_id).await?;
-    Ok(journey.tally)
+    Ok((journey.tally, journey.ledger))
 }
 
 impl<'a> Journey<'a> {
@@ -119,6 +122,7 @@ impl<'a> Journey<'a> {
             mental: rng.chance(35),
         };
         let health = health(&mut rng, &needs);
+        let ledger = ledger::Person::new(site.unit, &details);
         Self {
             system,
             rng,
@@ -131,6 +135,7 @@ impl<'a> Journey<'a> {
             health,
             destination: site.destination(),
             tally: Tally::default(),
+            ledger,
         }
     }
 
@@ -210,6 +215,7 @@ impl<'a> Journey<'a> {
             .release
             .ok_or_else(|| anyhow!("a release in the response"))?;
         self.tally.releases += 1;
+        self.ledger.released(self.released, &self.health);
         if !self.rng.chance(3) {
             return Ok(Some(release.release_id));
         }
@@ -223,6 +229,7 @@ impl<'a> Journey<'a> {
             .await
             .context("reversing the release")?;
         self.tally.reversals += 1;
+        self.ledger.reversed();
         Ok(None)
     }
 
@@ -248,6 +255,7 @@ impl<'a> Journey<'a> {
             .await
             .context("recording the assessment")?;
         self.tally.assessments += 1;
+        self.ledger.assessed(assessed, &self.health);
         Ok(())
     }
 
@@ -306,6 +314,7 @@ impl<'a> Journey<'a> {
             .context("recording the self-report")?;
         self.tally.surveys_offered += 1;
         self.tally.surveys_returned += u64::from(status == refs::SelfReportStatus::Returned);
+        self.ledger.self_reported(reported, answers.as_ref());
         Ok(())
     }
 

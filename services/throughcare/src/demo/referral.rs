@@ -3,6 +3,7 @@
 
 use super::Authed;
 use super::journey::Journey;
+use super::ledger::Step;
 use anyhow::{Context, anyhow};
 use chrono::{Duration, Utc};
 use throughcare_platform::clock::to_timestamp;
@@ -36,7 +37,7 @@ impl Journey<'_> {
                 continue; // not referred: shows in the "offered" indicators
             }
             let id = self.request_referral(service, provider, release_id).await?;
-            self.work_referral(&id, provider).await?;
+            self.work_referral(&id, service, provider).await?;
         }
         Ok(())
     }
@@ -65,13 +66,19 @@ impl Journey<'_> {
             .referral
             .ok_or_else(|| anyhow!("a referral in the response"))?;
         self.tally.referrals += 1;
+        self.ledger.referral(service, Step::Offered);
         Ok(referral.referral_id)
     }
 
     /// The referral's lifecycle: cancelled by probation, or acknowledged by
     /// the provider, then rejected, or accepted and booked, then attended
     /// (and sometimes completed) or missed and discharged.
-    async fn work_referral(&mut self, id: &str, provider: &str) -> anyhow::Result<()> {
+    async fn work_referral(
+        &mut self,
+        id: &str,
+        service: types::ServiceType,
+        provider: &str,
+    ) -> anyhow::Result<()> {
         if self.rng.chance(5) {
             let mut unit = self.system.referrals(self.site.unit, "practitioner");
             let reason = refs::CancellationReason::ReferredElsewhere as i32;
@@ -107,7 +114,8 @@ impl Journey<'_> {
         self.update(&mut provider, id, "accept", accept)
             .await
             .context("accepting a referral")?;
-        self.appointment(&mut provider, id).await
+        self.ledger.referral(service, Step::Accepted);
+        self.appointment(&mut provider, id, service).await
     }
 
     /// The provider books an appointment, which is attended (and sometimes
@@ -116,6 +124,7 @@ impl Journey<'_> {
         &mut self,
         provider: &mut ReferralsServiceClient<Authed>,
         id: &str,
+        service: types::ServiceType,
     ) -> anyhow::Result<()> {
         let appointment = Utc::now() + Duration::days(1 + self.rng.below(14) as i64);
         let book = Action::BookAppointment(refs::BookAppointmentAction {
@@ -130,6 +139,7 @@ impl Journey<'_> {
                 .await
                 .context("recording attendance")?;
             self.tally.attended += 1;
+            self.ledger.referral(service, Step::Attended);
             if self.rng.chance(50) {
                 let complete = Action::Complete(refs::CompleteAction {});
                 self.update(provider, id, "complete", complete)
