@@ -193,25 +193,112 @@ async fn the_demo_drives_people_through_the_system_and_prints_suppressed_indicat
         !out.contains("Nothing new was published"),
         "the demo's months are published once they settle: {out}"
     );
-    let table: Vec<&str> = out
-        .lines()
-        .skip_while(|l| !l.starts_with("Indicators for probation delivery unit EMR-LEI"))
-        .collect();
-    let registration = table
+    let rows = table_rows(&out);
+    let registration = rows
         .iter()
-        .find(|l| l.starts_with("GP registration status recorded"))
+        .find(|r| r.title == "GP registration status recorded")
         .unwrap_or_else(|| panic!("the table has the GP registration row: {out}"));
     // Every count printed is suppressed (*) or a multiple of 5.
-    for line in &table[2..] {
-        for field in line.split_whitespace().rev().skip(1).take(2) {
-            if let Ok(count) = field.parse::<i64>() {
-                assert_eq!(count % 5, 0, "{line}");
+    for row in &rows {
+        for count in [&row.numerator, &row.denominator] {
+            if let Ok(count) = count.parse::<i64>() {
+                assert_eq!(count % 5, 0, "{row:?}");
             }
         }
     }
     assert!(
-        registration.ends_with('*') || registration.ends_with('%'),
-        "a value, or * when suppressed: {registration}"
+        registration.value.ends_with('*') || registration.value.ends_with('%'),
+        "a value, or * when suppressed: {registration:?}"
     );
+    assert!(process.terminate(Duration::from_secs(20)).await.success());
+}
+
+/// One row of the demo's table: the columns after the title.
+#[derive(Debug)]
+struct Row {
+    title: String,
+    numerator: String,
+    denominator: String,
+    value: String,
+    tally: String,
+}
+
+/// The rows of the demo's indicator table (title, numerator, denominator,
+/// value, tally): from its header to the first blank line.
+fn table_rows(out: &str) -> Vec<Row> {
+    const TITLE: usize = 64;
+    out.lines()
+        .skip_while(|l| !l.starts_with("Indicators for probation delivery unit EMR-LEI"))
+        .skip(2)
+        .take_while(|l| !l.trim().is_empty() && !l.starts_with('('))
+        .map(|line| {
+            let title: String = line.chars().take(TITLE).collect();
+            let rest: String = line.chars().skip(TITLE).collect();
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let (tally, figures) = fields.split_last().expect("a tally column");
+            Row {
+                title: title.trim_end().to_owned(),
+                numerator: figures[0].to_owned(),
+                denominator: figures[1].to_owned(),
+                value: figures[2..].join(" "),
+                tally: (*tally).to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// The counts in one of the demo's summary lines ("45 of 46 published
+/// cells agree with the demo's own tally; 0 cannot be confirmed; 1 not
+/// tallied; 0 disagree"): agree, published, unconfirmed, not tallied,
+/// disagree.
+fn summary(line: &str) -> [u32; 5] {
+    let numbers: Vec<u32> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    numbers[..5].try_into().expect("five counts")
+}
+
+#[tokio::test]
+async fn the_demo_tallies_what_it_did_and_every_published_cell_agrees_with_it() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data_dir = dir.path().join("data");
+    let (process, endpoints) = start(&data_dir);
+    for endpoint in &endpoints {
+        wait_serving(endpoint, "", Duration::from_secs(30)).await;
+    }
+    let demo = throughcare(
+        &data_dir,
+        &endpoints,
+        &["demo", "--people", "160", "--seed", "7", "--wait", "300"],
+    );
+    let out = stdout(&demo);
+    assert_eq!(code(&demo), 0, "{out}\n{}", stderr(&demo));
+    assert!(
+        !out.contains("before this run"),
+        "a fresh system: the month is this run's alone: {out}"
+    );
+    let rows = table_rows(&out);
+    assert!(!rows.is_empty(), "a table: {out}");
+    for row in &rows {
+        assert!(
+            ["✓", "~", "-"].contains(&row.tally.as_str()),
+            "no published cell disagrees with the tally: {row:?}"
+        );
+    }
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("published cells agree with the demo's own tally"))
+        .collect();
+    assert_eq!(lines.len(), 2, "a summary for all people and one across every stratum: {out}");
+    let [agree, published, unconfirmed, not_tallied, disagree] = summary(lines[0]);
+    assert_eq!(disagree, 0, "{out}");
+    assert_eq!(agree + unconfirmed + not_tallied + disagree, published, "{out}");
+    assert_eq!(published as usize, rows.len(), "the summary counts the table: {out}");
+    assert!(agree >= 30, "most published cells are confirmed: {out}");
+    let [agree_all, _, _, _, disagree_all] = summary(lines[1]);
+    assert_eq!(disagree_all, 0, "{out}");
+    assert!(agree_all >= agree, "{out}");
+    assert!(!out.contains("not published, though"), "{out}");
     assert!(process.terminate(Duration::from_secs(20)).await.success());
 }
