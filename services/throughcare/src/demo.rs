@@ -236,7 +236,8 @@ pub(crate) async fn run(args: DemoArgs, connection: &Connection) -> anyhow::Resu
     let (tally, ledger) = release_everyone(&system, &args, run, (first, last)).await?;
     print_tally(&tally);
 
-    let published = wait_for_publication(&mut analyst, before, (&args.unit, month), args.wait).await?;
+    let published =
+        wait_for_publication(&mut analyst, before, (args.unit.as_str(), month), args.wait).await?;
     if !published {
         println!(
             "Nothing new was published within {}s: these months were published before this run \

@@ -112,21 +112,39 @@ mod tests {
 
     #[test]
     fn rounding_within_four_to_a_multiple_of_five_agrees() {
-        assert_eq!(judge(&cell(Some(10), Some(40)), truth(12, 41)), Mark::Agrees);
-        assert_eq!(judge(&cell(Some(15), Some(45)), truth(12, 41)), Mark::Agrees);
-        assert_eq!(judge(&cell(Some(20), Some(40)), truth(12, 41)), Mark::Disagrees);
+        assert_eq!(
+            judge(&cell(Some(10), Some(40)), truth(12, 41)),
+            Mark::Agrees
+        );
+        assert_eq!(
+            judge(&cell(Some(15), Some(45)), truth(12, 41)),
+            Mark::Agrees
+        );
+        assert_eq!(
+            judge(&cell(Some(20), Some(40)), truth(12, 41)),
+            Mark::Disagrees
+        );
         assert_eq!(judge(&cell(Some(10), Some(40)), truth(9, 40)), Mark::Agrees);
-        assert_eq!(judge(&cell(Some(5), Some(40)), truth(9, 40)), Mark::Disagrees);
+        assert_eq!(
+            judge(&cell(Some(5), Some(40)), truth(9, 40)),
+            Mark::Disagrees
+        );
         assert_eq!(judge(&cell(Some(0), Some(40)), truth(0, 40)), Mark::Agrees);
     }
 
     #[test]
     fn small_counts_must_be_suppressed_and_others_may_be() {
         assert_eq!(judge(&cell(None, Some(40)), truth(3, 40)), Mark::Agrees);
-        assert_eq!(judge(&cell(Some(5), Some(40)), truth(3, 40)), Mark::Disagrees);
+        assert_eq!(
+            judge(&cell(Some(5), Some(40)), truth(3, 40)),
+            Mark::Disagrees
+        );
         assert_eq!(judge(&cell(None, Some(40)), truth(36, 40)), Mark::Agrees);
         assert_eq!(judge(&cell(None, None), truth(0, 5)), Mark::Agrees);
-        assert_eq!(judge(&cell(None, Some(40)), truth(20, 40)), Mark::Unconfirmed);
+        assert_eq!(
+            judge(&cell(None, Some(40)), truth(20, 40)),
+            Mark::Unconfirmed
+        );
         assert_eq!(judge(&cell(None, None), truth(20, 40)), Mark::Unconfirmed);
         assert_eq!(judge(&cell(None, None), None), Mark::NotTallied);
     }

@@ -3,13 +3,13 @@
 //! characteristics the indicators stratify by), where they were released to,
 //! and each fact with its day, service, value and episode.
 //!
-//! The mapping is the demo's own reading of the observation contract
-//! (`proto/throughcare/events/v1/observations.proto`), written from what the
-//! demo sends, not from the referrals service's code, so the tally is a
-//! second opinion on the published figures. Only the fields the demo fills
-//! are mapped. Facts the demo causes but does not follow — what the sharing
-//! service tells the indicators of its own deliveries — are named in
-//! [`UNTALLIED`], and the indicators that use them are not tallied.
+//! The mapping is the demo's own statement of the observation contract
+//! (`proto/throughcare/events/v1/observations.proto`): which facts each of
+//! its requests should cause, kept apart from the services' code so the
+//! tally is a second opinion on the published figures. Only the fields the
+//! demo fills are mapped. Facts the demo causes but does not follow (what
+//! the sharing service tells the indicators of its own deliveries) are
+//! named in [`UNTALLIED`], and the indicators that use them are not tallied.
 //!
 //! A ledger entry holds synthetic demographics; it stays in memory and is
 //! never printed or logged.
@@ -118,7 +118,11 @@ impl Person {
     }
 
     /// A self-report survey offered, with its answers when returned.
-    pub(super) fn self_reported(&mut self, on: NaiveDate, answers: Option<&refs::SelfReportAnswers>) {
+    pub(super) fn self_reported(
+        &mut self,
+        on: NaiveDate,
+        answers: Option<&refs::SelfReportAnswers>,
+    ) {
         let facts: Vec<(Fact, S)> = survey_facts(answers)
             .into_iter()
             .map(|f| (f, S::Unspecified))
@@ -131,16 +135,17 @@ impl Person {
     pub(super) fn referral(&mut self, service: S, step: Step) {
         let today = Utc::now().date_naive();
         let days = self.released.map_or(0, |r| (today - r).num_days().max(0));
-        let facts: &[(Fact, S)] = match step {
-            Step::Offered => &[(Fact::ReferralOffered, service)],
-            Step::Accepted => &[(Fact::ReferralAccepted, service)],
-            Step::Attended if service == S::SubstanceMisuseTreatment => &[
-                (Fact::FirstAppointmentAttended, service),
-                (Fact::EngagedWithCommunityTreatment, service),
-            ],
-            Step::Attended => &[(Fact::FirstAppointmentAttended, service)],
-        };
-        self.push(Episode::Release, today, facts, days);
+        let mut facts = vec![match step {
+            Step::Offered => (Fact::ReferralOffered, service),
+            Step::Accepted => (Fact::ReferralAccepted, service),
+            Step::Attended => (Fact::FirstAppointmentAttended, service),
+        }];
+        // Attending substance misuse treatment after a release is engaging
+        // with community treatment (the continuity-of-care indicator).
+        if matches!(step, Step::Attended) && service == S::SubstanceMisuseTreatment {
+            facts.push((Fact::EngagedWithCommunityTreatment, service));
+        }
+        self.push(Episode::Release, today, &facts, days);
     }
 }
 
@@ -167,13 +172,12 @@ fn health_facts(h: &types::HealthSummary) -> Vec<(Fact, S)> {
     use types::RegistrationStatus as R;
     let mut out = Vec::new();
     let mut fact = |f: Fact| out.push((f, S::Unspecified));
-    let registration = |status: R, [recorded, yes, no]: [Fact; 3], fact: &mut dyn FnMut(Fact)| {
-        match status {
+    let registration =
+        |status: R, [recorded, yes, no]: [Fact; 3], fact: &mut dyn FnMut(Fact)| match status {
             R::Registered => [recorded, yes].into_iter().for_each(&mut *fact),
             R::NotRegistered => [recorded, no].into_iter().for_each(&mut *fact),
             R::Unspecified => {}
-        }
-    };
+        };
     if let Some(gp) = &h.gp_registration {
         let facts = [
             Fact::GpRegistrationRecorded,
@@ -191,8 +195,18 @@ fn health_facts(h: &types::HealthSummary) -> Vec<(Fact, S)> {
         registration(dental.status(), facts, &mut fact);
     }
     if let Some(sm) = &h.substance_misuse {
-        screening(sm.alcohol_screening(), Fact::AlcoholScreened, Fact::HazardousDrinking, &mut fact);
-        screening(sm.drug_screening(), Fact::DrugScreened, Fact::DrugMisuse, &mut fact);
+        screening(
+            sm.alcohol_screening(),
+            Fact::AlcoholScreened,
+            Fact::HazardousDrinking,
+            &mut fact,
+        );
+        screening(
+            sm.drug_screening(),
+            Fact::DrugScreened,
+            Fact::DrugMisuse,
+            &mut fact,
+        );
     }
     if let Some(mh) = &h.mental_health {
         let (screened, found) = (Fact::MentalIllnessScreened, Fact::MentalIllnessIdentified);
@@ -207,14 +221,20 @@ fn health_facts(h: &types::HealthSummary) -> Vec<(Fact, S)> {
         Some(_) => fact(Fact::SmokingStatusRecorded),
     }
     if let Some(cd) = &h.communicable_disease {
-        let (screened, found) = (Fact::CommunicableDiseaseScreened, Fact::CommunicableDiseaseFound);
+        let (screened, found) = (
+            Fact::CommunicableDiseaseScreened,
+            Fact::CommunicableDiseaseFound,
+        );
         screening(cd.screening(), screened, found, &mut fact);
     }
     if let Some(v) = &h.vaccination {
         if v.need_assessed {
             fact(Fact::VaccinationNeedRecorded);
         }
-        if v.needs.iter().any(|n| n.status() == types::VaccinationStatus::Needed) {
+        if v.needs
+            .iter()
+            .any(|n| n.status() == types::VaccinationStatus::Needed)
+        {
             fact(Fact::VaccinationNeeded);
         }
     }
@@ -240,7 +260,12 @@ fn health_facts(h: &types::HealthSummary) -> Vec<(Fact, S)> {
 }
 
 /// A screening's facts: screened, and found when a need was identified.
-fn screening(outcome: types::ScreeningOutcome, screened: Fact, found: Fact, fact: &mut dyn FnMut(Fact)) {
+fn screening(
+    outcome: types::ScreeningOutcome,
+    screened: Fact,
+    found: Fact,
+    fact: &mut dyn FnMut(Fact),
+) {
     match outcome {
         types::ScreeningOutcome::NoNeedIdentified => fact(screened),
         types::ScreeningOutcome::NeedIdentified => {
@@ -260,8 +285,14 @@ fn survey_facts(answers: Option<&refs::SelfReportAnswers>) -> Vec<Fact> {
     };
     facts.push(Fact::SelfReportReturned);
     for (answer, fact) in [
-        (a.mental_health_well_managed(), Fact::ReportsMentalHealthWellManaged),
-        (a.physical_health_well_managed(), Fact::ReportsPhysicalHealthWellManaged),
+        (
+            a.mental_health_well_managed(),
+            Fact::ReportsMentalHealthWellManaged,
+        ),
+        (
+            a.physical_health_well_managed(),
+            Fact::ReportsPhysicalHealthWellManaged,
+        ),
         (a.practising_safe_sex(), Fact::ReportsPractisingSafeSex),
         (a.barriers_to_access(), Fact::ReportsBarriersToAccess),
     ] {

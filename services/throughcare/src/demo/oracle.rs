@@ -150,7 +150,9 @@ fn memberships(person: &Person, rules: &Rules, month: &Month) -> Vec<(usize, boo
     let mut out = Vec::new();
     for (index, indicator) in rules.indicators().iter().enumerate() {
         let counted = match indicator.rule {
-            Rule::SamePeriod { den, num } => (month.bits & den != 0).then_some(month.bits & num != 0),
+            Rule::SamePeriod { den, num } => {
+                (month.bits & den != 0).then_some(month.bits & num != 0)
+            }
             Rule::Cohort {
                 den,
                 num,
@@ -219,9 +221,19 @@ mod tests {
         let smoking = rules.index("smoking").unwrap();
         let mortality = rules.index("mortality").unwrap();
         let all = Stratum::of(ind::StratumType::All, None);
-        let january = tally(&[p.clone()], &rules, "EMR-LEI", (day(2026, 1, 1), day(2026, 1, 31)));
+        let january = tally(
+            std::slice::from_ref(&p),
+            &rules,
+            "EMR-LEI",
+            (day(2026, 1, 1), day(2026, 1, 31)),
+        );
         assert_eq!(january[&(smoking, all)], Counts { den: 1, num: 1 });
-        let february = tally(&[p.clone()], &rules, "EMR-LEI", (day(2026, 2, 1), day(2026, 2, 28)));
+        let february = tally(
+            std::slice::from_ref(&p),
+            &rules,
+            "EMR-LEI",
+            (day(2026, 2, 1), day(2026, 2, 28)),
+        );
         assert_eq!(february.get(&(smoking, all)), None);
         assert_eq!(february[&(mortality, all)], Counts { den: 1, num: 0 });
         let female = Stratum {
@@ -256,7 +268,13 @@ mod tests {
             p.referral(ServiceType::SmokingCessation, Step::Offered);
             let month = (released, released);
             let t = tally(&[p], &rules, "EMR-LEI", month);
-            assert_eq!(t[&(offered, all)], Counts { den: 1, num: counted });
+            assert_eq!(
+                t[&(offered, all)],
+                Counts {
+                    den: 1,
+                    num: counted
+                }
+            );
         }
     }
 }

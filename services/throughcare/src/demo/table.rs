@@ -184,7 +184,10 @@ pub(super) async fn print(
         "indicator", "numerator", "denominator", "value"
     );
     for indicator in &catalogue {
-        if let Some(cell) = all.iter().find(|c| c.indicator_id == indicator.indicator_id) {
+        if let Some(cell) = all
+            .iter()
+            .find(|c| c.indicator_id == indicator.indicator_id)
+        {
             let mark = mark(rules, tally, ind::StratumType::All, cell);
             println!("{}  {}", table_row(indicator, cell), mark.symbol());
         }
