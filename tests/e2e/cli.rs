@@ -290,11 +290,23 @@ async fn the_demo_tallies_what_it_did_and_every_published_cell_agrees_with_it() 
         .lines()
         .filter(|l| l.contains("published cells agree with the demo's own tally"))
         .collect();
-    assert_eq!(lines.len(), 2, "a summary for all people and one across every stratum: {out}");
+    assert_eq!(
+        lines.len(),
+        2,
+        "a summary for all people and one across every stratum: {out}"
+    );
     let [agree, published, unconfirmed, not_tallied, disagree] = summary(lines[0]);
     assert_eq!(disagree, 0, "{out}");
-    assert_eq!(agree + unconfirmed + not_tallied + disagree, published, "{out}");
-    assert_eq!(published as usize, rows.len(), "the summary counts the table: {out}");
+    assert_eq!(
+        agree + unconfirmed + not_tallied + disagree,
+        published,
+        "{out}"
+    );
+    assert_eq!(
+        published as usize,
+        rows.len(),
+        "the summary counts the table: {out}"
+    );
     assert!(agree >= 30, "most published cells are confirmed: {out}");
     let [agree_all, _, _, _, disagree_all] = summary(lines[1]);
     assert_eq!(disagree_all, 0, "{out}");
