@@ -169,22 +169,30 @@ fn substance_need(health: &types::HealthSummary) -> bool {
 
 /// What a health summary records, for the fields the demo fills.
 fn health_facts(h: &types::HealthSummary) -> Vec<(Fact, S)> {
-    use types::RegistrationStatus as R;
     let mut out = Vec::new();
     let mut fact = |f: Fact| out.push((f, S::Unspecified));
-    let registration =
-        |status: R, [recorded, yes, no]: [Fact; 3], fact: &mut dyn FnMut(Fact)| match status {
-            R::Registered => [recorded, yes].into_iter().for_each(&mut *fact),
-            R::NotRegistered => [recorded, no].into_iter().for_each(&mut *fact),
-            R::Unspecified => {}
-        };
+    registrations(h, &mut fact);
+    screenings(h, &mut fact);
+    smoking_and_vaccination(h, &mut fact);
+    out.extend(treatments(h));
+    out
+}
+
+/// GP and dentist registration: recorded, and registered or not.
+fn registrations(h: &types::HealthSummary, fact: &mut dyn FnMut(Fact)) {
+    use types::RegistrationStatus as R;
+    let mut registration = |status: R, [recorded, yes, no]: [Fact; 3]| match status {
+        R::Registered => [recorded, yes].into_iter().for_each(&mut *fact),
+        R::NotRegistered => [recorded, no].into_iter().for_each(&mut *fact),
+        R::Unspecified => {}
+    };
     if let Some(gp) = &h.gp_registration {
         let facts = [
             Fact::GpRegistrationRecorded,
             Fact::GpRegistered,
             Fact::GpNotRegistered,
         ];
-        registration(gp.status(), facts, &mut fact);
+        registration(gp.status(), facts);
     }
     if let Some(dental) = &h.dental_registration {
         let facts = [
@@ -192,26 +200,33 @@ fn health_facts(h: &types::HealthSummary) -> Vec<(Fact, S)> {
             Fact::DentalRegistered,
             Fact::DentalNotRegistered,
         ];
-        registration(dental.status(), facts, &mut fact);
+        registration(dental.status(), facts);
     }
+}
+
+/// The substance misuse, mental health and communicable disease screenings.
+fn screenings(h: &types::HealthSummary, fact: &mut dyn FnMut(Fact)) {
     if let Some(sm) = &h.substance_misuse {
-        screening(
-            sm.alcohol_screening(),
-            Fact::AlcoholScreened,
-            Fact::HazardousDrinking,
-            &mut fact,
-        );
-        screening(
-            sm.drug_screening(),
-            Fact::DrugScreened,
-            Fact::DrugMisuse,
-            &mut fact,
-        );
+        let (screened, found) = (Fact::AlcoholScreened, Fact::HazardousDrinking);
+        screening(sm.alcohol_screening(), screened, found, fact);
+        let (screened, found) = (Fact::DrugScreened, Fact::DrugMisuse);
+        screening(sm.drug_screening(), screened, found, fact);
     }
     if let Some(mh) = &h.mental_health {
         let (screened, found) = (Fact::MentalIllnessScreened, Fact::MentalIllnessIdentified);
-        screening(mh.screening(), screened, found, &mut fact);
+        screening(mh.screening(), screened, found, fact);
     }
+    if let Some(cd) = &h.communicable_disease {
+        let (screened, found) = (
+            Fact::CommunicableDiseaseScreened,
+            Fact::CommunicableDiseaseFound,
+        );
+        screening(cd.screening(), screened, found, fact);
+    }
+}
+
+/// Smoking status, and the vaccination need (the demo records only needs).
+fn smoking_and_vaccination(h: &types::HealthSummary, fact: &mut dyn FnMut(Fact)) {
     match h.smoking.as_ref().map(|s| s.status()) {
         Some(types::SmokingStatus::CurrentSmoker) => {
             fact(Fact::SmokingStatusRecorded);
@@ -220,24 +235,19 @@ fn health_facts(h: &types::HealthSummary) -> Vec<(Fact, S)> {
         Some(types::SmokingStatus::Unspecified) | None => {}
         Some(_) => fact(Fact::SmokingStatusRecorded),
     }
-    if let Some(cd) = &h.communicable_disease {
-        let (screened, found) = (
-            Fact::CommunicableDiseaseScreened,
-            Fact::CommunicableDiseaseFound,
-        );
-        screening(cd.screening(), screened, found, &mut fact);
-    }
     if let Some(v) = &h.vaccination {
         if v.need_assessed {
             fact(Fact::VaccinationNeedRecorded);
         }
-        if v.needs
-            .iter()
-            .any(|n| n.status() == types::VaccinationStatus::Needed)
-        {
+        let needed = |n: &types::VaccinationNeed| n.status() == types::VaccinationStatus::Needed;
+        if v.needs.iter().any(needed) {
             fact(Fact::VaccinationNeeded);
         }
     }
+}
+
+/// The services the person is in treatment with on the summary's date.
+fn treatments(h: &types::HealthSummary) -> Vec<(Fact, S)> {
     let treated = [
         (
             h.mental_health.as_ref().is_some_and(|m| m.under_treatment),
@@ -250,13 +260,11 @@ fn health_facts(h: &types::HealthSummary) -> Vec<(Fact, S)> {
             S::SubstanceMisuseTreatment,
         ),
     ];
-    out.extend(
-        treated
-            .into_iter()
-            .filter(|(yes, _)| *yes)
-            .map(|(_, service)| (Fact::InTreatment, service)),
-    );
-    out
+    treated
+        .into_iter()
+        .filter(|(yes, _)| *yes)
+        .map(|(_, service)| (Fact::InTreatment, service))
+        .collect()
 }
 
 /// A screening's facts: screened, and found when a need was identified.
