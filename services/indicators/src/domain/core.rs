@@ -37,31 +37,6 @@ pub struct Tally {
     pub num_key: u8,
 }
 
-/// One cell's tallies by stratum, sorted by stratum; strata nobody counts
-/// in are absent.
-#[derive(Debug, Clone, Default)]
-struct Strata(Vec<(Stratum, Tally)>);
-
-impl Strata {
-    #[inline]
-    fn get_or_insert(&mut self, stratum: Stratum) -> &mut Tally {
-        let i = match self.0.binary_search_by_key(&stratum, |e| e.0) {
-            Ok(i) => i,
-            Err(i) => {
-                self.0.insert(i, (stratum, Tally::default()));
-                i
-            }
-        };
-        &mut self.0[i].1
-    }
-
-    fn remove(&mut self, stratum: Stratum) {
-        if let Ok(i) = self.0.binary_search_by_key(&stratum, |e| e.0) {
-            self.0.remove(i);
-        }
-    }
-}
-
 /// Every person's record key, for the cell key method: a byte drawn from a
 /// keyed hash of their pseudonymous key, so it is the same in every run and
 /// rebuild and cannot be worked out by anyone without the secret (the
@@ -234,9 +209,7 @@ pub struct Aggregator {
     /// Record keys, by person id.
     record_keys: Vec<u8>,
     keys: RecordKeys,
-    /// Tallies by cell key with stratum 0, then by stratum: a member counts
-    /// in each of its strata with one lookup of its cell.
-    counts: FxHashMap<u64, Strata>,
+    counts: FxHashMap<u64, Tally>,
     measures: FxHashMap<u64, Histogram>,
     /// The caseload in periods nothing was observed in, by ranges.
     coverage: Coverage,
@@ -757,9 +730,9 @@ impl Aggregator {
     #[inline]
     fn add(&mut self, member: &Member, strata: [Stratum; PER_PERSON], add: bool, record_key: u8) {
         let num_key = if member.num { record_key } else { 0 };
-        let cell = self.counts.entry(member.base).or_default();
         for stratum in strata {
-            let tally = cell.get_or_insert(stratum);
+            let key = member.base | u64::from(stratum);
+            let tally = self.counts.entry(key).or_default();
             if add {
                 tally.den += 1;
                 tally.num += u32::from(member.num);
@@ -771,11 +744,10 @@ impl Aggregator {
                 tally.den_key = tally.den_key.wrapping_sub(record_key);
                 tally.num_key = tally.num_key.wrapping_sub(num_key);
                 if tally.den == 0 {
-                    cell.remove(stratum);
+                    self.counts.remove(&key);
                 }
             }
             if let Some(value) = member.measure {
-                let key = member.base | u64::from(stratum);
                 let histogram = self.measures.entry(key).or_default();
                 if add {
                     histogram.add(value);
@@ -786,9 +758,6 @@ impl Aggregator {
                     }
                 }
             }
-        }
-        if cell.0.is_empty() {
-            self.counts.remove(&member.base);
         }
     }
 
@@ -818,13 +787,8 @@ impl Aggregator {
         let mut cells: FxHashMap<u64, Tally> = self
             .counts
             .iter()
-            .filter(|(base, _)| wanted(unpack(**base).1))
-            .flat_map(|(base, strata)| {
-                strata
-                    .0
-                    .iter()
-                    .map(move |(stratum, t)| (base | u64::from(*stratum), *t))
-            })
+            .filter(|(k, _)| wanted(unpack(**k).1))
+            .map(|(k, t)| (*k, *t))
             .collect();
         self.coverage.add_to(self.catalogue, wanted, &mut cells);
         cells
