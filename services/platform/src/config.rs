@@ -6,46 +6,15 @@
 
 use crate::identifiers::{PseudonymKey, PseudonymKeyError};
 use crate::identity::AuthConfig;
+pub use crate::secret::Secret;
 use crate::telemetry::TelemetryConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
-/// A secret string (token, key, database password): never printed.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// A fresh random secret of `bytes` bytes, hex-encoded.
-    pub fn generate(bytes: usize) -> Self {
-        use ring::rand::{SecureRandom, SystemRandom};
-        let mut buffer = vec![0u8; bytes];
-        SystemRandom::new()
-            .fill(&mut buffer)
-            .expect("the system random source works");
-        Self(hex::encode(buffer))
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
 
 /// What every service needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,7 +56,35 @@ pub struct GrpcConfig {
     pub tls: Option<TlsConfig>,
     /// Calls in flight beyond these are refused at once, with a retry hint.
     #[serde(default)]
-    pub in_flight: crate::grpc::InFlightLimits,
+    pub in_flight: InFlightLimits,
+}
+
+/// How many calls may be in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlightLimits {
+    /// For one caller organisation.
+    #[serde(default = "default_per_organisation")]
+    pub per_organisation: usize,
+    /// For the service as a whole.
+    #[serde(default = "default_total")]
+    pub total: usize,
+}
+
+fn default_per_organisation() -> usize {
+    64
+}
+
+fn default_total() -> usize {
+    256
+}
+
+impl Default for InFlightLimits {
+    fn default() -> Self {
+        Self {
+            per_organisation: default_per_organisation(),
+            total: default_total(),
+        }
+    }
 }
 
 /// PEM files for mutual TLS.

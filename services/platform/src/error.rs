@@ -88,18 +88,6 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-impl From<crate::idempotency::IdempotencyError> for Error {
-    fn from(error: crate::idempotency::IdempotencyError) -> Self {
-        use crate::idempotency::IdempotencyError;
-        match error {
-            IdempotencyError::Reused => {
-                Error::Conflict("idempotency_key was already used for a different request".into())
-            }
-            other => Error::internal("idempotency", other),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

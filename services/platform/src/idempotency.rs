@@ -5,6 +5,7 @@
 //! to the calling organisation and the operation.
 
 use crate::db::{Db, Tx};
+use crate::error::Error;
 use crate::on_tx;
 use crate::validation::FieldViolation;
 use crate::work::{Transactions, Work};
@@ -86,6 +87,17 @@ pub enum IdempotencyError {
     Corrupt,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+impl From<IdempotencyError> for Error {
+    fn from(error: IdempotencyError) -> Self {
+        match error {
+            IdempotencyError::Reused => {
+                Error::Conflict("idempotency_key was already used for a different request".into())
+            }
+            other => Error::internal("idempotency", other),
+        }
+    }
 }
 
 /// Runs a mutating request once per idempotency key of `organisation`: the

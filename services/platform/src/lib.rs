@@ -1,11 +1,16 @@
 //! The Throughcare platform: what every service stands on, written once and
 //! proven once, so each service is only domain logic. Its floors stack one way
-//! (each uses only those above it in this list):
+//! (each uses only those above it in this list; `tests/it/floors.rs`
+//! holds it to that):
 //!
-//! - [`validation`], [`identifiers`], [`clock`], [`config`], [`shutdown`]:
-//!   field violations, valid-only identifiers and pseudonymous person keys,
-//!   time as a dependency, figment configuration, the shutdown signal.
+//! - [`validation`], [`identifiers`], [`clock`], [`secret`]: field violations,
+//!   valid-only identifiers and pseudonymous person keys, time as a
+//!   dependency, secrets that are never printed.
 //! - [`telemetry`]: tracing, OpenTelemetry, trace propagation, metrics.
+//! - [`error`]: the one error type of every use case.
+//! - [`identity`]: the caller (organisation, kind, role) from mTLS or bearer token.
+//! - [`config`], [`shutdown`]: figment configuration (every floor's section
+//!   gathered in one), the shutdown signal.
 //! - [`sealing`]: AEAD for person-level records on shared topics.
 //! - [`db`]: PostgreSQL or SQLite, migrated at start-up; SQL written once for both.
 //! - [`bus`]: Kafka and in-process buses behind one narrow interface; CloudEvents;
@@ -16,8 +21,6 @@
 //!   transaction, the relay and watchers woken after commit).
 //! - [`inbox`], [`idempotency`]: effectively-once consumers and replay-safe RPCs,
 //!   both on top of a unit of work.
-//! - [`error`]: the one error type of every use case.
-//! - [`identity`]: the caller (organisation, kind, role) from mTLS or bearer token.
 //! - [`grpc`]: the server scaffolding (health, reflection, auth, TLS, shutdown)
 //!   and the one mapping from [`error::Error`] to a gRPC status.
 //! - [`service`]: start-up and supervision of a whole service.
@@ -36,6 +39,7 @@ pub mod identity;
 pub mod inbox;
 pub mod outbox;
 pub mod sealing;
+pub mod secret;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

@@ -6,8 +6,8 @@
 //! A call holds its place until its handler answers: for a server stream,
 //! until the stream is open (open streams are not bounded here).
 
+use crate::config::InFlightLimits;
 use crate::identity::Caller;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,34 +19,6 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
-
-/// How many calls may be in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InFlightLimits {
-    /// For one caller organisation.
-    #[serde(default = "default_per_organisation")]
-    pub per_organisation: usize,
-    /// For the service as a whole.
-    #[serde(default = "default_total")]
-    pub total: usize,
-}
-
-fn default_per_organisation() -> usize {
-    64
-}
-
-fn default_total() -> usize {
-    256
-}
-
-impl Default for InFlightLimits {
-    fn default() -> Self {
-        Self {
-            per_organisation: default_per_organisation(),
-            total: default_total(),
-        }
-    }
-}
 
 /// When a refused caller should try again.
 const RETRY_AFTER: Duration = Duration::from_millis(200);

@@ -8,7 +8,8 @@ mod bearer;
 mod identity_service;
 mod server;
 
-pub use admission::{Admission, InFlightLimits};
+pub use crate::config::InFlightLimits;
+pub use admission::Admission;
 pub use bearer::Bearer;
 pub use identity_service::IdentityServiceImpl;
 pub use server::{GrpcServer, ServeError};

@@ -1,6 +1,7 @@
 use super::IdentityServiceImpl;
-use super::admission::{Admission, Admitted, InFlightLimits};
+use super::admission::{Admission, Admitted};
 use crate::bus::{ConsumerHealth, STALL_AFTER};
+use crate::config::InFlightLimits;
 use crate::config::TlsConfig;
 use crate::identity::Authenticator;
 use crate::telemetry::{GrpcTelemetryLayer, Metrics};

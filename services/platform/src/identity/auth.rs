@@ -1,5 +1,5 @@
 use super::{Caller, OrganisationConfig, Registry, RegistryError, Role};
-use crate::config::Secret;
+use crate::secret::Secret;
 use ring::digest;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -5,6 +5,7 @@
 
 mod bus_contract;
 mod common;
+mod floors;
 mod identity;
 mod outbox;
 mod overload;
