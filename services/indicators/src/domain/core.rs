@@ -641,7 +641,6 @@ impl Aggregator {
     /// Moves one person's counts for `period` from `old` (as counted with
     /// the horizon `old_horizon`) to `new` (with `new_horizon`). A period
     /// nothing of theirs was observed in is counted by ranges, not here.
-    #[allow(clippy::too_many_arguments)]
     fn count(
         &mut self,
         (old, old_spells, old_horizon): (&Person, &[Spell], u32),
