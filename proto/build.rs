@@ -12,7 +12,11 @@ const SENSITIVE_MESSAGES: [&str; 4] = [
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read when the script runs, not baked in when it is compiled: a build
+    // script compiled for one checkout may be reused by another that shares
+    // the target directory.
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
+    let root = manifest_dir.as_path();
     let mut files = Vec::new();
     collect_protos(&root.join("throughcare"), &mut files)?;
     files.sort();
