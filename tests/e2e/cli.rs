@@ -308,9 +308,23 @@ async fn the_demo_tallies_what_it_did_and_every_published_cell_agrees_with_it() 
         "the summary counts the table: {out}"
     );
     assert!(agree >= 30, "most published cells are confirmed: {out}");
-    let [agree_all, _, _, _, disagree_all] = summary(lines[1]);
+    let [
+        agree_all,
+        published_all,
+        unconfirmed_all,
+        not_tallied_all,
+        disagree_all,
+    ] = summary(lines[1]);
     assert_eq!(disagree_all, 0, "{out}");
-    assert!(agree_all >= agree, "{out}");
+    assert_eq!(
+        agree_all + unconfirmed_all + not_tallied_all,
+        published_all,
+        "{out}"
+    );
+    assert!(
+        published_all > published && agree_all > agree,
+        "the strata add published, confirmed cells: {out}"
+    );
     assert!(!out.contains("not published, though"), "{out}");
     assert!(process.terminate(Duration::from_secs(20)).await.success());
 }

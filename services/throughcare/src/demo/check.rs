@@ -49,6 +49,11 @@ pub(super) fn judge(cell: &ind::Cell, truth: Option<Counts>) -> Mark {
     let Some(truth) = truth else {
         return Mark::NotTallied;
     };
+    // The service publishes no cell nobody counts in: a published cell the
+    // tally has nobody in counts people this run did not create.
+    if truth.den == 0 {
+        return Mark::Disagrees;
+    }
     let den_forced = small(truth.den);
     let num_forced =
         small(truth.num) || small(truth.den.saturating_sub(truth.num)) || small(truth.den);
@@ -108,6 +113,20 @@ mod tests {
 
     fn truth(num: u32, den: u32) -> Option<Counts> {
         Some(Counts { den, num })
+    }
+
+    #[test]
+    fn a_published_cell_the_tally_has_nobody_in_disagrees() {
+        assert_eq!(judge(&cell(None, None), truth(0, 0)), Mark::Disagrees);
+        assert_eq!(judge(&cell(Some(0), Some(0)), truth(0, 0)), Mark::Disagrees);
+    }
+
+    #[test]
+    fn a_shown_numerator_whose_complement_is_small_disagrees() {
+        assert_eq!(
+            judge(&cell(Some(35), Some(40)), truth(36, 40)),
+            Mark::Disagrees
+        );
     }
 
     #[test]
