@@ -29,6 +29,34 @@ pub struct ReleaseNotification {
     pub supervision_ends_on: Option<NaiveDate>,
 }
 
+/// `supervision_ends_on`, if given: not before the release, and only for a
+/// release a probation delivery unit supervises.
+fn supervision_end(
+    v: &mut Violations,
+    given: Option<&types::Date>,
+    release_date: Option<NaiveDate>,
+    reason: Option<pb::ReleaseReason>,
+    destination: Option<&Destination>,
+) -> Option<NaiveDate> {
+    let end = v
+        .check(fields::date(given, "supervision_ends_on"))
+        .flatten()?;
+    let supervised = reason.and_then(Pathway::of) == Some(Pathway::Community)
+        && destination.is_some_and(|d| d.probation_delivery_unit.is_some());
+    if release_date.is_some_and(|release| end < release) {
+        v.push(FieldViolation::new(
+            "supervision_ends_on",
+            "is before release_date",
+        ));
+    } else if reason.is_some() && destination.is_some() && !supervised {
+        v.push(FieldViolation::new(
+            "supervision_ends_on",
+            "is only for a release a probation delivery unit supervises",
+        ));
+    }
+    Some(end)
+}
+
 impl ReleaseNotification {
     pub fn validate(
         request: &pb::NotifyReleaseRequest,
@@ -68,29 +96,13 @@ impl ReleaseNotification {
             ));
         }
         let health = health::validate(&mut v, request.health.as_ref(), "health", on);
-        let ends_on = v
-            .check(fields::date(
-                request.supervision_ends_on.as_ref(),
-                "supervision_ends_on",
-            ))
-            .flatten();
-        if let Some(end) = ends_on {
-            let supervised = reason.and_then(Pathway::of) == Some(Pathway::Community)
-                && destination
-                    .as_ref()
-                    .is_some_and(|d| d.probation_delivery_unit.is_some());
-            if release_date.is_some_and(|release| end < release) {
-                v.push(FieldViolation::new(
-                    "supervision_ends_on",
-                    "is before release_date",
-                ));
-            } else if reason.is_some() && destination.is_some() && !supervised {
-                v.push(FieldViolation::new(
-                    "supervision_ends_on",
-                    "is only for a release a probation delivery unit supervises",
-                ));
-            }
-        }
+        let ends_on = supervision_end(
+            &mut v,
+            request.supervision_ends_on.as_ref(),
+            release_date,
+            reason,
+            destination.as_ref(),
+        );
         let command = fields::complete(v, || {
             Some(Self {
                 person: person?,
