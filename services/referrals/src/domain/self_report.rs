@@ -70,8 +70,9 @@ impl SelfReport {
 
 /// What the indicators are told of a survey with these answers (`None`
 /// unless returned): offered (whatever became of it), returned, and each
-/// answer that counts towards an indicator.
-fn facts(answers: Option<&pb::SelfReportAnswers>) -> Vec<Fact> {
+/// answer that counts towards an indicator. Public so the demo's ledger
+/// states the same mapping rather than a copy of it.
+pub fn facts(answers: Option<&pb::SelfReportAnswers>) -> Vec<Fact> {
     use pb::SelfReportAnswer::Yes;
     let mut facts = vec![Fact::SelfReportOffered];
     let Some(a) = answers else {

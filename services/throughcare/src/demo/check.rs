@@ -12,12 +12,8 @@
 //!   count above 7 never shows as 5: 8 and 9 show as 10.
 
 use super::oracle::Counts;
+use throughcare_indicators::domain::disclosure::{THRESHOLD, round};
 use throughcare_proto::indicators::v1 as ind;
-
-/// Counts from 1 up to this are suppressed.
-const THRESHOLD: u32 = 7;
-/// Published counts are multiples of this.
-const BASE: i64 = 5;
 
 /// What the tally says of a published cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -79,17 +75,11 @@ fn count(published: Option<&ind::PublishedCount>, truth: u32, forced: bool) -> M
     }
 }
 
-/// The figures a count not suppressed may be published as.
+/// The figures a count not suppressed may be published as: the service's
+/// rounding under every cell key.
 fn rounded(truth: u32) -> Vec<i64> {
-    let truth = i64::from(truth);
-    let below = truth - truth % BASE;
-    let mut out = vec![below];
-    if truth % BASE != 0 {
-        out.push(below + BASE);
-    }
-    if truth > i64::from(THRESHOLD) {
-        out.iter_mut().for_each(|v| *v = (*v).max(2 * BASE));
-    }
+    let mut out: Vec<i64> = (0..=u8::MAX).map(|key| round(truth, key)).collect();
+    out.dedup();
     out
 }
 

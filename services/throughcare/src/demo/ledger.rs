@@ -6,8 +6,10 @@
 //! The mapping is the demo's own statement of the observation contract
 //! (`proto/throughcare/events/v1/observations.proto`): which facts each of
 //! its requests should cause, kept apart from the services' code so the
-//! tally is a second opinion on the published figures. Only the fields the
-//! demo fills are mapped. Facts the demo causes but does not follow (what
+//! tally is a second opinion on the published figures — except a survey's
+//! answers, whose facts are referrals' own mapping
+//! ([`self_report::facts`]), since a code-by-code copy would only agree
+//! with itself. Only the fields the demo fills are mapped. Facts the demo causes but does not follow (what
 //! the sharing service tells the indicators of its own deliveries) are
 //! named in [`UNTALLIED`], and the indicators that use them are not tallied.
 //!
@@ -19,6 +21,7 @@ use throughcare_proto::events::v1::ObservedFact as Fact;
 use throughcare_proto::referrals::v1 as refs;
 use throughcare_proto::types::v1 as types;
 use throughcare_proto::types::v1::ServiceType as S;
+use throughcare_referrals::domain::self_report;
 
 /// Facts the demo causes without following them: the sharing service
 /// observes its own delivery of a consenting person's health summary at
@@ -123,7 +126,7 @@ impl Person {
         on: NaiveDate,
         answers: Option<&refs::SelfReportAnswers>,
     ) {
-        let facts: Vec<(Fact, S)> = survey_facts(answers)
+        let facts: Vec<(Fact, S)> = self_report::facts(answers)
             .into_iter()
             .map(|f| (f, S::Unspecified))
             .collect();
@@ -282,40 +285,4 @@ fn screening(
         }
         _ => {}
     }
-}
-
-/// A survey's facts: offered, returned with its answers, each yes counted.
-fn survey_facts(answers: Option<&refs::SelfReportAnswers>) -> Vec<Fact> {
-    use refs::SelfReportAnswer::Yes;
-    let mut facts = vec![Fact::SelfReportOffered];
-    let Some(a) = answers else {
-        return facts;
-    };
-    facts.push(Fact::SelfReportReturned);
-    for (answer, fact) in [
-        (
-            a.mental_health_well_managed(),
-            Fact::ReportsMentalHealthWellManaged,
-        ),
-        (
-            a.physical_health_well_managed(),
-            Fact::ReportsPhysicalHealthWellManaged,
-        ),
-        (a.practising_safe_sex(), Fact::ReportsPractisingSafeSex),
-        (a.barriers_to_access(), Fact::ReportsBarriersToAccess),
-    ] {
-        if answer == Yes {
-            facts.push(fact);
-        }
-    }
-    if a.experience() == refs::ExperienceRating::Positive {
-        facts.push(Fact::ReportsPositiveExperience);
-    }
-    if matches!(
-        a.drug_use(),
-        refs::DrugUseChange::Reduced | refs::DrugUseChange::Stopped
-    ) {
-        facts.push(Fact::ReportsDrugMisuseReduced);
-    }
-    facts
 }
