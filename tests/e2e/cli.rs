@@ -173,19 +173,23 @@ async fn role_commands_take_json_print_json_and_exit_with_codes_scripts_rely_on(
     assert!(process.terminate(Duration::from_secs(20)).await.success());
 }
 
-#[tokio::test]
-async fn the_demo_drives_people_through_the_system_and_prints_suppressed_indicators() {
+/// Runs `throughcare demo` with `args` against a fresh `throughcare dev`,
+/// stops dev cleanly, and returns the demo's output.
+async fn demo_on_a_fresh_system(args: &[&str]) -> Output {
     let dir = tempfile::TempDir::new().unwrap();
     let data_dir = dir.path().join("data");
     let (process, endpoints) = start(&data_dir);
     for endpoint in &endpoints {
         wait_serving(endpoint, "", Duration::from_secs(30)).await;
     }
-    let demo = throughcare(
-        &data_dir,
-        &endpoints,
-        &["demo", "--people", "40", "--seed", "7", "--wait", "120"],
-    );
+    let demo = throughcare(&data_dir, &endpoints, &[&["demo"], args].concat());
+    assert!(process.terminate(Duration::from_secs(20)).await.success());
+    demo
+}
+
+#[tokio::test]
+async fn the_demo_drives_people_through_the_system_and_prints_suppressed_indicators() {
+    let demo = demo_on_a_fresh_system(&["--people", "40", "--seed", "7", "--wait", "120"]).await;
     assert_eq!(code(&demo), 0, "{}", stderr(&demo));
     let out = stdout(&demo);
     assert!(out.contains("40 releases"), "{out}");
@@ -210,7 +214,6 @@ async fn the_demo_drives_people_through_the_system_and_prints_suppressed_indicat
         registration.value.ends_with('*') || registration.value.ends_with('%'),
         "a value, or * when suppressed: {registration:?}"
     );
-    assert!(process.terminate(Duration::from_secs(20)).await.success());
 }
 
 /// One row of the demo's table: the columns after the title.
@@ -261,17 +264,7 @@ fn summary(line: &str) -> [u32; 5] {
 
 #[tokio::test]
 async fn the_demo_tallies_what_it_did_and_every_published_cell_agrees_with_it() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let data_dir = dir.path().join("data");
-    let (process, endpoints) = start(&data_dir);
-    for endpoint in &endpoints {
-        wait_serving(endpoint, "", Duration::from_secs(30)).await;
-    }
-    let demo = throughcare(
-        &data_dir,
-        &endpoints,
-        &["demo", "--people", "160", "--seed", "7", "--wait", "300"],
-    );
+    let demo = demo_on_a_fresh_system(&["--people", "160", "--seed", "7", "--wait", "300"]).await;
     let out = stdout(&demo);
     assert_eq!(code(&demo), 0, "{out}\n{}", stderr(&demo));
     assert!(
@@ -326,5 +319,4 @@ async fn the_demo_tallies_what_it_did_and_every_published_cell_agrees_with_it() 
         "the strata add published, confirmed cells: {out}"
     );
     assert!(!out.contains("not published, though"), "{out}");
-    assert!(process.terminate(Duration::from_secs(20)).await.success());
 }
