@@ -6,7 +6,9 @@
 //! its relay and consumers under a [`Supervisor`], serves gRPC until shutdown,
 //! then waits for everything to drain.
 
-use crate::bus::{Bus, BusError, ConsumerOptions, Handler, Retention, run_consumer};
+use crate::bus::{
+    Bus, BusError, ConsumerOptions, DeadLetterWatch, Handler, Retention, run_consumer,
+};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, CommonArgs, PlatformConfig, TlsConfig};
 use crate::db::{Db, DbError, Migrations};
@@ -96,6 +98,8 @@ pub struct Platform {
     pub runtime: Runtime,
     tls: Option<TlsConfig>,
     in_flight: crate::grpc::InFlightLimits,
+    /// The consumer groups started by [`Platform::consume`], for their dead letters.
+    dead_letters: DeadLetterWatch,
 }
 
 impl Platform {
@@ -124,6 +128,7 @@ impl Platform {
         bus.ensure_topics_with(&topics).await?;
         let waker = OutboxWaker::new();
         Ok(Self {
+            dead_letters: DeadLetterWatch::new(bus.clone(), runtime.metrics.clone()),
             transactions: Transactions::new(db.clone(), waker.clone()),
             db,
             bus,
@@ -150,6 +155,7 @@ impl Platform {
         let bus = self.bus.clone();
         let topics = topics.iter().map(|t| bus.topic(t)).collect();
         let options = ConsumerOptions::new(bus.topic(group), topics);
+        self.dead_letters.add(&options.group, &options.topics);
         let (metrics, shutdown) = (self.metrics.clone(), self.runtime.shutdown.clone());
         tasks.spawn("consumer", async move {
             run_consumer(&bus, &options, &handler, &metrics, shutdown).await
@@ -186,6 +192,7 @@ impl Platform {
         if let Some(consumers) = self.bus.consumer_health() {
             server.watch_consumers(consumers);
         }
+        server.watch_dead_letters(self.dead_letters.clone());
         let served = server
             .serve(
                 listener,

@@ -3,10 +3,12 @@
 //! dead-letter what still fails (with the reason) so the partition moves on, and
 //! acknowledge only after the handler's effect has committed.
 
+use super::dead_letters::{header, replayed_for, strip_dead_letter_headers};
 use super::{
     BusError, Event, Publisher, Received, Record, Subscriber, Subscription, dead_letter_topic,
 };
 use crate::telemetry::Metrics;
+use chrono::{SecondsFormat, Utc};
 use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -87,6 +89,11 @@ where
                 }
             },
         };
+        if replayed_for(&received.record).is_some_and(|group| group != options.group) {
+            // A dead letter another group failed, replayed for that group alone.
+            subscription.ack(&received)?;
+            continue;
+        }
         let Some(outcome) = process(&received, options, handler, &shutdown).await else {
             break; // shutting down mid-retry: leave it unacknowledged for the next member
         };
@@ -175,22 +182,19 @@ async fn dead_letter<B: Publisher>(
 ) -> Result<(), BusError> {
     let mut record: Record = received.record.clone();
     record.topic = dead_letter_topic(&received.record.topic);
-    record.headers.extend([
-        ("dlq_reason".to_owned(), reason.as_bytes().to_vec()),
-        ("dlq_group".to_owned(), group.as_bytes().to_vec()),
-        (
-            "dlq_topic".to_owned(),
-            received.record.topic.as_bytes().to_vec(),
-        ),
-        (
-            "dlq_partition".to_owned(),
-            received.partition.to_string().into_bytes(),
-        ),
-        (
-            "dlq_offset".to_owned(),
-            received.offset.to_string().into_bytes(),
-        ),
-    ]);
+    strip_dead_letter_headers(&mut record);
+    let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    record.headers.extend(
+        [
+            (header::REASON, reason.to_owned()),
+            (header::GROUP, group.to_owned()),
+            (header::TOPIC, received.record.topic.clone()),
+            (header::PARTITION, received.partition.to_string()),
+            (header::OFFSET, received.offset.to_string()),
+            (header::AT, at),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.into_bytes())),
+    );
     loop {
         match bus.publish(std::slice::from_ref(&record)).await {
             Ok(()) => {

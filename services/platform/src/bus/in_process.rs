@@ -329,6 +329,15 @@ async fn persist(
 }
 
 impl InProcessBus {
+    /// Every topic of the log.
+    pub async fn topics(&self) -> Result<Vec<String>, BusError> {
+        Ok(
+            sqlx::query_scalar("SELECT topic FROM bus_topics ORDER BY topic")
+                .fetch_all(&self.inner.pool)
+                .await?,
+        )
+    }
+
     pub async fn replay(&self, topic: &str) -> Result<InProcessReplay, BusError> {
         let end: Option<i64> =
             sqlx::query_scalar("SELECT next_offset FROM bus_topics WHERE topic = ?")

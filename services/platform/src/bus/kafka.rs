@@ -364,6 +364,24 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
 const REPLAY_IDLE: Duration = Duration::from_secs(1);
 
 impl KafkaBus {
+    /// Every topic the broker has (internal ones included).
+    pub async fn topics(&self) -> Result<Vec<String>, BusError> {
+        let mut client = client_config(&self.config);
+        client.set_all(&self.config.properties);
+        tokio::task::spawn_blocking(move || -> Result<Vec<String>, BusError> {
+            let probe: BaseConsumer = client.create()?;
+            let metadata = probe.fetch_metadata(None, METADATA_TIMEOUT)?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none())
+                .map(|t| t.name().to_owned())
+                .collect())
+        })
+        .await
+        .map_err(|e| BusError::Replay(e.to_string()))?
+    }
+
     pub async fn replay(&self, topic: &str) -> Result<KafkaReplay, BusError> {
         let mut client = client_config(&self.config);
         client

@@ -8,12 +8,17 @@
 //! record is delivered again (consumers make that harmless with the inbox).
 
 mod consumer;
+mod dead_letters;
 mod event;
 mod health;
 pub mod in_process;
 pub mod kafka;
 
 pub use consumer::{ConsumerOptions, HandleError, Handler, run_consumer};
+pub use dead_letters::{
+    BadDeadLetterId, DEAD_LETTER_SCAN, DeadLetter, DeadLetterId, DeadLetterWatch, ReplayError,
+    dead_letter_topic, is_dead_letter_topic,
+};
 pub use event::{CONTENT_TYPE, Event, EventDecodeError};
 pub use health::{ConsumerHealth, MemberId, STALL_AFTER};
 
@@ -208,6 +213,14 @@ pub enum Retention {
 }
 
 impl Bus {
+    /// Every topic the bus has (full names, whatever their prefix).
+    pub async fn topics(&self) -> Result<Vec<String>, BusError> {
+        match &self.backend {
+            Backend::Kafka(bus) => bus.topics().await,
+            Backend::InProcess(bus) => bus.topics().await,
+        }
+    }
+
     /// Reads `topic` (a full name, as for subscribing) from offset zero to
     /// where it ends now, outside any consumer group: for rebuilding a
     /// service's state from the log.
@@ -235,11 +248,6 @@ impl Replay {
             Replay::InProcess(r) => r.next().await,
         }
     }
-}
-
-/// Where records of `topic` that cannot be processed go.
-pub fn dead_letter_topic(topic: &str) -> String {
-    format!("{topic}.dlq")
 }
 
 impl Publisher for Bus {

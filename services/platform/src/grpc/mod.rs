@@ -12,7 +12,7 @@ pub use crate::config::InFlightLimits;
 pub use admission::Admission;
 pub use bearer::Bearer;
 pub use identity_service::IdentityServiceImpl;
-pub use server::{GrpcServer, ServeError};
+pub use server::{DEAD_LETTERS_HEALTH, GrpcServer, ServeError};
 
 use crate::error::Error;
 use tonic::{Code, Status};

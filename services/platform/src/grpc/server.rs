@@ -1,6 +1,6 @@
 use super::IdentityServiceImpl;
 use super::admission::{Admission, Admitted};
-use crate::bus::{ConsumerHealth, STALL_AFTER};
+use crate::bus::{ConsumerHealth, DEAD_LETTER_SCAN, DeadLetterWatch, STALL_AFTER};
 use crate::config::InFlightLimits;
 use crate::config::TlsConfig;
 use crate::identity::Authenticator;
@@ -22,6 +22,11 @@ use tonic_health::server::HealthReporter;
 /// How long calls in flight (and open streams) may take to finish after
 /// shutdown begins before their connections are closed.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The grpc.health.v1 service name that answers NOT_SERVING while any of the
+/// service's dead letters awaits a replay (the service itself keeps serving:
+/// restarting it would not help).
+pub const DEAD_LETTERS_HEALTH: &str = "throughcare.dead_letters";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -46,6 +51,7 @@ pub struct GrpcServer {
     routes: RoutesBuilder,
     serving: Vec<&'static str>,
     consumers: Option<ConsumerHealth>,
+    dead_letters: Option<DeadLetterWatch>,
 }
 
 impl GrpcServer {
@@ -57,6 +63,7 @@ impl GrpcServer {
             routes: RoutesBuilder::default(),
             serving: Vec::new(),
             consumers: None,
+            dead_letters: None,
         };
         server.add_authenticated(IdentityServiceServer::new(IdentityServiceImpl));
         server
@@ -66,6 +73,13 @@ impl GrpcServer {
     /// process's consumers is stalled, SERVING again once it consumes.
     pub fn watch_consumers(&mut self, consumers: ConsumerHealth) -> &mut Self {
         self.consumers = Some(consumers);
+        self
+    }
+
+    /// Answers NOT_SERVING for [`DEAD_LETTERS_HEALTH`] (and logs it) while any
+    /// of the watched groups' dead letters awaits a replay.
+    pub fn watch_dead_letters(&mut self, watch: DeadLetterWatch) -> &mut Self {
+        self.dead_letters = Some(watch);
         self
     }
 
@@ -128,6 +142,9 @@ impl GrpcServer {
                 consumers,
                 shutdown.clone(),
             ));
+        }
+        if let Some(watch) = self.dead_letters.take() {
+            tokio::spawn(watch_dead_letters(health.clone(), watch, shutdown.clone()));
         }
 
         let mut builder = Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
@@ -221,6 +238,45 @@ async fn watch_consumers(
         health.set_service_status("", status).await;
         for name in &services {
             health.set_service_status(*name, status).await;
+        }
+    }
+}
+
+/// Keeps [`DEAD_LETTERS_HEALTH`] in step with the unreplayed dead letters.
+async fn watch_dead_letters(
+    health: HealthReporter,
+    watch: DeadLetterWatch,
+    shutdown: CancellationToken,
+) {
+    health
+        .set_service_status(DEAD_LETTERS_HEALTH, ServingStatus::Serving)
+        .await;
+    let mut last = 0;
+    loop {
+        match watch.scan().await {
+            Ok(count) if count != last => {
+                if count > 0 {
+                    tracing::warn!(
+                        count,
+                        "dead letters await a replay (`throughcare dead-letters list`)"
+                    );
+                } else {
+                    tracing::info!("no dead letters await a replay");
+                }
+                let status = if count > 0 {
+                    ServingStatus::NotServing
+                } else {
+                    ServingStatus::Serving
+                };
+                health.set_service_status(DEAD_LETTERS_HEALTH, status).await;
+                last = count;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "counting dead letters failed; will retry"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(DEAD_LETTER_SCAN) => {}
         }
     }
 }

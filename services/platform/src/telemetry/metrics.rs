@@ -21,6 +21,7 @@ struct Instruments {
     consumer_lag: Gauge<i64>,
     consumer_processed: Counter<u64>,
     consumer_dead_lettered: Counter<u64>,
+    dead_letters_unreplayed: Gauge<u64>,
 }
 
 impl Metrics {
@@ -65,6 +66,10 @@ impl Metrics {
                 consumer_dead_lettered: meter
                     .u64_counter("consumer.dead_lettered")
                     .with_description("records sent to a dead-letter topic")
+                    .build(),
+                dead_letters_unreplayed: meter
+                    .u64_gauge("consumer.dead_letters.unreplayed")
+                    .with_description("dead letters of a consumer group not yet replayed")
                     .build(),
             }),
         }
@@ -120,5 +125,11 @@ impl Metrics {
                 KeyValue::new("topic", topic.to_owned()),
             ],
         );
+    }
+
+    pub fn dead_letters_unreplayed(&self, group: &str, count: u64) {
+        self.inner
+            .dead_letters_unreplayed
+            .record(count, &[KeyValue::new("consumer.group", group.to_owned())]);
     }
 }

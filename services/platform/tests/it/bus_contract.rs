@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use throughcare_platform::bus::{
-    Bus, BusError, ConsumerOptions, Event, HandleError, Handler, Publisher, Received, Record,
-    Subscriber, Subscription, dead_letter_topic, run_consumer,
+    Bus, BusError, ConsumerOptions, DeadLetterId, Event, HandleError, Handler, Publisher, Received,
+    Record, ReplayError, Subscriber, Subscription, dead_letter_topic, run_consumer,
 };
 use throughcare_platform::telemetry::Metrics;
 use throughcare_platform::testing::unique;
@@ -155,14 +155,15 @@ pub async fn topics_are_never_created_implicitly(bus: TestBus) {
 struct Recorder {
     handled: Arc<Mutex<Vec<usize>>>,
     attempts: Arc<Mutex<HashMap<usize, u32>>>,
-    poison: BTreeSet<usize>,
+    /// Shared, so a test can fix what failed and replay it.
+    poison: Arc<Mutex<BTreeSet<usize>>>,
 }
 
 impl Handler for Recorder {
     async fn handle(&self, event: &Event) -> Result<(), HandleError> {
         let seq = seq_of(event);
         *self.attempts.lock().unwrap().entry(seq).or_default() += 1;
-        if self.poison.contains(&seq) {
+        if self.poison.lock().unwrap().contains(&seq) {
             return Err(HandleError::Transient("downstream unavailable".into()));
         }
         self.handled.lock().unwrap().push(seq);
@@ -208,7 +209,7 @@ pub async fn failing_records_are_dead_lettered_and_the_partition_moves_on(bus: T
         .unwrap();
 
     let recorder = Recorder {
-        poison: [1].into(),
+        poison: Arc::new(Mutex::new([1].into())),
         ..Default::default()
     };
     let options = fast_options(&topic);
@@ -267,6 +268,113 @@ pub async fn failing_records_are_dead_lettered_and_the_partition_moves_on(bus: T
 
     shutdown.cancel();
     consumer.await.unwrap().unwrap();
+}
+
+/// Runs `recorder` as a member of `options.group` until the token is cancelled.
+fn spawn_consumer(
+    bus: &Arc<TestBus>,
+    options: &ConsumerOptions,
+    recorder: &Recorder,
+    shutdown: &CancellationToken,
+) -> tokio::task::JoinHandle<Result<(), BusError>> {
+    let (bus, recorder, options, shutdown) = (
+        bus.clone(),
+        recorder.clone(),
+        options.clone(),
+        shutdown.clone(),
+    );
+    tokio::spawn(async move {
+        run_consumer(
+            &bus.bus,
+            &options,
+            &recorder,
+            &Metrics::disabled(),
+            shutdown,
+        )
+        .await
+    })
+}
+
+pub async fn a_dead_letter_is_listed_and_once_fixed_replayed_to_its_group_alone(bus: TestBus) {
+    let bus = Arc::new(bus);
+    let topic = topic(&bus.bus).await;
+    publish_events(
+        &bus.bus,
+        &(0..3).map(|i| event(&topic, "k", i)).collect::<Vec<_>>(),
+    )
+    .await;
+    // Group `failing` cannot handle record 1 yet; group `other` handles everything.
+    let failing = Recorder {
+        poison: Arc::new(Mutex::new([1].into())),
+        ..Default::default()
+    };
+    let other = Recorder::default();
+    let (failing_options, other_options) = (fast_options(&topic), fast_options(&topic));
+    let shutdown = CancellationToken::new();
+    let consumers = [
+        spawn_consumer(&bus, &failing_options, &failing, &shutdown),
+        spawn_consumer(&bus, &other_options, &other, &shutdown),
+    ];
+    throughcare_platform::testing::eventually(WAIT, "both groups past record 1", || async {
+        (failing.handled() == vec![0, 2] && other.handled() == vec![0, 1, 2]).then_some(())
+    })
+    .await;
+
+    let letters = bus.bus.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter.id.topic, dead_letter_topic(&topic));
+    assert_eq!(letter.topic, topic);
+    assert_eq!(letter.group, failing_options.group);
+    assert_eq!(
+        letter.event_type.as_deref(),
+        Some("throughcare.events.v1.ReleaseReversed")
+    );
+    assert_eq!(letter.reason, "after 3 attempts: downstream unavailable");
+    assert!(letter.at.is_some() && letter.offset.is_some() && letter.replayed_at.is_none());
+    let waiting = |group: &str| {
+        let (bus, group, topics) = (bus.clone(), group.to_owned(), [topic.clone()]);
+        async move {
+            bus.bus
+                .unreplayed_dead_letters(&group, &topics)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(waiting(&failing_options.group).await, 1);
+    assert_eq!(waiting(&other_options.group).await, 0);
+
+    // The fix, then the replay: the failing group applies record 1 once; the
+    // other group, which had it already, never sees it again.
+    failing.poison.lock().unwrap().clear();
+    let replayed = bus.bus.replay_dead_letter(&letter.id).await.unwrap();
+    assert!(replayed.replayed_at.is_some());
+    publish_events(&bus.bus, &[event(&topic, "k", 3)]).await;
+    throughcare_platform::testing::eventually(WAIT, "the replay and record 3", || async {
+        (failing.handled() == vec![0, 2, 1, 3] && other.handled() == vec![0, 1, 2, 3]).then_some(())
+    })
+    .await;
+    assert_eq!(waiting(&failing_options.group).await, 0);
+    let letters = bus.bus.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 1, "the replay marker is not a dead letter");
+    assert!(letters[0].replayed_at.is_some());
+    assert!(matches!(
+        bus.bus.replay_dead_letter(&letter.id).await,
+        Err(ReplayError::AlreadyReplayed { .. })
+    ));
+    let unknown = DeadLetterId {
+        offset: letter.id.offset + 100,
+        ..letter.id.clone()
+    };
+    assert!(matches!(
+        bus.bus.replay_dead_letter(&unknown).await,
+        Err(ReplayError::NotFound(_))
+    ));
+
+    shutdown.cancel();
+    for consumer in consumers {
+        consumer.await.unwrap().unwrap();
+    }
 }
 
 async fn next_dead_letter<S: Subscription>(sub: &mut S) -> (Received, ()) {
@@ -406,6 +514,7 @@ contract!(
     every_group_sees_every_record,
     topics_are_never_created_implicitly,
     failing_records_are_dead_lettered_and_the_partition_moves_on,
+    a_dead_letter_is_listed_and_once_fixed_replayed_to_its_group_alone,
     a_restarted_consumer_continues_where_it_stopped,
     a_replay_reads_the_log_from_offset_zero_to_its_end,
 );
