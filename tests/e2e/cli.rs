@@ -320,3 +320,155 @@ async fn the_demo_tallies_what_it_did_and_every_published_cell_agrees_with_it() 
     );
     assert!(!out.contains("not published, though"), "{out}");
 }
+
+/// A record no consumer can read, put on the referrals events topic of a
+/// running `throughcare dev` through its bus log, as a faulty producer would.
+async fn publish_poison(data_dir: &Path) {
+    use throughcare_platform::bus::{Bus, Publisher, Record};
+    use throughcare_platform::config::{BusBackend, BusConfig};
+    let config = BusConfig {
+        topic_prefix: String::new(),
+        backend: BusBackend::InProcess {
+            path: Some(data_dir.join("bus.db")),
+        },
+    };
+    let bus = Bus::connect(
+        &config,
+        throughcare_platform::telemetry::Metrics::disabled(),
+    )
+    .await
+    .expect("dev's bus log");
+    bus.publish(&[Record {
+        topic: throughcare_proto::topics::REFERRALS_EVENTS.to_owned(),
+        key: "poison".into(),
+        headers: vec![],
+        payload: b"SECRET-PAYLOAD".to_vec(),
+    }])
+    .await
+    .expect("publish");
+}
+
+#[tokio::test]
+async fn an_operator_lists_shows_and_replays_dead_letters_without_seeing_their_contents() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let data_dir = dir.path().join("data");
+    let (process, endpoints) = start(&data_dir);
+    for endpoint in &endpoints {
+        wait_serving(endpoint, "", Duration::from_secs(30)).await;
+    }
+    let run = |args: &[&str]| throughcare(&data_dir, &endpoints, args);
+    let none = run(&["dead-letters", "list"]);
+    assert_eq!(code(&none), 0, "{}", stderr(&none));
+    assert!(
+        stdout(&none).contains("no dead letters"),
+        "{}",
+        stdout(&none)
+    );
+
+    publish_poison(&data_dir).await;
+    // Sharing's consumer dead-letters it at once (it can never decode).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let listed = loop {
+        let listed = run(&["dead-letters", "list", "--unreplayed"]);
+        assert_eq!(code(&listed), 0, "{}", stderr(&listed));
+        if stdout(&listed).contains("throughcare-sharing") {
+            break stdout(&listed);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dead letter: {}",
+            stdout(&listed)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(!listed.contains("SECRET-PAYLOAD"), "{listed}");
+    assert!(
+        listed.contains("(not a CloudEvent)") && listed.contains("undecodable"),
+        "{listed}"
+    );
+    assert!(listed.contains("1 awaiting a replay"), "{listed}");
+    let id = listed
+        .lines()
+        .find(|l| l.contains("throughcare-sharing"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the dead letter's id")
+        .to_owned();
+    assert!(id.starts_with("throughcare.referrals.events.dlq/"), "{id}");
+
+    let shown = run(&["dead-letters", "show", &id]);
+    assert_eq!(code(&shown), 0, "{}", stderr(&shown));
+    let shown = stdout(&shown);
+    assert!(
+        shown.contains("topic:          throughcare.referrals.events"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("payload:        14 bytes (not shown)"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("SECRET-PAYLOAD") && !shown.contains("poison"),
+        "{shown}"
+    );
+
+    // Replayed, it fails again (nothing fixed it) and comes back as a new dead
+    // letter; the first is settled and cannot be replayed twice.
+    let replayed = run(&["dead-letters", "replay", &id]);
+    assert_eq!(code(&replayed), 0, "{}", stderr(&replayed));
+    assert!(stdout(&replayed).contains("for throughcare-sharing"));
+    let again = run(&["dead-letters", "replay", &id]);
+    assert_eq!(code(&again), 3, "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("was replayed"),
+        "{}",
+        stderr(&again)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed = stdout(&run(&["dead-letters", "list"]));
+        if listed.contains("2 dead letters, 1 awaiting a replay") {
+            assert!(
+                listed.contains(&format!("{id}  ")) && listed.contains("replayed 2"),
+                "{listed}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no second dead letter: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let missing = run(&[
+        "dead-letters",
+        "show",
+        "throughcare.referrals.events.dlq/0/999",
+    ]);
+    assert_eq!(code(&missing), 5, "{}", stderr(&missing));
+    let malformed = run(&["dead-letters", "show", "not-an-id"]);
+    assert_eq!(code(&malformed), 2, "{}", stderr(&malformed));
+
+    // The sharing service says so on its dead-letter health name (checked every 30 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(75);
+    loop {
+        let health = run(&[
+            "health",
+            &endpoints[1],
+            "--service",
+            "throughcare.dead_letters",
+        ]);
+        if code(&health) == 1 && stderr(&health).contains("NotServing") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", stderr(&health));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let whole = run(&["health", &endpoints[1]]);
+    assert_eq!(
+        code(&whole),
+        0,
+        "the service itself still serves: {}",
+        stderr(&whole)
+    );
+    assert!(process.terminate(Duration::from_secs(20)).await.success());
+}

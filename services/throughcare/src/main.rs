@@ -7,6 +7,7 @@
 //! call any of the services as one organisation in one role.
 
 mod client;
+mod dead_letters;
 mod demo;
 mod dev;
 mod dev_registry;
@@ -39,6 +40,10 @@ enum Command {
     /// Drive a synthetic population through the running system (started with
     /// `throughcare dev`), then print the indicators a commissioner sees.
     Demo(demo::DemoArgs),
+    /// List, show and replay the records a service could not process (read
+    /// from the bus, never their contents).
+    #[command(name = "dead-letters")]
+    DeadLetters(dead_letters::DeadLetterArgs),
     /// Ask a service whether it is serving (grpc.health.v1); exits 0 only if so.
     /// Used by container health checks.
     Health(health::HealthArgs),
@@ -52,6 +57,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Dev(args) => dev::run(args, cli.connection.data_dir()).await,
         Command::Demo(args) => demo::run(args, &cli.connection).await,
+        Command::DeadLetters(args) => dead_letters::run(args, cli.connection.data_dir()).await,
         Command::Health(args) => health::run(args).await,
         Command::Role(command) => roles::run(command, &cli.connection).await,
     };
