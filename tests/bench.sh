@@ -3,16 +3,17 @@
 # broker, started as for the tests) and prints its figures. Benchmarks print;
 # they never assert times. Usage:
 #   tests/bench.sh relay        # raw rdkafka produce rate vs the outbox relay
+#   tests/bench.sh consume      # a bare rdkafka consumer vs the bus's replay and consume loop
 #   tests/bench.sh ingest       # release notifications over gRPC vs durable PostgreSQL commits
 #   tests/bench.sh disclosure   # disclosure decisions with the audit append; verifying 1M audit entries
 #   tests/bench.sh aggregation  # the indicators core: live rate, national rebuild, rebuild from the broker
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-bench=${1:?usage: tests/bench.sh <relay|ingest|disclosure|aggregation>}
+bench=${1:?usage: tests/bench.sh <relay|consume|ingest|disclosure|aggregation>}
 shift
 case "$bench" in
-    relay) package=throughcare-platform ;;
+    relay|consume) package=throughcare-platform ;;
     ingest) package=throughcare-referrals ;;
     disclosure) package=throughcare-sharing ;;
     aggregation) package=throughcare-indicators ;;
