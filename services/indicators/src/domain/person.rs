@@ -8,6 +8,7 @@ use super::period::{Period, YEARS};
 use super::stratum::Demographics;
 use crate::catalogue::Catalogue;
 use chrono::{DateTime, Datelike};
+use throughcare_platform::clock::from_timestamp;
 use throughcare_proto::events::v1::{
     Observation, ObservationsRecorded, ObservationsRetracted, ObservedFact, PersonsLinked,
 };
@@ -152,12 +153,10 @@ fn check<'a>(
         .ok_or("fact: unknown")?;
     let service = ServiceType::try_from(o.service).map_err(|_| "service: unknown")?;
     let observed = o.observed_at.as_ref().ok_or("observed_at: missing")?;
-    let at = DateTime::from_timestamp(
-        observed.seconds,
-        observed.nanos.clamp(0, 999_999_999) as u32,
-    )
-    .filter(|t| YEARS.contains(&t.year()))
-    .ok_or("observed_at: out of range")?;
+    let at = from_timestamp(observed, "observed_at")
+        .ok()
+        .filter(|t| YEARS.contains(&t.year()))
+        .ok_or("observed_at: out of range")?;
     if o.episode_key.len() > MAX_KEY_LEN {
         return Err(format!("episode_key: longer than {MAX_KEY_LEN} characters"));
     }

@@ -4,9 +4,10 @@
 //! every hash after it, and the first broken entry is where the log was touched.
 
 use super::decision::{self, Outcome, Refusal, Request};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use ring::digest;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use throughcare_platform::clock::to_timestamp;
 use throughcare_proto::sharing::v1 as pb;
 use throughcare_proto::types::v1::{DataCategory, OrganisationKind};
 
@@ -161,10 +162,8 @@ impl Entry {
     pub fn to_proto(&self, previous_hash: Vec<u8>, hash: Vec<u8>) -> pb::AuditEntry {
         pb::AuditEntry {
             sequence: self.seq,
-            at: Some(prost_types::Timestamp {
-                seconds: self.at.timestamp(),
-                nanos: self.at.timestamp_subsec_micros() as i32 * 1000,
-            }),
+            // Microseconds, as stored: the hash covers what is stored.
+            at: Some(to_timestamp(self.at.trunc_subsecs(6))),
             actor_organisation: self.actor_organisation.clone(),
             actor_kind: self.actor_kind as i32,
             actor_role: self.actor_role.clone(),
