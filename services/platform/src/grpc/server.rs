@@ -118,35 +118,7 @@ impl GrpcServer {
         metrics: Metrics,
         shutdown: CancellationToken,
     ) -> Result<(), ServeError> {
-        let (health, health_service) = tonic_health::server::health_reporter();
-        for name in &self.serving {
-            health
-                .set_service_status(*name, ServingStatus::Serving)
-                .await;
-        }
-        // Both reflection versions: many clients (grpcurl's older builds,
-        // Python's grpcio-reflection) still speak only v1alpha.
-        let reflection = || {
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(throughcare_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        };
-        self.routes
-            .add_service(health_service)
-            .add_service(reflection().build_v1()?)
-            .add_service(reflection().build_v1alpha()?);
-        if let Some(consumers) = self.consumers.take() {
-            tokio::spawn(watch_consumers(
-                health.clone(),
-                self.serving.clone(),
-                consumers,
-                shutdown.clone(),
-            ));
-        }
-        if let Some(watch) = self.dead_letters.take() {
-            tokio::spawn(watch_dead_letters(health.clone(), watch, shutdown.clone()));
-        }
-
+        let health = self.add_health_and_reflection(&shutdown).await?;
         let mut builder = Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
         if let Some(tls) = tls {
             builder = builder.tls_config(self.tls_config(tls)?)?;
@@ -187,6 +159,44 @@ impl GrpcServer {
         }
         tracing::info!(?addr, "grpc server stopped");
         Ok(())
+    }
+
+    /// Adds grpc.health.v1 (every service SERVING, kept in step with the
+    /// consumers and the dead letters when watched) and both reflection
+    /// versions; returns the health reporter.
+    async fn add_health_and_reflection(
+        &mut self,
+        shutdown: &CancellationToken,
+    ) -> Result<HealthReporter, ServeError> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for name in &self.serving {
+            health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+        // Both reflection versions: many clients (grpcurl's older builds,
+        // Python's grpcio-reflection) still speak only v1alpha.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(throughcare_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        self.routes
+            .add_service(health_service)
+            .add_service(reflection().build_v1()?)
+            .add_service(reflection().build_v1alpha()?);
+        if let Some(consumers) = self.consumers.take() {
+            tokio::spawn(watch_consumers(
+                health.clone(),
+                self.serving.clone(),
+                consumers,
+                shutdown.clone(),
+            ));
+        }
+        if let Some(watch) = self.dead_letters.take() {
+            tokio::spawn(watch_dead_letters(health.clone(), watch, shutdown.clone()));
+        }
+        Ok(health)
     }
 
     fn tls_config(&self, tls: &TlsConfig) -> Result<ServerTlsConfig, ServeError> {
