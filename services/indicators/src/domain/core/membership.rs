@@ -44,106 +44,53 @@ pub(super) fn members(
     let (mut all, mut demographics) =
         period_masks(person, masks, catalogue.caseload, period, areas);
     if catalogue.caseload != 0 {
-        let months = period.months();
-        let mut latest: Option<&Spell> = None;
-        for spell in spells.iter().filter(|s| {
-            let covers = s.months(horizon);
-            *covers.start() < months.end && *covers.end() >= months.start
-        }) {
+        let latest = add_caseload(catalogue.caseload, person, spells, period, horizon, areas);
+        if latest.is_some() {
             all |= catalogue.caseload;
-            add_bits(areas, 0, catalogue.caseload);
-            // Supervised in the community: not in the releasing prison.
-            let place = &person.places[usize::from(spell.start.place)].0;
-            for (&area, _) in place
-                .iter()
-                .zip(AreaKind::PLACED)
-                .filter(|(_, kind)| *kind != AreaKind::Prison)
-            {
-                if area != 0 {
-                    add_bits(areas, area, catalogue.caseload);
-                }
-            }
-            latest = Some(spell);
         }
-        if demographics.is_none() {
-            demographics = latest.map(|s| s.start.demographics);
-        }
-        areas.sort_unstable_by_key(|a| a.0);
+        demographics = demographics.or(latest);
     }
     let demographics = demographics?;
     let period_id = period.id();
     for (index, indicator) in catalogue.indicators.iter().enumerate() {
+        let base = |area| key(index, period_id, area);
         match indicator.rule {
-            Rule::SamePeriod { den, num } => {
-                if all & den == 0 {
-                    continue;
-                }
+            Rule::SamePeriod { den, num } if all & den != 0 => {
                 let num = all & num != 0;
-                for &(area, _) in areas.iter().filter(|(_, bits)| bits & den != 0) {
-                    out.push(Member {
-                        base: key(index, period_id, area),
-                        num,
-                        measure: None,
-                    });
-                }
+                each_area(out, areas, den, |area| Member {
+                    base: base(area),
+                    num,
+                    measure: None,
+                });
             }
             Rule::Cohort {
                 den,
                 num,
                 within_days,
                 clock,
-            } => {
-                if all & den == 0 {
-                    continue;
-                }
+            } if all & den != 0 => {
                 let rule = Cohort {
                     num,
                     within_days,
                     clock,
                 };
-                // Each denominator fact in the period is followed up once;
-                // an area's numerator is whether any of its facts was.
-                cohort.clear();
-                for (d, _) in person
-                    .obs
-                    .iter()
-                    .zip(masks.iter())
-                    .filter(|(d, mask)| period.contains_month(d.month) && *mask & den != 0)
-                {
-                    cohort.push((d.place, rule.followed(person, masks, d)));
-                }
-                for &(area, _) in areas.iter().filter(|(_, bits)| bits & den != 0) {
-                    let num = cohort.iter().any(|&(place, followed)| {
-                        followed
-                            && (area == 0 || person.places[usize::from(place)].0.contains(&area))
-                    });
-                    out.push(Member {
-                        base: key(index, period_id, area),
-                        num,
-                        measure: None,
-                    });
-                }
+                rule.follow_up(person, masks, period, den, cohort);
+                each_area(out, areas, den, |area| Member {
+                    base: base(area),
+                    num: followed_in(person, cohort, area),
+                    measure: None,
+                });
             }
-            Rule::Median { measure } => {
-                if all & measure == 0 {
-                    continue;
-                }
-                let first = person
-                    .obs
-                    .iter()
-                    .zip(masks.iter())
-                    .filter(|(o, mask)| period.contains_month(o.month) && *mask & measure != 0)
-                    .map(|(o, _)| o)
-                    .min_by_key(|o| (o.at, o.value))
-                    .map(|o| o.value);
-                for &(area, _) in areas.iter().filter(|(_, bits)| bits & measure != 0) {
-                    out.push(Member {
-                        base: key(index, period_id, area),
-                        num: true,
-                        measure: first,
-                    });
-                }
+            Rule::Median { measure } if all & measure != 0 => {
+                let first = first_value(person, masks, period, measure);
+                each_area(out, areas, measure, |area| Member {
+                    base: base(area),
+                    num: true,
+                    measure: first,
+                });
             }
+            // Nothing of the person's in the period sets its bits.
+            _ => {}
         }
     }
     Some(demographics)
@@ -174,6 +121,79 @@ pub(super) fn bare_members(catalogue: &Catalogue) -> Vec<(usize, bool)> {
 }
 
 /// Adds `mask` to an area's bits.
+/// Adds `caseload` to every area of each supervision spell that covers
+/// `period` (the nation, and the community areas of the place it starts at:
+/// supervised in the community, not in the releasing prison), then sorts
+/// `areas`; returns the demographics at the start of the latest such spell,
+/// `None` when no spell covers the period.
+fn add_caseload(
+    caseload: u64,
+    person: &Person,
+    spells: &[Spell],
+    period: Period,
+    horizon: u32,
+    areas: &mut Vec<(u32, u64)>,
+) -> Option<Demographics> {
+    let months = period.months();
+    let mut latest: Option<&Spell> = None;
+    for spell in spells.iter().filter(|s| {
+        let covers = s.months(horizon);
+        *covers.start() < months.end && *covers.end() >= months.start
+    }) {
+        add_bits(areas, 0, caseload);
+        let place = &person.places[usize::from(spell.start.place)].0;
+        for (&area, _) in place
+            .iter()
+            .zip(AreaKind::PLACED)
+            .filter(|(_, kind)| *kind != AreaKind::Prison)
+        {
+            if area != 0 {
+                add_bits(areas, area, caseload);
+            }
+        }
+        latest = Some(spell);
+    }
+    areas.sort_unstable_by_key(|a| a.0);
+    latest.map(|s| s.start.demographics)
+}
+
+/// Adds `member(area)` for each of `areas` in which a person has any of `bits`.
+fn each_area(
+    out: &mut Vec<Member>,
+    areas: &[(u32, u64)],
+    bits: u64,
+    member: impl FnMut(u32) -> Member,
+) {
+    out.extend(
+        areas
+            .iter()
+            .filter(|(_, b)| b & bits != 0)
+            .map(|&(area, _)| area)
+            .map(member),
+    );
+}
+
+/// The value of a person's first `measure` observation in `period` (the
+/// earliest; the smaller value on a tie).
+fn first_value(person: &Person, masks: &[u64], period: Period, measure: u64) -> Option<i32> {
+    person
+        .obs
+        .iter()
+        .zip(masks.iter())
+        .filter(|(o, mask)| period.contains_month(o.month) && *mask & measure != 0)
+        .map(|(o, _)| o)
+        .min_by_key(|o| (o.at, o.value))
+        .map(|o| o.value)
+}
+
+/// Whether any of a cohort's denominator facts placed in `area` (every one,
+/// for the nation, area 0) was followed by its numerator.
+fn followed_in(person: &Person, cohort: &[(u16, bool)], area: u32) -> bool {
+    cohort.iter().any(|&(place, followed)| {
+        followed && (area == 0 || person.places[usize::from(place)].0.contains(&area))
+    })
+}
+
 fn add_bits(areas: &mut Vec<(u32, u64)>, area: u32, mask: u64) {
     match areas.iter_mut().find(|(a, _)| *a == area) {
         Some(entry) => entry.1 |= mask,
@@ -239,6 +259,29 @@ struct Cohort {
 }
 
 impl Cohort {
+    /// Fills `cohort` with each of the person's denominator facts (`den`) in
+    /// `period` — its place, and whether the numerator followed it: each
+    /// fact is followed up once; an area's numerator is whether any of its
+    /// facts was.
+    fn follow_up(
+        &self,
+        person: &Person,
+        masks: &[u64],
+        period: Period,
+        den: u64,
+        cohort: &mut Vec<(u16, bool)>,
+    ) {
+        cohort.clear();
+        for (d, _) in person
+            .obs
+            .iter()
+            .zip(masks.iter())
+            .filter(|(d, mask)| period.contains_month(d.month) && *mask & den != 0)
+        {
+            cohort.push((d.place, self.followed(person, masks, d)));
+        }
+    }
+
     /// Whether the numerator followed the denominator fact `d` in time.
     fn followed(&self, person: &Person, masks: &[u64], d: &Obs) -> bool {
         let follows = |n: &Obs| match self.clock {
