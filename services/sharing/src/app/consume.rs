@@ -216,8 +216,8 @@ impl App {
             probation_delivery_unit: pdu,
             released_at,
         };
-        people::insert_release(work.tx(), release).await?;
-        if let Some(pdu) = pdu {
+        let stands = people::insert_release(work.tx(), release).await?;
+        if let Some(pdu) = pdu.filter(|_| stands) {
             self.owe(work, pdu, person_key, ("release", release_id))
                 .await?;
         }
@@ -230,7 +230,8 @@ impl App {
         work: &mut Work,
         reversed: &events::ReleaseReversed,
     ) -> sqlx::Result<()> {
-        people::reverse_release(work.tx(), &reversed.release_id).await?;
+        let person_key = &self.held_as(work, &reversed.person_key).await?;
+        people::reverse_release(work.tx(), &reversed.release_id, person_key).await?;
         people::withdraw_for_trigger(work.tx(), "release", &reversed.release_id, self.now())
             .await?;
         Ok(())

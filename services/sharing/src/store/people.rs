@@ -262,14 +262,21 @@ pub struct NewRelease<'a> {
     pub released_at: Option<DateTime<Utc>>,
 }
 
-pub async fn insert_release(tx: &mut Tx, r: NewRelease<'_>) -> sqlx::Result<()> {
+/// Records a notified release; returns whether it stands (a release already
+/// reversed — its reversal came first, as after a dead letter's replay —
+/// stays reversed).
+pub async fn insert_release(tx: &mut Tx, r: NewRelease<'_>) -> sqlx::Result<bool> {
     on_tx!(tx, c => sqlx::query(
         "INSERT INTO releases (release_id, person_key, releasing_prison, probation_delivery_unit, state, released_at)
-         VALUES ($1, $2, $3, $4, 'notified', $5) ON CONFLICT DO NOTHING")
+         VALUES ($1, $2, $3, $4, 'notified', $5)
+         ON CONFLICT DO NOTHING")
         .bind(r.release_id).bind(r.person_key).bind(r.releasing_prison).bind(r.probation_delivery_unit)
         .bind(r.released_at)
         .execute(&mut **c).await.map(|r| r.rows_affected()))?;
-    Ok(())
+    let state: String = on_tx!(tx, c => sqlx::query_scalar(
+        "SELECT state FROM releases WHERE release_id = $1")
+        .bind(r.release_id).fetch_one(&mut **c).await)?;
+    Ok(state == "notified")
 }
 
 /// Whether `organisation` has a relationship with the person keyed
@@ -300,9 +307,13 @@ pub async fn released_at(tx: &mut Tx, release_id: &str) -> sqlx::Result<Option<D
     Ok(row.and_then(|(at,)| at))
 }
 
-pub async fn reverse_release(tx: &mut Tx, release_id: &str) -> sqlx::Result<()> {
-    on_tx!(tx, c => sqlx::query("UPDATE releases SET state = 'reversed' WHERE release_id = $1")
-        .bind(release_id).execute(&mut **c).await.map(|r| r.rows_affected()))?;
+/// Marks a release reversed; one not known yet is recorded as reversed, so
+/// its notification, should it come later, does not bring it back.
+pub async fn reverse_release(tx: &mut Tx, release_id: &str, person_key: &str) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO releases (release_id, person_key, state) VALUES ($1, $2, 'reversed')
+         ON CONFLICT (release_id) DO UPDATE SET state = 'reversed'")
+        .bind(release_id).bind(person_key).execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 

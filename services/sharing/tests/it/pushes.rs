@@ -4,7 +4,7 @@ use throughcare_proto::events::v1::ObservedFact;
 use throughcare_proto::referrals::v1 as referrals;
 use throughcare_proto::sharing::v1::{self as pb, Purpose};
 use throughcare_proto::types::v1::{
-    AgeBand, DataCategory as C, EthnicGroup, OrganisationKind, ServiceType, Sex,
+    AgeBand, DataCategory as C, Date, Destination, EthnicGroup, OrganisationKind, ServiceType, Sex,
 };
 use tokio_stream::StreamExt;
 
@@ -508,4 +508,68 @@ pub async fn a_delivery_once_made_is_a_fixed_record(rig: Rig) {
         .disclosures;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].trigger, pb::DeliveryTrigger::Release as i32);
+}
+
+/// A reversal that reaches sharing before its release notification — as when
+/// the notification was dead-lettered and replayed after the fix — keeps the
+/// release reversed: no push is owed for it and it relates no one to the
+/// person. A release after it is handled as usual.
+pub async fn a_release_replayed_after_its_reversal_stays_reversed(rig: Rig) {
+    use throughcare_platform::bus::{Event, Publisher};
+    use throughcare_proto::events::v1 as events;
+    let topic = rig.bus.topic(throughcare_proto::topics::REFERRALS_EVENTS);
+    let person_key = format!("{:064x}", 0x5eed_u64);
+    let notified = |release_id: &str| events::ReleaseNotified {
+        release_id: release_id.into(),
+        person_key: person_key.clone(),
+        release_date: Some(Date {
+            year: 2026,
+            month: 12,
+            day: 7,
+        }),
+        releasing_prison: "LEI".into(),
+        destination: Some(Destination {
+            probation_delivery_unit: "EMR-LEI".into(),
+            ..Default::default()
+        }),
+        notified_by: "LEI".into(),
+        ..Default::default()
+    };
+    let reversed = events::ReleaseReversed {
+        release_id: "late".into(),
+        person_key: person_key.clone(),
+        ..Default::default()
+    };
+    let source = "/throughcare/referrals";
+    rig.bus
+        .publish(&[
+            Event::new(&topic, &person_key, source, &reversed).to_record(),
+            Event::new(&topic, &person_key, source, &notified("late")).to_record(),
+            Event::new(&topic, &person_key, source, &notified("after")).to_record(),
+        ])
+        .await
+        .unwrap();
+    // One key, one partition: once the last is in, the two before it are.
+    rig.wait_count(
+        "the release after",
+        "SELECT count(*) FROM releases WHERE release_id = 'after'",
+        1,
+    )
+    .await;
+    let count = |sql: &'static str| rig.count(sql);
+    assert_eq!(
+        count("SELECT count(*) FROM releases WHERE release_id = 'late' AND state = 'reversed'")
+            .await,
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM deliveries WHERE trigger_id = 'late'").await,
+        0,
+        "no push for the reversed release"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM deliveries WHERE trigger_id = 'after'").await,
+        1,
+        "the release after it owes its push"
+    );
 }
