@@ -338,14 +338,30 @@ async fn publish_poison(data_dir: &Path) {
     )
     .await
     .expect("dev's bus log");
-    bus.publish(&[Record {
-        topic: throughcare_proto::topics::REFERRALS_EVENTS.to_owned(),
-        key: "poison".into(),
+    let topic = throughcare_proto::topics::REFERRALS_EVENTS;
+    // A release notification whose payload does not decode: sharing can
+    // never process it.
+    let mut payload = vec![0xff; 11];
+    payload.extend_from_slice(b"SECRET-PAYLOAD");
+    let event = throughcare_platform::bus::Event {
+        payload,
+        ..throughcare_platform::bus::Event::new(
+            topic,
+            "poison",
+            "/throughcare/test",
+            &throughcare_proto::events::v1::ReleaseNotified::default(),
+        )
+    };
+    // And a record that is not even a CloudEvent.
+    let foreign = Record {
+        topic: topic.to_owned(),
+        key: "foreign".into(),
         headers: vec![],
-        payload: b"SECRET-PAYLOAD".to_vec(),
-    }])
-    .await
-    .expect("publish");
+        payload: b"SECRET-TOO".to_vec(),
+    };
+    bus.publish(&[event.to_record(), foreign])
+        .await
+        .expect("publish");
 }
 
 #[tokio::test]
@@ -366,34 +382,36 @@ async fn an_operator_lists_shows_and_replays_dead_letters_without_seeing_their_c
     );
 
     publish_poison(&data_dir).await;
-    // Sharing's consumer dead-letters it at once (it can never decode).
+    // Sharing's consumer dead-letters both at once (neither can ever be processed).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let listed = loop {
         let listed = run(&["dead-letters", "list", "--unreplayed"]);
         assert_eq!(code(&listed), 0, "{}", stderr(&listed));
-        if stdout(&listed).contains("throughcare-sharing") {
+        if stdout(&listed).contains("2 awaiting a replay") {
             break stdout(&listed);
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no dead letter: {}",
+            "no dead letters: {}",
             stdout(&listed)
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    assert!(!listed.contains("SECRET-PAYLOAD"), "{listed}");
+    assert!(!listed.contains("SECRET"), "{listed}");
+    let id_of = |needle: &str| {
+        listed
+            .lines()
+            .find(|l| l.contains(needle))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("a dead letter with {needle}: {listed}"))
+            .to_owned()
+    };
+    let (id, foreign) = (id_of("ReleaseNotified"), id_of("(not a CloudEvent)"));
+    assert!(id.starts_with("throughcare.referrals.events.dlq/"), "{id}");
     assert!(
-        listed.contains("(not a CloudEvent)") && listed.contains("undecodable"),
+        listed.contains("throughcare-sharing") && listed.contains("does not decode"),
         "{listed}"
     );
-    assert!(listed.contains("1 awaiting a replay"), "{listed}");
-    let id = listed
-        .lines()
-        .find(|l| l.contains("throughcare-sharing"))
-        .and_then(|l| l.split_whitespace().next())
-        .expect("the dead letter's id")
-        .to_owned();
-    assert!(id.starts_with("throughcare.referrals.events.dlq/"), "{id}");
 
     let shown = run(&["dead-letters", "show", &id]);
     assert_eq!(code(&shown), 0, "{}", stderr(&shown));
@@ -403,19 +421,33 @@ async fn an_operator_lists_shows_and_replays_dead_letters_without_seeing_their_c
         "{shown}"
     );
     assert!(
-        shown.contains("payload:        14 bytes (not shown)"),
+        shown.contains("event type:     throughcare.events.v1.ReleaseNotified"),
         "{shown}"
     );
     assert!(
-        !shown.contains("SECRET-PAYLOAD") && !shown.contains("poison"),
+        shown.contains("payload:        25 bytes (not shown)"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("SECRET") && !shown.contains("poison"),
         "{shown}"
     );
 
     // Replayed, it fails again (nothing fixed it) and comes back as a new dead
-    // letter; the first is settled and cannot be replayed twice.
-    let replayed = run(&["dead-letters", "replay", &id]);
-    assert_eq!(code(&replayed), 0, "{}", stderr(&replayed));
-    assert!(stdout(&replayed).contains("for throughcare-sharing"));
+    // letter; the first is settled and cannot be replayed twice. The record
+    // that is no CloudEvent is refused: nothing could ever process it.
+    let replayed = run(&["dead-letters", "replay", &id, &foreign]);
+    assert_eq!(code(&replayed), 3, "{}", stderr(&replayed));
+    assert!(
+        stdout(&replayed).contains("for throughcare-sharing"),
+        "{}",
+        stdout(&replayed)
+    );
+    assert!(
+        stderr(&replayed).contains("not a CloudEvent"),
+        "{}",
+        stderr(&replayed)
+    );
     let again = run(&["dead-letters", "replay", &id]);
     assert_eq!(code(&again), 3, "{}", stderr(&again));
     assert!(
@@ -426,7 +458,7 @@ async fn an_operator_lists_shows_and_replays_dead_letters_without_seeing_their_c
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let listed = stdout(&run(&["dead-letters", "list"]));
-        if listed.contains("2 dead letters, 1 awaiting a replay") {
+        if listed.contains("3 dead letters, 2 awaiting a replay") {
             assert!(
                 listed.contains(&format!("{id}  ")) && listed.contains("replayed 2"),
                 "{listed}"
@@ -435,16 +467,24 @@ async fn an_operator_lists_shows_and_replays_dead_letters_without_seeing_their_c
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no second dead letter: {listed}"
+            "no new dead letter: {listed}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let missing = run(&[
-        "dead-letters",
-        "show",
-        "throughcare.referrals.events.dlq/0/999",
-    ]);
-    assert_eq!(code(&missing), 5, "{}", stderr(&missing));
+    for command in ["show", "replay"] {
+        for unknown in [
+            "throughcare.referrals.events.dlq/0/999",
+            "no.such.topic.dlq/0/1",
+        ] {
+            let missing = run(&["dead-letters", command, unknown]);
+            assert_eq!(
+                code(&missing),
+                5,
+                "{command} {unknown}: {}",
+                stderr(&missing)
+            );
+        }
+    }
     let malformed = run(&["dead-letters", "show", "not-an-id"]);
     assert_eq!(code(&malformed), 2, "{}", stderr(&malformed));
 

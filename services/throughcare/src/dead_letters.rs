@@ -84,12 +84,24 @@ pub(crate) async fn run(args: DeadLetterArgs, data_dir: &Path) -> anyhow::Result
             } else {
                 ids
             };
+            // Each on its own: one refused does not stop the rest.
+            let mut first_refusal = None;
             for id in &ids {
-                let letter = bus.replay_dead_letter(id).await.map_err(refusal)?;
-                println!("replayed {id} to {} for {}", letter.topic, letter.group);
+                match bus.replay_dead_letter(id).await {
+                    Ok(letter) => {
+                        println!("replayed {id} to {} for {}", letter.topic, letter.group)
+                    }
+                    Err(error) => {
+                        eprintln!("not replayed: {error}");
+                        first_refusal.get_or_insert(error);
+                    }
+                }
             }
             if ids.is_empty() {
                 println!("no dead letters await a replay");
+            }
+            if let Some(error) = first_refusal {
+                return Err(refusal(error));
             }
         }
     }
@@ -135,9 +147,9 @@ async fn find(bus: &Bus, id: &DeadLetterId) -> anyhow::Result<DeadLetter> {
 fn refusal(error: ReplayError) -> anyhow::Error {
     match error {
         ReplayError::NotFound(_) => Status::not_found(error.to_string()).into(),
-        ReplayError::AlreadyReplayed { .. } | ReplayError::NoOrigin(_) => {
-            Status::failed_precondition(error.to_string()).into()
-        }
+        ReplayError::AlreadyReplayed { .. }
+        | ReplayError::NoOrigin(_)
+        | ReplayError::NotAnEvent(_) => Status::failed_precondition(error.to_string()).into(),
         ReplayError::Bus(error) => error.into(),
     }
 }

@@ -10,7 +10,10 @@
 //! `DeadLetterReplayed` event, which settles the dead letter. A replay that
 //! fails again is dead-lettered again, as a new dead letter. A replay cut off
 //! between the two steps leaves the dead letter unsettled; replaying it again
-//! is harmless, because consumers record each event id in their inbox.
+//! is harmless, because consumers record each event id in their inbox. A
+//! replayed record comes after whatever its key's partition received since:
+//! the group applies it later than it would have, which an operator weighs
+//! before replaying (the README says what to check).
 //!
 //! Nothing here reads a payload: listings show positions, event types,
 //! reasons and times, never what the record says.
@@ -91,7 +94,7 @@ impl FromStr for DeadLetterId {
 }
 
 /// One dead letter, as an operator sees it: no payload, no key.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DeadLetter {
     pub id: DeadLetterId,
     /// The topic the record was consumed from, and where it stood there.
@@ -110,6 +113,25 @@ pub struct DeadLetter {
     /// When it was replayed, if it has been.
     pub replayed_at: Option<DateTime<Utc>>,
     record: Record,
+}
+
+impl fmt::Debug for DeadLetter {
+    /// Everything but the record (its key is a person's pseudonym).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadLetter")
+            .field("id", &self.id)
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .field("group", &self.group)
+            .field("event_type", &self.event_type)
+            .field("event_id", &self.event_id)
+            .field("reason", &self.reason)
+            .field("at", &self.at)
+            .field("payload_bytes", &self.payload_bytes)
+            .field("replayed_at", &self.replayed_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DeadLetter {
@@ -172,6 +194,8 @@ pub enum ReplayError {
     AlreadyReplayed { id: DeadLetterId, at: DateTime<Utc> },
     #[error("dead letter {0} does not say which topic it came from")]
     NoOrigin(DeadLetterId),
+    #[error("dead letter {0} is not a CloudEvent: no consumer could ever process it")]
+    NotAnEvent(DeadLetterId),
 }
 
 impl Bus {
@@ -245,17 +269,26 @@ impl Bus {
     /// Sends dead letter `id` back to its topic for the group that failed it,
     /// then records the replay in the dead-letter topic.
     pub async fn replay_dead_letter(&self, id: &DeadLetterId) -> Result<DeadLetter, ReplayError> {
-        let letter = self
-            .dead_letters_of(&id.topic)
-            .await?
+        let not_found = || ReplayError::NotFound(id.clone());
+        if !id.topic.starts_with(&self.topic("")) {
+            return Err(not_found());
+        }
+        let letters = match self.dead_letters_of(&id.topic).await {
+            Err(BusError::UnknownTopic(_)) => return Err(not_found()),
+            letters => letters?,
+        };
+        let letter = letters
             .into_iter()
             .find(|l| l.id == *id)
-            .ok_or_else(|| ReplayError::NotFound(id.clone()))?;
+            .ok_or_else(not_found)?;
         if let Some(at) = letter.replayed_at {
             return Err(ReplayError::AlreadyReplayed { id: id.clone(), at });
         }
         if letter.topic.is_empty() || letter.group.is_empty() {
             return Err(ReplayError::NoOrigin(id.clone()));
+        }
+        if Event::from_record(&letter.record).is_err() {
+            return Err(ReplayError::NotAnEvent(id.clone()));
         }
         self.publish(&[letter.replayed_record()]).await?;
         let marker = Event::new(

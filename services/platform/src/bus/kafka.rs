@@ -343,7 +343,8 @@ impl SetAll for ClientConfig {
 /// Reads one topic from its beginning to where it ended when the replay
 /// started, outside any consumer group (nothing is committed).
 pub struct KafkaReplay {
-    consumer: StreamConsumer,
+    /// `None` when there is nothing to read.
+    consumer: Option<StreamConsumer>,
     topic: String,
     /// Per unfinished partition: the end offset to read up to (exclusive).
     remaining: HashMap<i32, i64>,
@@ -413,7 +414,6 @@ impl KafkaBus {
         })
         .await
         .map_err(|e| BusError::Replay(e.to_string()))??;
-        let consumer: StreamConsumer = client.create()?;
         let mut assignment = TopicPartitionList::new();
         let mut remaining = HashMap::new();
         for (partition, low, high) in bounds {
@@ -422,7 +422,15 @@ impl KafkaBus {
                 remaining.insert(partition, high);
             }
         }
-        consumer.assign(&assignment)?;
+        // An empty topic (most dead-letter topics, most of the time) needs
+        // no consumer at all.
+        let consumer = if remaining.is_empty() {
+            None
+        } else {
+            let consumer: StreamConsumer = client.create()?;
+            consumer.assign(&assignment)?;
+            Some(consumer)
+        };
         Ok(KafkaReplay {
             consumer,
             topic: topic.to_owned(),
@@ -434,15 +442,19 @@ impl KafkaBus {
 impl KafkaReplay {
     pub async fn next(&mut self) -> Result<Option<Received>, BusError> {
         loop {
-            if self.remaining.is_empty() {
+            let Some(consumer) = self
+                .consumer
+                .as_ref()
+                .filter(|_| !self.remaining.is_empty())
+            else {
                 return Ok(None);
-            }
-            let message = match tokio::time::timeout(REPLAY_IDLE, self.consumer.recv()).await {
+            };
+            let message = match tokio::time::timeout(REPLAY_IDLE, consumer.recv()).await {
                 Ok(message) => message?,
                 Err(_) => {
                     // Compaction or control records can leave the last offsets
                     // undelivered: the position says whether we are at the end.
-                    let positions = self.consumer.position()?;
+                    let positions = consumer.position()?;
                     self.remaining.retain(|partition, end| {
                         !matches!(
                             positions.find_partition(&self.topic, *partition).map(|p| p.offset()),

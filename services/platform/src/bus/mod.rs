@@ -169,8 +169,8 @@ impl Bus {
         format!("{}{name}", self.prefix)
     }
 
-    /// Creates the topics (and their dead-letter topics) with the broker's
-    /// default retention, if they do not exist.
+    /// Creates the topics with the broker's default retention (and their
+    /// dead-letter topics, kept for ever), if they do not exist.
     pub async fn ensure_topics(&self, topics: &[String]) -> Result<(), BusError> {
         let specs: Vec<(String, Retention)> = topics
             .iter()
@@ -180,14 +180,16 @@ impl Bus {
     }
 
     /// Creates the topics (full names) with the retention each one's owner
-    /// declared, and their dead-letter topics with the broker's default, if
-    /// they do not exist; an existing topic is left as it is.
+    /// declared, and their dead-letter topics kept for ever, if they do not
+    /// exist; an existing topic is left as it is.
     pub async fn ensure_topics_with(&self, topics: &[(String, Retention)]) -> Result<(), BusError> {
         let mut all: Vec<(String, Retention)> = topics.to_vec();
         all.extend(
             topics
                 .iter()
-                .map(|(t, _)| (dead_letter_topic(t), Retention::BrokerDefault)),
+                // Kept until replayed, not until the broker's default expires
+                // them unseen.
+                .map(|(t, _)| (dead_letter_topic(t), Retention::Forever)),
         );
         match &self.backend {
             Backend::Kafka(bus) => {
