@@ -351,20 +351,27 @@ impl DeadLetterWatch {
     }
 
     /// Counts the unreplayed dead letters of every watched group, recording
-    /// each group's count as a metric; returns the total.
+    /// each group's count as a metric; returns the total, or the first
+    /// failure (the groups that could be counted are recorded all the same).
     pub async fn scan(&self) -> Result<u64, BusError> {
         let groups = self
             .groups
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let mut total = 0;
+        let (mut total, mut failed) = (0, None);
         for WatchedGroup { group, topics } in groups {
-            let count = self.bus.unreplayed_dead_letters(&group, &topics).await?;
-            self.metrics.dead_letters_unreplayed(&group, count);
-            total += count;
+            match self.bus.unreplayed_dead_letters(&group, &topics).await {
+                Ok(count) => {
+                    self.metrics.dead_letters_unreplayed(&group, count);
+                    total += count;
+                }
+                Err(error) => {
+                    failed.get_or_insert(error);
+                }
+            }
         }
-        Ok(total)
+        failed.map_or(Ok(total), Err)
     }
 }
 
