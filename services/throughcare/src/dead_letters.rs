@@ -92,7 +92,9 @@ pub(crate) async fn run(args: DeadLetterArgs, data_dir: &Path) -> anyhow::Result
                         println!("replayed {id} to {} for {}", letter.topic, letter.group)
                     }
                     Err(error) => {
-                        eprintln!("not replayed: {error}");
+                        if ids.len() > 1 {
+                            eprintln!("not replayed: {error}");
+                        }
                         first_refusal.get_or_insert(error);
                     }
                 }
