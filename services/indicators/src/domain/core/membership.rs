@@ -120,7 +120,6 @@ pub(super) fn bare_members(catalogue: &Catalogue) -> Vec<(usize, bool)> {
         .collect()
 }
 
-/// Adds `mask` to an area's bits.
 /// Adds `caseload` to every area of each supervision spell that covers
 /// `period` (the nation, and the community areas of the place it starts at:
 /// supervised in the community, not in the releasing prison), then sorts
@@ -194,6 +193,7 @@ fn followed_in(person: &Person, cohort: &[(u16, bool)], area: u32) -> bool {
     })
 }
 
+/// Adds `mask` to an area's bits.
 fn add_bits(areas: &mut Vec<(u32, u64)>, area: u32, mask: u64) {
     match areas.iter_mut().find(|(a, _)| *a == area) {
         Some(entry) => entry.1 |= mask,
