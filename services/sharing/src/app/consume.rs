@@ -249,15 +249,18 @@ impl App {
             .await
     }
 
-    /// An ended referral withdraws its push if it is not yet made.
+    /// An ended referral withdraws its push if it is not yet made; one whose
+    /// request has not come yet owes none when it does.
     async fn referral_ended(
         &self,
         work: &mut Work,
         changed: &events::ReferralStateChanged,
     ) -> sqlx::Result<()> {
-        people::withdraw_for_trigger(work.tx(), "referral", &changed.referral_id, self.now())
-            .await?;
-        Ok(())
+        let (trigger, now) = (("referral", changed.referral_id.as_str()), self.now());
+        people::withdraw_for_trigger(work.tx(), trigger.0, trigger.1, now).await?;
+        let person_key = self.held_as(work, &changed.person_key).await?;
+        let provider = &changed.provider;
+        people::insert_withdrawn(work.tx(), &new_id(), provider, &person_key, trigger, now).await
     }
 
     /// A push owed to `recipient`, announced on its feed now if the person's

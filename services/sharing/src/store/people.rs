@@ -335,6 +335,26 @@ pub async fn insert_delivery(
     Ok(inserted == 1)
 }
 
+/// Records the push a trigger would owe `recipient` as withdrawn already,
+/// unless one exists: a trigger undone before it was heard of (as when its
+/// event was dead-lettered and replayed after the undoing) then owes nothing
+/// when it comes.
+pub async fn insert_withdrawn(
+    tx: &mut Tx,
+    delivery_id: &str,
+    recipient: &str,
+    person_key: &str,
+    trigger: (&str, &str),
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO deliveries (delivery_id, recipient, person_key, trigger_kind, trigger_id, state, created_at, withdrawn_at)
+         VALUES ($1, $2, $3, $4, $5, 'withdrawn', $6, $6) ON CONFLICT DO NOTHING")
+        .bind(delivery_id).bind(recipient).bind(person_key).bind(trigger.0).bind(trigger.1).bind(now)
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeliveryRow {
     pub delivery_id: String,

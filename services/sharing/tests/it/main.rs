@@ -33,6 +33,7 @@ throughcare_testkit::on_both_backends!(
     pushes::a_delivery_once_made_is_a_fixed_record,
     pushes::a_reversal_withdraws_what_the_release_caused,
     pushes::a_release_replayed_after_its_reversal_stays_reversed,
+    pushes::a_referral_replayed_after_it_ended_owes_nothing,
     pushes::a_tampered_audit_row_is_found_at_that_row,
     pushes::subject_access_lists_every_disclosure,
     probes::a_request_without_its_justification_is_denied_and_audited,

@@ -573,3 +573,65 @@ pub async fn a_release_replayed_after_its_reversal_stays_reversed(rig: Rig) {
         "the release after it owes its push"
     );
 }
+
+/// Likewise a referral ended before its request reached sharing owes its
+/// provider nothing when the request comes; a referral after it does.
+pub async fn a_referral_replayed_after_it_ended_owes_nothing(rig: Rig) {
+    use throughcare_platform::bus::{Event, Publisher};
+    use throughcare_proto::events::v1 as events;
+    let topic = rig.bus.topic(throughcare_proto::topics::REFERRALS_EVENTS);
+    let person_key = format!("{:064x}", 0x5eee_u64);
+    let requested = |referral_id: &str| events::ReferralRequested {
+        referral_id: referral_id.into(),
+        person_key: person_key.clone(),
+        service: ServiceType::SubstanceMisuseTreatment as i32,
+        referrer: "EMR-LEI".into(),
+        provider: "TP-LEI".into(),
+        ..Default::default()
+    };
+    let cancelled = events::ReferralStateChanged {
+        referral_id: "ended".into(),
+        person_key: person_key.clone(),
+        from_state: referrals::ReferralState::Requested as i32,
+        to_state: referrals::ReferralState::Cancelled as i32,
+        referrer: "EMR-LEI".into(),
+        provider: "TP-LEI".into(),
+        ..Default::default()
+    };
+    let source = "/throughcare/referrals";
+    rig.bus
+        .publish(&[
+            Event::new(&topic, &person_key, source, &cancelled).to_record(),
+            Event::new(&topic, &person_key, source, &requested("ended")).to_record(),
+            Event::new(&topic, &person_key, source, &requested("later")).to_record(),
+        ])
+        .await
+        .unwrap();
+    rig.wait_count(
+        "the referral after",
+        "SELECT count(*) FROM deliveries WHERE trigger_id = 'later'",
+        1,
+    )
+    .await;
+    assert_eq!(
+        rig.count(
+            "SELECT count(*) FROM deliveries WHERE trigger_id = 'ended' AND state = 'withdrawn'"
+        )
+        .await,
+        1,
+        "the ended referral's push is withdrawn before it was owed"
+    );
+    assert_eq!(
+        rig.count("SELECT count(*) FROM deliveries WHERE trigger_id = 'ended'")
+            .await,
+        1
+    );
+    assert_eq!(
+        rig.count(
+            "SELECT count(*) FROM deliveries WHERE trigger_id = 'later' AND state = 'pending'"
+        )
+        .await,
+        1,
+        "the referral after it owes its push"
+    );
+}
