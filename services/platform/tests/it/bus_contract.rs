@@ -214,24 +214,7 @@ pub async fn failing_records_are_dead_lettered_and_the_partition_moves_on(bus: T
     };
     let options = fast_options(&topic);
     let shutdown = CancellationToken::new();
-    let consumer = {
-        let (bus, recorder, options, shutdown) = (
-            bus.clone(),
-            recorder.clone(),
-            options.clone(),
-            shutdown.clone(),
-        );
-        tokio::spawn(async move {
-            run_consumer(
-                &bus.bus,
-                &options,
-                &recorder,
-                &Metrics::disabled(),
-                shutdown,
-            )
-            .await
-        })
-    };
+    let consumer = spawn_consumer(&bus, &options, &recorder, &shutdown);
     throughcare_platform::testing::eventually(WAIT, "records after the poison", || async {
         (recorder.handled() == vec![0, 2]).then_some(())
     })
@@ -399,24 +382,7 @@ pub async fn a_restarted_consumer_continues_where_it_stopped(bus: TestBus) {
         }
         let recorder = Recorder::default();
         let shutdown = CancellationToken::new();
-        let consumer = {
-            let (bus, recorder, options, shutdown) = (
-                bus.clone(),
-                recorder.clone(),
-                options.clone(),
-                shutdown.clone(),
-            );
-            tokio::spawn(async move {
-                run_consumer(
-                    &bus.bus,
-                    &options,
-                    &recorder,
-                    &Metrics::disabled(),
-                    shutdown,
-                )
-                .await
-            })
-        };
+        let consumer = spawn_consumer(&bus, &options, &recorder, &shutdown);
         throughcare_platform::testing::eventually(WAIT, "this round's records", || async {
             (recorder.handled().len() >= expected.len()).then_some(())
         })

@@ -260,7 +260,18 @@ impl App {
         people::withdraw_for_trigger(work.tx(), trigger.0, trigger.1, now).await?;
         let person_key = self.held_as(work, &changed.person_key).await?;
         let provider = &changed.provider;
-        people::insert_withdrawn(work.tx(), &new_id(), provider, &person_key, trigger, now).await
+        let (id, withdrawn) = (new_id(), people::Owed::Withdrawn);
+        people::insert_delivery(
+            work.tx(),
+            &id,
+            provider,
+            &person_key,
+            trigger,
+            now,
+            withdrawn,
+        )
+        .await?;
+        Ok(())
     }
 
     /// A push owed to `recipient`, announced on its feed now if the person's
@@ -273,8 +284,16 @@ impl App {
         trigger: (&str, &str),
     ) -> sqlx::Result<()> {
         let (id, now) = (new_id(), self.now());
-        let created =
-            people::insert_delivery(work.tx(), &id, recipient, person_key, trigger, now).await?;
+        let created = people::insert_delivery(
+            work.tx(),
+            &id,
+            recipient,
+            person_key,
+            trigger,
+            now,
+            people::Owed::Pending,
+        )
+        .await?;
         if created && people::has_records(work.tx(), person_key).await? {
             people::mark_announced(work.tx(), &id).await?;
             work.announce(delivery_entry(recipient, &id, now));

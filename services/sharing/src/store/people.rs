@@ -317,7 +317,18 @@ pub async fn reverse_release(tx: &mut Tx, release_id: &str, person_key: &str) ->
     Ok(())
 }
 
-/// A push owed to `recipient`, unless one for this trigger exists. Returns
+/// How a push starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owed {
+    /// Owed: to be made once deliverable.
+    Pending,
+    /// Withdrawn from the start: its trigger was undone before it was heard
+    /// of (as when its event was dead-lettered and replayed after the
+    /// undoing), so when the trigger comes it owes nothing.
+    Withdrawn,
+}
+
+/// A push to `recipient`, unless one for this trigger exists. Returns
 /// whether it was created.
 pub async fn insert_delivery(
     tx: &mut Tx,
@@ -326,33 +337,19 @@ pub async fn insert_delivery(
     person_key: &str,
     trigger: (&str, &str),
     now: DateTime<Utc>,
+    owed: Owed,
 ) -> sqlx::Result<bool> {
+    let (state, withdrawn_at) = match owed {
+        Owed::Pending => ("pending", None),
+        Owed::Withdrawn => ("withdrawn", Some(now)),
+    };
     let inserted = on_tx!(tx, c => sqlx::query(
-        "INSERT INTO deliveries (delivery_id, recipient, person_key, trigger_kind, trigger_id, state, created_at)
-         VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING")
-        .bind(delivery_id).bind(recipient).bind(person_key).bind(trigger.0).bind(trigger.1).bind(now)
+        "INSERT INTO deliveries (delivery_id, recipient, person_key, trigger_kind, trigger_id, state, created_at, withdrawn_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING")
+        .bind(delivery_id).bind(recipient).bind(person_key).bind(trigger.0).bind(trigger.1).bind(state)
+        .bind(now).bind(withdrawn_at)
         .execute(&mut **c).await.map(|r| r.rows_affected()))?;
     Ok(inserted == 1)
-}
-
-/// Records the push a trigger would owe `recipient` as withdrawn already,
-/// unless one exists: a trigger undone before it was heard of (as when its
-/// event was dead-lettered and replayed after the undoing) then owes nothing
-/// when it comes.
-pub async fn insert_withdrawn(
-    tx: &mut Tx,
-    delivery_id: &str,
-    recipient: &str,
-    person_key: &str,
-    trigger: (&str, &str),
-    now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    on_tx!(tx, c => sqlx::query(
-        "INSERT INTO deliveries (delivery_id, recipient, person_key, trigger_kind, trigger_id, state, created_at, withdrawn_at)
-         VALUES ($1, $2, $3, $4, $5, 'withdrawn', $6, $6) ON CONFLICT DO NOTHING")
-        .bind(delivery_id).bind(recipient).bind(person_key).bind(trigger.0).bind(trigger.1).bind(now)
-        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
-    Ok(())
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
