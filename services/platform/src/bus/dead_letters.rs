@@ -21,7 +21,7 @@
 use super::{Bus, BusError, Event, EventDecodeError, Publisher, Received, Record};
 use crate::telemetry::Metrics;
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -247,25 +247,6 @@ impl Bus {
         Ok(letters.into_values().collect())
     }
 
-    /// How many dead letters of `group` from `topics` (full names) await a
-    /// replay.
-    pub async fn unreplayed_dead_letters(
-        &self,
-        group: &str,
-        topics: &[String],
-    ) -> Result<u64, BusError> {
-        let mut count = 0;
-        for topic in topics {
-            count += self
-                .dead_letters_of(&dead_letter_topic(topic))
-                .await?
-                .iter()
-                .filter(|l| l.group == group && l.replayed_at.is_none())
-                .count() as u64;
-        }
-        Ok(count)
-    }
-
     /// Sends dead letter `id` back to its topic for the group that failed it,
     /// then records the replay in the dead-letter topic.
     pub async fn replay_dead_letter(&self, id: &DeadLetterId) -> Result<DeadLetter, ReplayError> {
@@ -359,17 +340,41 @@ impl DeadLetterWatch {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let (mut total, mut failed) = (0, None);
-        for WatchedGroup { group, topics } in groups {
-            match self.bus.unreplayed_dead_letters(&group, &topics).await {
-                Ok(count) => {
-                    self.metrics.dead_letters_unreplayed(&group, count);
-                    total += count;
+        // Each dead-letter topic is read once, however many groups consume
+        // the topic it belongs to.
+        let topics: BTreeSet<&str> = groups
+            .iter()
+            .flat_map(|g| g.topics.iter().map(String::as_str))
+            .collect();
+        let (mut read, mut failed) = (BTreeMap::new(), None);
+        for topic in topics {
+            match self.bus.dead_letters_of(&dead_letter_topic(topic)).await {
+                Ok(letters) => {
+                    read.insert(topic, letters);
                 }
                 Err(error) => {
                     failed.get_or_insert(error);
                 }
             }
+        }
+        let mut total = 0;
+        for WatchedGroup { group, topics } in &groups {
+            let waiting = |letters: &Vec<DeadLetter>| {
+                letters
+                    .iter()
+                    .filter(|l| l.group == *group && l.replayed_at.is_none())
+                    .count() as u64
+            };
+            // A group with a topic that could not be read keeps its last count.
+            let Some(count) = topics
+                .iter()
+                .map(|t| read.get(t.as_str()).map(waiting))
+                .sum::<Option<u64>>()
+            else {
+                continue;
+            };
+            self.metrics.dead_letters_unreplayed(group, count);
+            total += count;
         }
         failed.map_or(Ok(total), Err)
     }

@@ -6,8 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use throughcare_platform::bus::{
-    Bus, BusError, ConsumerOptions, DeadLetterId, Event, HandleError, Handler, Publisher, Received,
-    Record, ReplayError, Subscriber, Subscription, dead_letter_topic, run_consumer,
+    Bus, BusError, ConsumerOptions, DeadLetterId, DeadLetterWatch, Event, HandleError, Handler,
+    Publisher, Received, Record, ReplayError, Subscriber, Subscription, dead_letter_topic,
+    run_consumer,
 };
 use throughcare_platform::telemetry::Metrics;
 use throughcare_platform::testing::unique;
@@ -315,14 +316,11 @@ pub async fn a_dead_letter_is_listed_and_once_fixed_replayed_to_its_group_alone(
     );
     assert_eq!(letter.reason, "after 3 attempts: downstream unavailable");
     assert!(letter.at.is_some() && letter.offset.is_some() && letter.replayed_at.is_none());
+    // What a service's dead-letter watch counts for each group.
     let waiting = |group: &str| {
-        let (bus, group, topics) = (bus.clone(), group.to_owned(), [topic.clone()]);
-        async move {
-            bus.bus
-                .unreplayed_dead_letters(&group, &topics)
-                .await
-                .unwrap()
-        }
+        let watch = DeadLetterWatch::new(bus.bus.clone(), Metrics::disabled());
+        watch.add(group, std::slice::from_ref(&topic));
+        async move { watch.scan().await.unwrap() }
     };
     assert_eq!(waiting(&failing_options.group).await, 1);
     assert_eq!(waiting(&other_options.group).await, 0);
