@@ -6,6 +6,9 @@
 //! join.
 //! Run with `tests/bench.sh consume [records]`.
 
+mod common;
+
+use common::{kafka_bus, rate, record_count, sample_event};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -15,30 +18,9 @@ use std::time::{Duration, Instant};
 use throughcare_platform::bus::{
     Bus, ConsumerOptions, Event, HandleError, Handler, Publisher, run_consumer,
 };
-use throughcare_platform::config::{BusBackend, BusConfig};
 use throughcare_platform::telemetry::Metrics;
-use throughcare_platform::testing::{self, unique};
-use throughcare_proto::events::v1::ReferralRequested;
+use throughcare_platform::testing::unique;
 use tokio_util::sync::CancellationToken;
-
-/// About the size of an observations record (~870 bytes with headers).
-fn sample_event(topic: &str, i: usize) -> Event {
-    let key = format!("{:032x}", i % 1000);
-    Event::new(
-        topic,
-        key.clone(),
-        "/throughcare/bench",
-        &ReferralRequested {
-            referral_id: uuid::Uuid::now_v7().to_string(),
-            person_key: key,
-            service: 3,
-            referrer: "x".repeat(500),
-            provider: "TP-LEI".into(),
-            release_id: uuid::Uuid::now_v7().to_string(),
-            requested_at: None,
-        },
-    )
-}
 
 /// A bare consumer: every partition assigned from offset zero, defaults
 /// otherwise, each record read and dropped.
@@ -114,38 +96,24 @@ async fn live(bus: &Bus, topic: &str, records: usize) -> Duration {
     elapsed
 }
 
-fn rate(records: usize, elapsed: Duration) -> f64 {
-    records as f64 / elapsed.as_secs_f64()
-}
-
 #[tokio::main]
 async fn main() {
-    let records: usize = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .map_or(20_000, |a| a.parse().expect("record count"));
-    let kafka = testing::kafka_config();
-    let bus = Bus::connect(
-        &BusConfig {
-            topic_prefix: format!("{}.", unique("bench")),
-            backend: BusBackend::Kafka(kafka.clone()),
-        },
-        Metrics::disabled(),
-    )
-    .await
-    .unwrap();
+    let records = record_count(20_000);
+    let (bus, kafka) = kafka_bus().await;
+    // About the size of an observations record (~870 bytes with headers).
+    let referrer = "x".repeat(500);
     let topic = bus.topic("consume");
     bus.ensure_topics(std::slice::from_ref(&topic))
         .await
         .unwrap();
-    let size = sample_event(&topic, 0).to_record().payload.len();
+    let size = sample_event(&topic, 0, &referrer).to_record().payload.len();
     println!(
         "throughcare consume benchmark: {records} records of ~{size} bytes, {} partitions",
         kafka.partitions
     );
     let produced = Instant::now();
     let events: Vec<_> = (0..records)
-        .map(|i| sample_event(&topic, i).to_record())
+        .map(|i| sample_event(&topic, i, &referrer).to_record())
         .collect();
     for batch in events.chunks(1_000) {
         bus.publish(batch).await.unwrap();

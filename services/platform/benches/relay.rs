@@ -2,40 +2,26 @@
 //! on the same broker and database, in one run. Prints figures; asserts nothing.
 //! Run with `tests/bench.sh relay [records]`.
 
+mod common;
+
+use common::{kafka_bus, rate, record_count, sample_event};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::time::{Duration, Instant};
-use throughcare_platform::bus::{Bus, Event};
-use throughcare_platform::config::{BusBackend, BusConfig};
+use throughcare_platform::bus::Bus;
 use throughcare_platform::db::{Db, Migrations};
 use throughcare_platform::outbox::{OutboxWaker, Relay, RelayOptions};
 use throughcare_platform::telemetry::Metrics;
-use throughcare_platform::testing::{self, fresh_postgres, unique};
+use throughcare_platform::testing::fresh_postgres;
 use throughcare_platform::work::Transactions;
-use throughcare_proto::events::v1::ReferralRequested;
 use tokio_util::sync::CancellationToken;
 
 static NONE: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
 
-fn sample_event(topic: &str, i: usize) -> Event {
-    let key = format!("{:032x}", i % 1000);
-    Event::new(
-        topic,
-        key.clone(),
-        "/throughcare/bench",
-        &ReferralRequested {
-            referral_id: uuid::Uuid::now_v7().to_string(),
-            person_key: key,
-            service: 3,
-            referrer: "EMR-LEI".into(),
-            provider: "TP-LEI".into(),
-            release_id: uuid::Uuid::now_v7().to_string(),
-            requested_at: None,
-        },
-    )
-}
+/// The relay's records: a referral request's size.
+const REFERRER: &str = "EMR-LEI";
 
 async fn raw_produce(brokers: &str, topic: &str, records: usize) -> Duration {
     let producer: FutureProducer = ClientConfig::new()
@@ -46,7 +32,7 @@ async fn raw_produce(brokers: &str, topic: &str, records: usize) -> Duration {
         .create()
         .expect("producer");
     let events: Vec<_> = (0..records)
-        .map(|i| sample_event(topic, i).to_record())
+        .map(|i| sample_event(topic, i, REFERRER).to_record())
         .collect();
     let started = Instant::now();
     let mut deliveries = Vec::with_capacity(records);
@@ -90,7 +76,7 @@ async fn outbox_relay(db: &Db, bus: &Bus, topic: &str, records: usize) -> (Durat
     for chunk in (0..records).collect::<Vec<_>>().chunks(100) {
         let mut work = transactions.begin().await.unwrap();
         for i in chunk {
-            work.publish(sample_event(topic, *i));
+            work.publish(sample_event(topic, *i, REFERRER));
         }
         work.commit().await.unwrap();
     }
@@ -128,26 +114,10 @@ async fn outbox_relay(db: &Db, bus: &Bus, topic: &str, records: usize) -> (Durat
     (enqueued, drained)
 }
 
-fn rate(records: usize, elapsed: Duration) -> f64 {
-    records as f64 / elapsed.as_secs_f64()
-}
-
 #[tokio::main]
 async fn main() {
-    let records: usize = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .map_or(50_000, |a| a.parse().expect("record count"));
-    let kafka = testing::kafka_config();
-    let bus = Bus::connect(
-        &BusConfig {
-            topic_prefix: format!("{}.", unique("bench")),
-            backend: BusBackend::Kafka(kafka.clone()),
-        },
-        Metrics::disabled(),
-    )
-    .await
-    .unwrap();
+    let records = record_count(50_000);
+    let (bus, kafka) = kafka_bus().await;
     let (raw_topic, relay_topic) = (bus.topic("raw"), bus.topic("relay"));
     bus.ensure_topics(&[raw_topic.clone(), relay_topic.clone()])
         .await
@@ -165,7 +135,7 @@ async fn main() {
 
     println!(
         "throughcare relay benchmark: {records} records of ~{} bytes, 1000 keys",
-        sample_event("t", 0).payload.len()
+        sample_event("t", 0, REFERRER).payload.len()
     );
     let raw = raw_produce(&kafka.brokers, &raw_topic, records).await;
     let (enqueued, relayed) = outbox_relay(&db, &bus, &relay_topic, records).await;
