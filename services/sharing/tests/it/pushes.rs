@@ -1,5 +1,6 @@
 use crate::fixtures::*;
 use crate::harness::{Rig, WAIT, nhs};
+use throughcare_platform::bus::{Event, Record};
 use throughcare_proto::events::v1::ObservedFact;
 use throughcare_proto::referrals::v1 as referrals;
 use throughcare_proto::sharing::v1::{self as pb, Purpose};
@@ -510,14 +511,23 @@ pub async fn a_delivery_once_made_is_a_fixed_record(rig: Rig) {
     assert_eq!(listed[0].trigger, pb::DeliveryTrigger::Release as i32);
 }
 
+/// `message` as the referrals service publishes it, keyed by `person_key`.
+fn referrals_event<M: prost::Message + prost::Name>(
+    rig: &Rig,
+    person_key: &str,
+    message: &M,
+) -> Record {
+    let topic = rig.bus.topic(throughcare_proto::topics::REFERRALS_EVENTS);
+    Event::new(topic, person_key, "/throughcare/referrals", message).to_record()
+}
+
 /// A reversal that reaches sharing before its release notification — as when
 /// the notification was dead-lettered and replayed after the fix — keeps the
 /// release reversed: no push is owed for it and it relates no one to the
 /// person. A release after it is handled as usual.
 pub async fn a_release_replayed_after_its_reversal_stays_reversed(rig: Rig) {
-    use throughcare_platform::bus::{Event, Publisher};
+    use throughcare_platform::bus::Publisher;
     use throughcare_proto::events::v1 as events;
-    let topic = rig.bus.topic(throughcare_proto::topics::REFERRALS_EVENTS);
     let person_key = format!("{:064x}", 0x5eed_u64);
     let notified = |release_id: &str| events::ReleaseNotified {
         release_id: release_id.into(),
@@ -540,12 +550,11 @@ pub async fn a_release_replayed_after_its_reversal_stays_reversed(rig: Rig) {
         person_key: person_key.clone(),
         ..Default::default()
     };
-    let source = "/throughcare/referrals";
     rig.bus
         .publish(&[
-            Event::new(&topic, &person_key, source, &reversed).to_record(),
-            Event::new(&topic, &person_key, source, &notified("late")).to_record(),
-            Event::new(&topic, &person_key, source, &notified("after")).to_record(),
+            referrals_event(&rig, &person_key, &reversed),
+            referrals_event(&rig, &person_key, &notified("late")),
+            referrals_event(&rig, &person_key, &notified("after")),
         ])
         .await
         .unwrap();
@@ -577,9 +586,8 @@ pub async fn a_release_replayed_after_its_reversal_stays_reversed(rig: Rig) {
 /// Likewise a referral ended before its request reached sharing owes its
 /// provider nothing when the request comes; a referral after it does.
 pub async fn a_referral_replayed_after_it_ended_owes_nothing(rig: Rig) {
-    use throughcare_platform::bus::{Event, Publisher};
+    use throughcare_platform::bus::Publisher;
     use throughcare_proto::events::v1 as events;
-    let topic = rig.bus.topic(throughcare_proto::topics::REFERRALS_EVENTS);
     let person_key = format!("{:064x}", 0x5eee_u64);
     let requested = |referral_id: &str| events::ReferralRequested {
         referral_id: referral_id.into(),
@@ -598,12 +606,11 @@ pub async fn a_referral_replayed_after_it_ended_owes_nothing(rig: Rig) {
         provider: "TP-LEI".into(),
         ..Default::default()
     };
-    let source = "/throughcare/referrals";
     rig.bus
         .publish(&[
-            Event::new(&topic, &person_key, source, &cancelled).to_record(),
-            Event::new(&topic, &person_key, source, &requested("ended")).to_record(),
-            Event::new(&topic, &person_key, source, &requested("later")).to_record(),
+            referrals_event(&rig, &person_key, &cancelled),
+            referrals_event(&rig, &person_key, &requested("ended")),
+            referrals_event(&rig, &person_key, &requested("later")),
         ])
         .await
         .unwrap();
