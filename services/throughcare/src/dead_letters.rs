@@ -138,10 +138,8 @@ async fn connect(config: Option<&Path>, data_dir: &Path) -> anyhow::Result<Bus> 
 }
 
 async fn find(bus: &Bus, id: &DeadLetterId) -> anyhow::Result<DeadLetter> {
-    let letters = bus.dead_letters().await?;
-    letters
-        .into_iter()
-        .find(|l| l.id == *id)
+    bus.dead_letter(id)
+        .await?
         .ok_or_else(|| Status::not_found(format!("no dead letter {id}")).into())
 }
 

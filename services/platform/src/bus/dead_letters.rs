@@ -247,21 +247,24 @@ impl Bus {
         Ok(letters.into_values().collect())
     }
 
+    /// Dead letter `id`, if there is one under this bus's topic prefix.
+    pub async fn dead_letter(&self, id: &DeadLetterId) -> Result<Option<DeadLetter>, BusError> {
+        if !id.topic.starts_with(&self.topic("")) {
+            return Ok(None);
+        }
+        match self.dead_letters_of(&id.topic).await {
+            Err(BusError::UnknownTopic(_)) => Ok(None),
+            letters => Ok(letters?.into_iter().find(|l| l.id == *id)),
+        }
+    }
+
     /// Sends dead letter `id` back to its topic for the group that failed it,
     /// then records the replay in the dead-letter topic.
     pub async fn replay_dead_letter(&self, id: &DeadLetterId) -> Result<DeadLetter, ReplayError> {
-        let not_found = || ReplayError::NotFound(id.clone());
-        if !id.topic.starts_with(&self.topic("")) {
-            return Err(not_found());
-        }
-        let letters = match self.dead_letters_of(&id.topic).await {
-            Err(BusError::UnknownTopic(_)) => return Err(not_found()),
-            letters => letters?,
-        };
-        let letter = letters
-            .into_iter()
-            .find(|l| l.id == *id)
-            .ok_or_else(not_found)?;
+        let letter = self
+            .dead_letter(id)
+            .await?
+            .ok_or_else(|| ReplayError::NotFound(id.clone()))?;
         if let Some(at) = letter.replayed_at {
             return Err(ReplayError::AlreadyReplayed { id: id.clone(), at });
         }
