@@ -82,13 +82,15 @@ impl ServiceConfig for Config {
     }
 }
 
-/// The topics this service publishes to, created at start-up with their
-/// retention: the indicators service rebuilds from the observations topic
-/// from offset zero, so it is kept for ever.
+/// The topics this service publishes to (and the one it consumes), created
+/// at start-up with their retention: the indicators service rebuilds from the
+/// observations topic from offset zero, so it is kept for ever.
 pub const TOPICS: &[(&str, Retention)] = &[
     (topics::REFERRALS_EVENTS, Retention::BrokerDefault),
     (topics::HEALTH_RECORDS, Retention::BrokerDefault),
     (topics::OBSERVATIONS, Retention::Forever),
+    // Consumed: what became of the pushes releases and referrals caused.
+    (topics::SHARING_EVENTS, Retention::BrokerDefault),
 ];
 
 /// Migrations applied at start-up.
@@ -123,6 +125,9 @@ pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Res
         sweep(app.clone(), interval, shutdown.clone()),
     );
     tasks.spawn("idempotency pruning", prune(platform.db.clone(), shutdown));
+    let consumed = [topics::SHARING_EVENTS];
+    let receipts = app::Consumer::new(app.clone());
+    platform.consume(&mut tasks, "throughcare-referrals", &consumed, receipts);
     platform.serve(server, listener, tasks).await
 }
 

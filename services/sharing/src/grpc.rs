@@ -188,6 +188,16 @@ impl disclosure_service_server::DisclosureService for Disclosures {
         Ok(Response::new(Box::pin(deliveries)))
     }
 
+    async fn acknowledge_delivery(
+        &self,
+        request: Request<AcknowledgeDeliveryRequest>,
+    ) -> Result<Response<AcknowledgeDeliveryResponse>, Status> {
+        serve(&request, "acknowledge deliveries", &CARE, |caller, r| {
+            self.app.acknowledge_delivery(caller, r)
+        })
+        .await
+    }
+
     async fn list_disclosures(
         &self,
         request: Request<ListDisclosuresRequest>,

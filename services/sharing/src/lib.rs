@@ -46,6 +46,38 @@ pub struct Config {
     /// Signs the audit chain's checkpoints.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// When pushes fall due, and how often overdue ones are looked for.
+    #[serde(default)]
+    pub deliveries: DeliveriesConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveriesConfig {
+    /// How long a push's recipient has to read it from its feed before it is
+    /// overdue and a continuity alert is raised (24 hours: the toolkit's
+    /// "health information reaching probation by the day after release").
+    #[serde(default = "default_due_within_secs")]
+    pub due_within_secs: u64,
+    /// How often overdue pushes are looked for.
+    #[serde(default = "default_overdue_check_ms")]
+    pub overdue_check_ms: u64,
+}
+
+fn default_due_within_secs() -> u64 {
+    24 * 60 * 60
+}
+
+fn default_overdue_check_ms() -> u64 {
+    60_000
+}
+
+impl Default for DeliveriesConfig {
+    fn default() -> Self {
+        Self {
+            due_within_secs: default_due_within_secs(),
+            overdue_check_ms: default_overdue_check_ms(),
+        }
+    }
 }
 
 /// The audit chain's signed checkpoints.
@@ -83,6 +115,7 @@ impl ServiceConfig for Config {
             sealing: SealingConfig::default(),
             at_rest: SealingConfig::default(),
             audit: AuditConfig::default(),
+            deliveries: DeliveriesConfig::default(),
         }
     }
 
@@ -129,6 +162,9 @@ pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Res
         observations_topic: platform.bus.topic(topics::OBSERVATIONS),
         audit_key,
         checkpoint: Default::default(),
+        delivery_due: chrono::Duration::seconds(
+            i64::try_from(config.deliveries.due_within_secs).unwrap_or(i64::MAX / 1_000),
+        ),
     });
 
     let server = grpc::server(
@@ -146,6 +182,13 @@ pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Res
     tasks.spawn("audit checkpoints", async move {
         checkpoints
             .sign_checkpoints(Duration::from_millis(every), shutdown)
+            .await
+    });
+    let (overdue, every) = (app.clone(), config.deliveries.overdue_check_ms.max(10));
+    let shutdown = runtime.shutdown.clone();
+    tasks.spawn("overdue pushes", async move {
+        overdue
+            .watch_overdue(Duration::from_millis(every), shutdown)
             .await
     });
     platform.serve(server, listener, tasks).await

@@ -19,6 +19,12 @@ impl Stack {
                 signing_key: Secret::generate(32),
                 checkpoint_interval_ms: 250,
             },
+            // Looked for often, so tests that move the clock past a push's
+            // due time see it found overdue soon after.
+            deliveries: throughcare_sharing::DeliveriesConfig {
+                overdue_check_ms: 100,
+                ..Default::default()
+            },
         }
     }
 

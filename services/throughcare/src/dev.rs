@@ -233,6 +233,7 @@ impl Embedded<'_> {
                 signing_key: self.secrets.audit_signing_key.clone(),
                 ..Default::default()
             },
+            deliveries: Default::default(),
         };
         let indicators = throughcare_indicators::Config {
             platform: self.platform("indicators"),

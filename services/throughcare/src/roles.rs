@@ -97,6 +97,7 @@ const VERBS: &[Verb] = &[
     ("disclosure", "request", Sharing, DISCLOSURE, "RequestDisclosure"),
     ("disclosure", "list", Sharing, DISCLOSURE, "ListDisclosures"),
     ("disclosure", "watch", Sharing, DISCLOSURE, "WatchDeliveries"),
+    ("disclosure", "acknowledge", Sharing, DISCLOSURE, "AcknowledgeDelivery"),
     ("audit", "verify", Sharing, AUDIT, "VerifyAuditChain"),
     ("audit", "entries", Sharing, AUDIT, "ListAuditEntries"),
     ("indicators", "list", Indicators, INDICATORS, "ListIndicators"),

@@ -3,7 +3,9 @@
 //! only authenticates, authorises and delegates here.
 
 mod assessments;
+mod consume;
 mod feeds;
+mod receipts;
 mod referrals;
 mod releases;
 mod reversals;
@@ -12,7 +14,9 @@ mod tasks;
 pub mod transitions;
 mod worklist;
 
+pub use consume::Consumer;
 pub use feeds::Feed;
+pub use receipts::OVERDUE_RULE;
 pub use releases::ReleaseQueue;
 
 use crate::domain::observations::Subject;

@@ -11,6 +11,7 @@ use crate::domain::release::ReleaseState;
 use crate::domain::task::{Task, TaskKind};
 use crate::error::{Error, Result};
 use crate::events;
+use crate::store::receipts;
 use crate::store::rows::{PersonRow, StoredReferral, enum_name};
 use crate::store::write;
 use chrono::{DateTime, Utc};
@@ -129,7 +130,7 @@ impl App {
         let referral = c.referral(caller.code(), &person.person_key, release_id, now);
         write::insert_referral(work.tx(), &referral).await?;
         write::insert_history(work.tx(), &referral, None, caller.code()).await?;
-        let proto = self.referral_changed(&mut work, &referral, &ids);
+        let proto = self.referral_changed(&mut work, &referral, &ids).await?;
         work.publish(
             self.topics
                 .lifecycle(&referral.person_key, &events::referral_requested(&referral)),
@@ -225,7 +226,7 @@ impl App {
         let ids = person.ids()?.to_proto();
         let closing = self.tasks_closed_by(&mut work, &mut referral).await?;
         write::update_referral(work.tx(), &referral, from, caller.code()).await?;
-        let proto = self.referral_changed(&mut work, &referral, &ids);
+        let proto = self.referral_changed(&mut work, &referral, &ids).await?;
         for task in closing {
             self.close_task(&mut work, task, Some(&referral.referral_id), now, &ids)
                 .await?;
@@ -316,7 +317,7 @@ impl App {
         referral.version += 1;
         referral.updated_at = now;
         write::update_referral(work.tx(), &referral, from, actor).await?;
-        self.referral_changed(work, &referral, ids);
+        self.referral_changed(work, &referral, ids).await?;
         let changed = events::referral_state_changed(&referral, from, actor);
         work.publish(self.topics.lifecycle(&referral.person_key, &changed));
         Ok(())
@@ -337,14 +338,17 @@ impl App {
         self.subject(person, areas, episode, self.now().date_naive())
     }
 
-    /// Records a referral change in both parties' feeds.
-    fn referral_changed(
+    /// Records a referral change — or a change in what became of its push —
+    /// in both parties' feeds, with its receipts as they now stand.
+    pub(super) async fn referral_changed(
         &self,
         work: &mut Work,
         referral: &StoredReferral,
         ids: &PersonIdentifiers,
-    ) -> pb::Referral {
-        let proto = super::worklist::referral_to_proto(referral, ids);
+    ) -> Result<pb::Referral> {
+        let mut proto = super::worklist::referral_to_proto(referral, ids);
+        let trigger = ("referral", referral.referral_id.as_str());
+        proto.deliveries = receipts::of_trigger(work.tx(), trigger).await?;
         let mut parties = vec![&referral.referrer];
         if referral.provider != referral.referrer {
             parties.push(&referral.provider);
@@ -353,7 +357,7 @@ impl App {
             let id = &referral.referral_id;
             work.announce(Feed::Referrals.entry(party, id, &proto, referral.updated_at));
         }
-        proto
+        Ok(proto)
     }
 }
 

@@ -124,9 +124,13 @@ impl App {
             .ok_or(Error::NotFound("release"))?;
         let ids = self.person_ids(&release.person_key, "release").await?;
         let tasks = self.store.tasks_of_release(release_id).await?;
+        let deliveries = self.store.receipts("release", release_id).await?;
         Ok(pb::GetReleaseResponse {
             tasks: tasks.iter().map(|t| self.task_to_proto(t, &ids)).collect(),
-            release: Some(release.to_proto(ids)),
+            release: Some(pb::Release {
+                deliveries,
+                ..release.to_proto(ids)
+            }),
         })
     }
 }

@@ -5,6 +5,7 @@ use super::{App, Feed, encode_token, page};
 use crate::domain::fields;
 use crate::domain::referral::ReferralState;
 use crate::error::{Error, Result};
+use crate::store::receipts;
 use crate::store::rows::{HistoryRow, StoredReferral, enum_name};
 use crate::store::{ReferralFilter, Side};
 use throughcare_platform::clock::to_timestamp;
@@ -27,8 +28,10 @@ impl App {
             .ok_or(Error::NotFound("referral"))?;
         let ids = self.person_ids(&referral.person_key, "referral").await?;
         let history = self.store.history(referral_id).await?;
+        let mut proto = with_history(referral_to_proto(&referral, &ids), history)?;
+        proto.deliveries = self.store.receipts("referral", referral_id).await?;
         Ok(pb::GetReferralResponse {
-            referral: Some(with_history(referral_to_proto(&referral, &ids), history)?),
+            referral: Some(proto),
         })
     }
 
@@ -53,10 +56,18 @@ impl App {
             }
             _ => String::new(),
         };
+        let ids: Vec<&str> = listed
+            .iter()
+            .map(|l| l.referral.referral_id.as_str())
+            .collect();
+        let mut receipts = receipts::of_triggers(self.store.db(), "referral", &ids).await?;
         Ok(pb::ListReferralsResponse {
             referrals: listed
                 .iter()
-                .map(|l| referral_to_proto(&l.referral, &l.person.to_proto()))
+                .map(|l| pb::Referral {
+                    deliveries: receipts.remove(&l.referral.referral_id).unwrap_or_default(),
+                    ..referral_to_proto(&l.referral, &l.person.to_proto())
+                })
                 .collect(),
             next_page_token,
             watch_cursor: watch_cursor.to_string(),
@@ -114,6 +125,7 @@ pub(crate) fn referral_to_proto(r: &StoredReferral, ids: &PersonIdentifiers) -> 
         updated_at: Some(to_timestamp(r.updated_at)),
         version: r.version,
         history: Vec::new(),
+        deliveries: Vec::new(),
     }
 }
 

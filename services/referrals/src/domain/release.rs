@@ -263,6 +263,7 @@ impl Release {
             notified_at: Some(to_timestamp(self.notified_at)),
             reversed_at: self.reversed_at.map(to_timestamp),
             notified_by: self.notified_by.clone(),
+            deliveries: Vec::new(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! connections, proven by one contract suite run against both.
 
 mod persons;
+pub mod receipts;
 pub mod rows;
 pub mod write;
 
@@ -123,6 +124,18 @@ impl Store {
     pub async fn release(&self, release_id: &str) -> StoreResult<Option<Release>> {
         let sql = format!("{} WHERE release_id = $1", write::RELEASE_SELECT);
         Ok(self.select(sql, release_id).await?.pop())
+    }
+
+    /// The receipts of the pushes a release or referral caused.
+    pub async fn receipts(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> StoreResult<Vec<throughcare_proto::types::v1::DeliveryReceipt>> {
+        Ok(receipts::of_triggers(&self.db, kind, &[id])
+            .await?
+            .remove(id)
+            .unwrap_or_default())
     }
 
     pub async fn tasks_of_release(&self, release_id: &str) -> StoreResult<Vec<Task>> {

@@ -232,8 +232,10 @@ impl App {
     ) -> sqlx::Result<()> {
         let person_key = &self.held_as(work, &reversed.person_key).await?;
         people::reverse_release(work.tx(), &reversed.release_id, person_key).await?;
-        people::withdraw_for_trigger(work.tx(), "release", &reversed.release_id, self.now())
-            .await?;
+        let withdrawn =
+            people::withdraw_for_trigger(work.tx(), "release", &reversed.release_id, self.now())
+                .await?;
+        self.receipts_changed(work, &withdrawn);
         Ok(())
     }
 
@@ -257,7 +259,8 @@ impl App {
         changed: &events::ReferralStateChanged,
     ) -> sqlx::Result<()> {
         let (trigger, now) = (("referral", changed.referral_id.as_str()), self.now());
-        people::withdraw_for_trigger(work.tx(), trigger.0, trigger.1, now).await?;
+        let withdrawn = people::withdraw_for_trigger(work.tx(), trigger.0, trigger.1, now).await?;
+        self.receipts_changed(work, &withdrawn);
         let person_key = self.held_as(work, &changed.person_key).await?;
         let provider = &changed.provider;
         let (id, withdrawn) = (new_id(), people::Owed::Withdrawn);
@@ -267,6 +270,7 @@ impl App {
             provider,
             &person_key,
             trigger,
+            now,
             now,
             withdrawn,
         )
@@ -291,10 +295,15 @@ impl App {
             person_key,
             trigger,
             now,
+            now + self.delivery_due,
             people::Owed::Pending,
         )
         .await?;
-        if created && people::has_records(work.tx(), person_key).await? {
+        let Some(created) = created else {
+            return Ok(());
+        };
+        self.receipts_changed(work, std::slice::from_ref(&created));
+        if people::has_records(work.tx(), person_key).await? {
             people::mark_announced(work.tx(), &id).await?;
             work.announce(delivery_entry(recipient, &id, now));
         }

@@ -70,7 +70,10 @@ impl App {
                 .permits()
             });
             if !covered {
-                people::set_delivery_state(work.tx(), &owed.delivery_id, "withdrawn", now).await?;
+                let withheld =
+                    people::set_delivery_state(work.tx(), &owed.delivery_id, "withdrawn", now)
+                        .await?;
+                self.receipts_changed(work, &[withheld]);
                 withdrawn += 1;
             }
         }
@@ -195,7 +198,9 @@ impl App {
             delivery_id,
         );
         if !outcome.permits() {
-            people::set_delivery_state(work.tx(), delivery_id, "refused", now).await?;
+            let withheld =
+                people::set_delivery_state(work.tx(), delivery_id, "refused", now).await?;
+            self.receipts_changed(&mut work, &[withheld]);
             work.publish(self.denied(&delivery.person_key, &request, Vec::new()));
             commit_audited(work, entry).await?;
             return Ok(None);
@@ -250,7 +255,9 @@ impl App {
             .disclose(work, person_key, request, outcome, at)
             .await?;
         entry.disclosure_id = made.disclosure_id.clone();
-        people::set_delivery_state(work.tx(), &delivery.delivery_id, "made", now).await?;
+        let made_now =
+            people::set_delivery_state(work.tx(), &delivery.delivery_id, "made", now).await?;
+        self.receipts_changed(work, &[made_now]);
         let sent = pb::Delivery {
             trigger: trigger(&delivery.trigger_kind) as i32,
             delivery_id: delivery.delivery_id,

@@ -8,6 +8,7 @@ mod consents;
 mod consume;
 mod deliveries;
 mod disclosure;
+mod receipts;
 
 pub use consume::Consumer;
 
@@ -54,6 +55,8 @@ pub struct App {
     /// The latest checkpoint this process signed: verification holds the
     /// chain to it even if the database lost it.
     pub checkpoint: std::sync::Mutex<Option<Checkpoint>>,
+    /// How long a push's recipient has to read it before it is overdue.
+    pub delivery_due: chrono::Duration,
 }
 
 impl App {

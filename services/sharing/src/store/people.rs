@@ -328,8 +328,9 @@ pub enum Owed {
     Withdrawn,
 }
 
-/// A push to `recipient`, unless one for this trigger exists. Returns
-/// whether it was created.
+/// A push to `recipient`, due by `due_by`, unless one for this trigger
+/// exists. Returns it if it was created.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_delivery(
     tx: &mut Tx,
     delivery_id: &str,
@@ -337,19 +338,21 @@ pub async fn insert_delivery(
     person_key: &str,
     trigger: (&str, &str),
     now: DateTime<Utc>,
+    due_by: DateTime<Utc>,
     owed: Owed,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<Option<DeliveryRow>> {
     let (state, withdrawn_at) = match owed {
         Owed::Pending => ("pending", None),
         Owed::Withdrawn => ("withdrawn", Some(now)),
     };
-    let inserted = on_tx!(tx, c => sqlx::query(
-        "INSERT INTO deliveries (delivery_id, recipient, person_key, trigger_kind, trigger_id, state, created_at, withdrawn_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING")
+    let sql = sqlx::AssertSqlSafe(format!(
+        "INSERT INTO deliveries (delivery_id, recipient, person_key, trigger_kind, trigger_id, state, created_at, withdrawn_at, due_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING {DELIVERY_COLUMNS}"
+    ));
+    on_tx!(tx, c => sqlx::query_as(sql)
         .bind(delivery_id).bind(recipient).bind(person_key).bind(trigger.0).bind(trigger.1).bind(state)
-        .bind(now).bind(withdrawn_at)
-        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
-    Ok(inserted == 1)
+        .bind(now).bind(withdrawn_at).bind(due_by)
+        .fetch_optional(&mut **c).await)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -359,11 +362,19 @@ pub struct DeliveryRow {
     pub person_key: String,
     pub trigger_kind: String,
     pub trigger_id: String,
+    /// pending, made, refused, withdrawn or retracted.
     pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub due_by: Option<DateTime<Utc>>,
+    pub made_at: Option<DateTime<Utc>>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub overdue_at: Option<DateTime<Utc>>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
 }
 
 const DELIVERY_COLUMNS: &str =
-    "delivery_id, recipient, person_key, trigger_kind, trigger_id, state";
+    "delivery_id, recipient, person_key, trigger_kind, trigger_id, state,
+     created_at, due_by, made_at, processed_at, overdue_at, withdrawn_at";
 
 pub async fn lock_delivery(tx: &mut Tx, delivery_id: &str) -> sqlx::Result<Option<DeliveryRow>> {
     super::lock_row(
@@ -376,40 +387,56 @@ pub async fn lock_delivery(tx: &mut Tx, delivery_id: &str) -> sqlx::Result<Optio
     .await
 }
 
+/// Moves a push to `state` at `at` (made: read by its recipient; refused or
+/// withdrawn: withheld); returns it as it now stands.
 pub async fn set_delivery_state(
     tx: &mut Tx,
     delivery_id: &str,
     state: &str,
     at: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    on_tx!(tx, c => sqlx::query(
-        "UPDATE deliveries SET state = $2, withdrawn_at = CASE WHEN $2 = 'withdrawn' THEN $3 ELSE withdrawn_at END
-         WHERE delivery_id = $1")
-        .bind(delivery_id).bind(state).bind(at).execute(&mut **c).await.map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
-/// Withdraws deliveries not yet made that match `condition` (`$2`.. bound to
-/// `binds`; `$1` is the time); returns how many.
-async fn withdraw_where(
-    tx: &mut Tx,
-    condition: &str,
-    binds: &[&str],
-    at: DateTime<Utc>,
-) -> sqlx::Result<u64> {
+) -> sqlx::Result<DeliveryRow> {
     let sql = sqlx::AssertSqlSafe(format!(
-        "UPDATE deliveries SET state = 'withdrawn', withdrawn_at = $1 WHERE {condition} AND state = 'pending'"
+        "UPDATE deliveries SET state = $2,
+             made_at = CASE WHEN $2 = 'made' THEN COALESCE(made_at, $3) ELSE made_at END,
+             withdrawn_at = CASE WHEN $2 IN ('withdrawn', 'refused') THEN $3 ELSE withdrawn_at END
+         WHERE delivery_id = $1 RETURNING {DELIVERY_COLUMNS}"
     ));
-    on_tx!(tx, c => {
-        let mut query = sqlx::query(sql).bind(at);
-        for value in binds {
-            query = query.bind(*value);
-        }
-        query.execute(&mut **c).await.map(|r| r.rows_affected())
-    })
+    on_tx!(tx, c => sqlx::query_as(sql).bind(delivery_id).bind(state).bind(at).fetch_one(&mut **c).await)
 }
 
-/// Pushes owed for a person and not yet made.
+/// Records that a push's recipient processed it (the first time only);
+/// returns it as it now stands.
+pub async fn set_processed(
+    tx: &mut Tx,
+    delivery_id: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<DeliveryRow> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "UPDATE deliveries SET processed_at = COALESCE(processed_at, $2)
+         WHERE delivery_id = $1 RETURNING {DELIVERY_COLUMNS}"
+    ));
+    on_tx!(tx, c => sqlx::query_as(sql).bind(delivery_id).bind(at).fetch_one(&mut **c).await)
+}
+
+/// Marks overdue up to `limit` pushes still owed whose due time has passed by
+/// `now` and returns them. Each is marked once, however many sweep at once.
+pub async fn mark_overdue(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<DeliveryRow>> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "UPDATE deliveries SET overdue_at = $1
+         WHERE delivery_id IN (
+             SELECT delivery_id FROM deliveries
+             WHERE state = 'pending' AND overdue_at IS NULL AND due_by <= $1
+             ORDER BY due_by LIMIT $2)
+           AND state = 'pending' AND overdue_at IS NULL
+         RETURNING {DELIVERY_COLUMNS}"
+    ));
+    on_tx!(tx, c => sqlx::query_as(sql).bind(now).bind(limit).fetch_all(&mut **c).await)
+}
+
 pub async fn pending_for_person(tx: &mut Tx, person_key: &str) -> sqlx::Result<Vec<DeliveryRow>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE person_key = $1 AND state = 'pending'
@@ -419,19 +446,24 @@ pub async fn pending_for_person(tx: &mut Tx, person_key: &str) -> sqlx::Result<V
 }
 
 /// A reversed or ended trigger: its pushes not yet made are withdrawn, and
-/// those made are retracted (served to no one again). Returns how many were
+/// those made are retracted (served to no one again). Returns those
 /// withdrawn.
 pub async fn withdraw_for_trigger(
     tx: &mut Tx,
     kind: &str,
     id: &str,
     at: DateTime<Utc>,
-) -> sqlx::Result<u64> {
+) -> sqlx::Result<Vec<DeliveryRow>> {
     on_tx!(tx, c => sqlx::query(
         "UPDATE deliveries SET state = 'retracted', withdrawn_at = $3
          WHERE trigger_kind = $1 AND trigger_id = $2 AND state = 'made'")
         .bind(kind).bind(id).bind(at).execute(&mut **c).await.map(|r| r.rows_affected()))?;
-    withdraw_where(tx, "trigger_kind = $2 AND trigger_id = $3", &[kind, id], at).await
+    let sql = sqlx::AssertSqlSafe(format!(
+        "UPDATE deliveries SET state = 'withdrawn', withdrawn_at = $3
+         WHERE trigger_kind = $1 AND trigger_id = $2 AND state = 'pending'
+         RETURNING {DELIVERY_COLUMNS}"
+    ));
+    on_tx!(tx, c => sqlx::query_as(sql).bind(kind).bind(id).bind(at).fetch_all(&mut **c).await)
 }
 
 /// Keeps what a delivery carried when it was made, sealed at rest.

@@ -12,6 +12,7 @@ mod harness;
 mod linking;
 mod probes;
 mod pushes;
+mod receipts;
 mod reference;
 mod scoped;
 
@@ -36,6 +37,8 @@ throughcare_testkit::on_both_backends!(
     pushes::a_referral_replayed_after_it_ended_owes_nothing,
     pushes::a_tampered_audit_row_is_found_at_that_row,
     pushes::subject_access_lists_every_disclosure,
+    receipts::a_push_is_owed_delivered_and_processed_and_its_sender_sees_each,
+    receipts::an_unread_push_is_found_overdue_and_a_withheld_one_says_so,
     probes::a_request_without_its_justification_is_denied_and_audited,
     probes::refused_unseen_and_uncovered_people_are_answered_alike,
     linking::a_refusal_keeps_counting_when_referrals_links_the_identifiers,

@@ -9,9 +9,9 @@ use throughcare_proto::types::v1::{
 };
 use tokio_stream::StreamExt;
 
-type Deliveries = tonic::Streaming<pb::WatchDeliveriesResponse>;
+pub(crate) type Deliveries = tonic::Streaming<pb::WatchDeliveriesResponse>;
 
-async fn watch(rig: &Rig, org: &str) -> Deliveries {
+pub(crate) async fn watch(rig: &Rig, org: &str) -> Deliveries {
     rig.disclosures(org)
         .watch_deliveries(pb::WatchDeliveriesRequest {
             cursor: String::new(),
@@ -21,7 +21,7 @@ async fn watch(rig: &Rig, org: &str) -> Deliveries {
         .into_inner()
 }
 
-async fn next(stream: &mut Deliveries) -> pb::Delivery {
+pub(crate) async fn next(stream: &mut Deliveries) -> pb::Delivery {
     tokio::time::timeout(WAIT, stream.next())
         .await
         .expect("a delivery in time")
@@ -41,7 +41,7 @@ fn for_probation_and_the_provider() -> pb::Provision {
     )
 }
 
-async fn consent_to_both(rig: &Rig, n: u32) {
+pub(crate) async fn consent_to_both(rig: &Rig, n: u32) {
     rig.consents("EMR-LEI")
         .record_consent(consent(
             &format!("probation-{n}"),

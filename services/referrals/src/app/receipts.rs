@@ -1,0 +1,221 @@
+//! What became of the health information a release or referral caused to be
+//! pushed, as the sharing service reports it (`DeliveryReceiptChanged`):
+//! kept per push, shown on the release and the referral, and — when a push
+//! to probation at release is not read in time — raised as a continuity
+//! alert to the prison that sent it and the unit that should have read it.
+
+use super::App;
+use crate::domain::release::ReleaseState;
+use crate::domain::task::{Task, TaskKind, TaskState};
+use crate::error::Result;
+use crate::events;
+use crate::store::receipts::{self, Trigger};
+use crate::store::write;
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+use throughcare_platform::identifiers::new_id;
+use throughcare_platform::work::Work;
+use throughcare_proto::types::v1::{DeliveryReceipt, DeliveryStatus};
+
+/// The rule id of the alert raised when a push at release is overdue.
+pub const OVERDUE_RULE: &str = "health-information-overdue";
+
+/// How long the organisations alerted have to acknowledge the alert.
+const ALERT_WITHIN: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// Where a push stands, from the times its receipt holds.
+fn status(r: &DeliveryReceipt) -> DeliveryStatus {
+    if r.processed_at.is_some() {
+        DeliveryStatus::Processed
+    } else if r.delivered_at.is_some() {
+        DeliveryStatus::Delivered
+    } else if r.withheld_at.is_some() {
+        DeliveryStatus::Withheld
+    } else if r.overdue_at.is_some() {
+        DeliveryStatus::Overdue
+    } else {
+        DeliveryStatus::Pending
+    }
+}
+
+/// The receipt `held` becomes with `incoming`, whichever was sent first:
+/// each time is kept as first known, and the status is the furthest those
+/// times show. Receipts that arrive out of order, or twice, come to the same.
+pub(crate) fn merge(held: Option<DeliveryReceipt>, incoming: DeliveryReceipt) -> DeliveryReceipt {
+    let Some(held) = held else {
+        let status = status(&incoming);
+        return DeliveryReceipt {
+            status: status as i32,
+            ..incoming
+        };
+    };
+    let first = |a: &Option<Timestamp>, b: &Option<Timestamp>| a.or(*b);
+    let mut merged = DeliveryReceipt {
+        delivery_id: held.delivery_id.clone(),
+        recipient: held.recipient.clone(),
+        status: 0,
+        owed_at: first(&held.owed_at, &incoming.owed_at),
+        due_by: first(&held.due_by, &incoming.due_by),
+        delivered_at: first(&held.delivered_at, &incoming.delivered_at),
+        processed_at: first(&held.processed_at, &incoming.processed_at),
+        overdue_at: first(&held.overdue_at, &incoming.overdue_at),
+        withheld_at: first(&held.withheld_at, &incoming.withheld_at),
+    };
+    merged.status = status(&merged) as i32;
+    merged
+}
+
+impl App {
+    /// Keeps a push's new receipt; raises the continuity alerts when a push
+    /// at release is first found overdue; shows a referral's change on both
+    /// parties' worklists.
+    pub(crate) async fn receipt_changed(
+        &self,
+        work: &mut Work,
+        trigger: Trigger<'_>,
+        incoming: DeliveryReceipt,
+    ) -> Result<()> {
+        let held = receipts::lock(work.tx(), &incoming.delivery_id).await?;
+        let was_overdue = held.as_ref().is_some_and(|h| h.overdue_at.is_some());
+        let merged = merge(held, incoming);
+        receipts::put(work.tx(), trigger, &merged).await?;
+        match trigger {
+            ("release", release_id) if merged.overdue_at.is_some() && !was_overdue => {
+                self.alert_overdue(work, release_id, &merged).await
+            }
+            ("referral", referral_id) => self.referral_receipt_changed(work, referral_id).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// An alert to the prison that notified the release and to the unit the
+    /// push was for, unless the release was reversed since.
+    async fn alert_overdue(
+        &self,
+        work: &mut Work,
+        release_id: &str,
+        receipt: &DeliveryReceipt,
+    ) -> Result<()> {
+        let Some(release) = write::lock_release(work.tx(), release_id).await? else {
+            return Ok(()); // its release is not here: nothing to alert on
+        };
+        if release.state == ReleaseState::Reversed {
+            return Ok(());
+        }
+        let now = self.now();
+        let mut responsible = vec![release.notified_by.clone()];
+        if receipt.recipient != release.notified_by {
+            responsible.push(receipt.recipient.clone());
+        }
+        let alerts: Vec<Task> = responsible
+            .into_iter()
+            .map(|responsible| {
+                overdue_alert(&release.release_id, &release.person_key, responsible, now)
+            })
+            .collect();
+        write::insert_tasks(work.tx(), &alerts).await?;
+        let ids = self
+            .store_person(work, &release.person_key)
+            .await?
+            .ids()?
+            .to_proto();
+        for alert in &alerts {
+            self.task_changed(work, alert, &ids);
+            let opened = events::task_opened(alert);
+            work.publish(self.topics.lifecycle(&alert.person_key, &opened));
+        }
+        Ok(())
+    }
+
+    /// The referral, with its receipts now, on both parties' worklists.
+    async fn referral_receipt_changed(&self, work: &mut Work, referral_id: &str) -> Result<()> {
+        let Some(referral) = write::lock_referral(work.tx(), referral_id).await? else {
+            return Ok(()); // its referral is not here
+        };
+        let ids = self
+            .store_person(work, &referral.person_key)
+            .await?
+            .ids()?
+            .to_proto();
+        self.referral_changed(work, &referral, &ids).await?;
+        Ok(())
+    }
+}
+
+fn overdue_alert(
+    release_id: &str,
+    person_key: &str,
+    responsible: String,
+    now: DateTime<Utc>,
+) -> Task {
+    Task {
+        task_id: new_id(),
+        release_id: release_id.to_owned(),
+        person_key: person_key.to_owned(),
+        rule_id: OVERDUE_RULE.to_owned(),
+        kind: TaskKind::Alert,
+        service: None,
+        closes_on: None,
+        responsible,
+        state: TaskState::Open,
+        opened_at: now,
+        due_at: now + ALERT_WITHIN,
+        closed_at: None,
+        referral_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Option<Timestamp> {
+        Some(Timestamp { seconds, nanos: 0 })
+    }
+
+    fn receipt(
+        delivered: Option<Timestamp>,
+        processed: Option<Timestamp>,
+        overdue: Option<Timestamp>,
+    ) -> DeliveryReceipt {
+        DeliveryReceipt {
+            delivery_id: "d".into(),
+            recipient: "EMR-LEI".into(),
+            status: 0,
+            owed_at: at(1),
+            due_by: at(2),
+            delivered_at: delivered,
+            processed_at: processed,
+            overdue_at: overdue,
+            withheld_at: None,
+        }
+    }
+
+    #[test]
+    fn receipts_in_any_order_come_to_the_same() {
+        let sent = [
+            receipt(None, None, None),
+            receipt(None, None, at(3)),
+            receipt(at(4), None, at(3)),
+            receipt(at(4), at(5), at(3)),
+        ];
+        let in_order = sent
+            .iter()
+            .cloned()
+            .fold(None, |held, r| Some(merge(held, r)));
+        let reversed = sent
+            .iter()
+            .rev()
+            .cloned()
+            .fold(None, |held, r| Some(merge(held, r)));
+        let processed = in_order.unwrap();
+        assert_eq!(processed.status(), DeliveryStatus::Processed);
+        assert_eq!(Some(processed.clone()), reversed);
+        assert_eq!(
+            (processed.overdue_at, processed.delivered_at),
+            (at(3), at(4))
+        );
+        // A late, lesser receipt moves nothing back.
+        assert_eq!(merge(Some(processed.clone()), sent[0].clone()), processed);
+    }
+}

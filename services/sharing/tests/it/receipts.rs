@@ -1,0 +1,276 @@
+//! Two-level acknowledgement: what became of a push, as receipts on the
+//! sharing events topic — owed, delivered, processed, overdue, withheld.
+
+use crate::harness::{Rig, WAIT, nhs};
+use crate::pushes::{consent_to_both, next, watch};
+use throughcare_platform::bus::Event;
+use throughcare_proto::events::v1::DeliveryReceiptChanged;
+use throughcare_proto::referrals::v1 as referrals;
+use throughcare_proto::sharing::v1 as pb;
+use throughcare_proto::topics;
+use throughcare_proto::types::v1::{DeliveryReceipt, DeliveryStatus as S, ServiceType};
+use throughcare_testkit::{EventLog, eventually};
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+/// The first receipt in `status` for the push `trigger_id` caused.
+async fn receipt(log: &mut EventLog, trigger_id: &str, status: S) -> DeliveryReceipt {
+    log.wait_for(&format!("a {status:?} receipt"), |events| {
+        changes(events)
+            .into_iter()
+            .filter(|c| c.trigger_id == trigger_id)
+            .filter_map(|c| c.receipt)
+            .find(|r| r.status() == status)
+    })
+    .await
+}
+
+/// Every receipt change so far, each checked to be keyed by its person key.
+fn changes(events: &[(Event, String)]) -> Vec<DeliveryReceiptChanged> {
+    events
+        .iter()
+        .filter(|(e, _)| e.is::<DeliveryReceiptChanged>())
+        .map(|(e, key)| {
+            let change: DeliveryReceiptChanged = e.decode().unwrap();
+            assert_eq!(&change.person_key, key, "keyed by its person key");
+            change
+        })
+        .collect()
+}
+
+/// The release as its sender reads it, once its receipts show `status`.
+async fn release_showing(rig: &Rig, release_id: &str, status: S) -> referrals::GetReleaseResponse {
+    eventually(WAIT, "the release to show its push's receipt", || async {
+        let got = rig
+            .transitions("LEI")
+            .get_release(referrals::GetReleaseRequest {
+                release_id: release_id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let release = got.release.as_ref().unwrap();
+        release
+            .deliveries
+            .iter()
+            .any(|d| d.status() == status)
+            .then_some(got)
+    })
+    .await
+}
+
+async fn acknowledge(
+    rig: &Rig,
+    org: &str,
+    delivery_id: &str,
+) -> Result<DeliveryReceipt, tonic::Status> {
+    rig.disclosures(org)
+        .acknowledge_delivery(pb::AcknowledgeDeliveryRequest {
+            delivery_id: delivery_id.into(),
+        })
+        .await
+        .map(|r| r.into_inner().receipt.unwrap())
+}
+
+pub async fn a_push_is_owed_delivered_and_processed_and_its_sender_sees_each(rig: Rig) {
+    consent_to_both(&rig, 60).await;
+    let mut log = EventLog::subscribe(&rig.bus, &[topics::SHARING_EVENTS]).await;
+    let release_id = rig
+        .transitions("LEI")
+        .notify_release(crate::fixtures::release(60))
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap()
+        .release_id;
+
+    let owed = receipt(&mut log, &release_id, S::Pending).await;
+    assert_eq!(owed.recipient, "EMR-LEI");
+    let (owed_at, due_by) = (owed.owed_at.unwrap(), owed.due_by.unwrap());
+    assert_eq!(
+        due_by.seconds - owed_at.seconds,
+        24 * 60 * 60,
+        "due a day after"
+    );
+    assert!(owed.delivered_at.is_none() && owed.processed_at.is_none());
+
+    // Not read yet: it cannot be acknowledged; nor by anyone but its
+    // recipient; nor without an id.
+    let early = acknowledge(&rig, "EMR-LEI", &owed.delivery_id)
+        .await
+        .unwrap_err();
+    assert_eq!(early.code(), Code::FailedPrecondition, "{early:?}");
+    assert!(early.message().contains("not been read"), "{early:?}");
+    let subject = String::from_utf8_lossy(early.details()).into_owned();
+    assert!(subject.contains("delivery_id"), "the subject: {early:?}");
+    let other = acknowledge(&rig, "EMR-NOT", &owed.delivery_id)
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::NotFound, "{other:?}");
+    let blank = acknowledge(&rig, "EMR-LEI", " ").await.unwrap_err();
+    assert_eq!(blank.code(), Code::InvalidArgument, "{blank:?}");
+    assert!(blank.message().contains("delivery_id"), "{blank:?}");
+
+    let mut probation = watch(&rig, "EMR-LEI").await;
+    let delivered = next(&mut probation).await;
+    assert_eq!(delivered.delivery_id, owed.delivery_id);
+    assert_eq!(delivered.person.unwrap().nhs_number, nhs(60));
+    let read = receipt(&mut log, &release_id, S::Delivered).await;
+    assert!(read.delivered_at.is_some() && read.processed_at.is_none());
+
+    let processed = acknowledge(&rig, "EMR-LEI", &owed.delivery_id)
+        .await
+        .unwrap();
+    assert_eq!(processed.status(), S::Processed);
+    assert_eq!(processed.delivered_at, read.delivered_at);
+    assert!(processed.processed_at.is_some());
+    let published = receipt(&mut log, &release_id, S::Processed).await;
+    assert_eq!(
+        published, processed,
+        "the receipt published is the one answered"
+    );
+    // The prison that notified the release sees it on the release.
+    let seen = release_showing(&rig, &release_id, S::Processed).await;
+    assert_eq!(
+        seen.release.unwrap().deliveries,
+        std::slice::from_ref(&processed)
+    );
+    // Again: the first receipt, unchanged.
+    rig.clock.advance(chrono::Duration::minutes(5));
+    let again = acknowledge(&rig, "EMR-LEI", &owed.delivery_id)
+        .await
+        .unwrap();
+    assert_eq!(again, processed);
+    let keys: std::collections::BTreeSet<_> = changes(&log.events)
+        .into_iter()
+        .map(|c| c.person_key)
+        .collect();
+    assert_eq!(keys.len(), 1, "one person, one key");
+}
+
+pub async fn an_unread_push_is_found_overdue_and_a_withheld_one_says_so(rig: Rig) {
+    consent_to_both(&rig, 61).await;
+    let mut log = EventLog::subscribe(&rig.bus, &[topics::SHARING_EVENTS]).await;
+    // The release brings the person's record; its push to probation and the
+    // referral's to the provider are owed.
+    let release_id = rig
+        .transitions("LEI")
+        .notify_release(crate::fixtures::release(61))
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap()
+        .release_id;
+    let referral_id = rig
+        .referrals("EMR-LEI")
+        .request_referral(referrals::RequestReferralRequest {
+            idempotency_key: "ref-61".into(),
+            person: crate::fixtures::release(61).person,
+            service: ServiceType::SubstanceMisuseTreatment as i32,
+            provider: "TP-LEI".into(),
+            urgency: referrals::Urgency::Urgent as i32,
+            release_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap()
+        .referral_id;
+    let owed = receipt(&mut log, &referral_id, S::Pending).await;
+    assert_eq!(owed.recipient, "TP-LEI");
+    receipt(&mut log, &release_id, S::Pending).await;
+
+    // Nobody reads either for a day and a minute.
+    rig.clock
+        .advance(chrono::Duration::hours(24) + chrono::Duration::minutes(1));
+    let overdue = receipt(&mut log, &referral_id, S::Overdue).await;
+    assert_eq!(overdue.delivery_id, owed.delivery_id);
+    assert!(overdue.overdue_at.unwrap().seconds >= owed.due_by.unwrap().seconds);
+    let release_overdue = receipt(&mut log, &release_id, S::Overdue).await;
+    // A continuity alert to the prison that sent it and the unit that did not
+    // read it; the referral's parties see the referral late on their lists.
+    let seen = release_showing(&rig, &release_id, S::Overdue).await;
+    let mut alerted: Vec<_> = seen
+        .tasks
+        .iter()
+        .filter(|t| t.rule_id == "health-information-overdue")
+        .map(|t| (t.responsible_organisation.as_str(), t.kind(), t.state()))
+        .collect();
+    alerted.sort();
+    let (alert, open) = (
+        referrals::ContinuityTaskKind::Alert,
+        referrals::ContinuityTaskState::Open,
+    );
+    assert_eq!(alerted, [("EMR-LEI", alert, open), ("LEI", alert, open)]);
+    let mut worklist = rig
+        .referrals("TP-LEI")
+        .watch_referrals(referrals::WatchReferralsRequest {
+            cursor: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let change = worklist.next().await.unwrap().unwrap().referral.unwrap();
+            if change.deliveries.iter().any(|d| d.status() == S::Overdue) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the provider's worklist to show the push late");
+    let listed = rig
+        .referrals("EMR-LEI")
+        .list_referrals(referrals::ListReferralsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let [listed] = listed.referrals.as_slice() else {
+        panic!("one referral, got {}", listed.referrals.len());
+    };
+    assert_eq!(listed.deliveries, std::slice::from_ref(&overdue));
+    // Read late, it is delivered, and stays marked late.
+    let mut provider = watch(&rig, "TP-LEI").await;
+    assert_eq!(next(&mut provider).await.delivery_id, owed.delivery_id);
+    let late = receipt(&mut log, &referral_id, S::Delivered).await;
+    assert_eq!(late.overdue_at, overdue.overdue_at);
+    eventually(WAIT, "the referral to show its push delivered", || async {
+        let referral = rig
+            .referrals("EMR-LEI")
+            .get_referral(referrals::GetReferralRequest {
+                referral_id: referral_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .referral
+            .unwrap();
+        (referral.deliveries == [late.clone()]).then_some(())
+    })
+    .await;
+
+    // The release is reversed before its push is read: withheld.
+    rig.transitions("LEI")
+        .reverse_release(referrals::ReverseReleaseRequest {
+            idempotency_key: "reverse-61".into(),
+            release_id: release_id.clone(),
+            reason: referrals::ReversalReason::NotifiedInError as i32,
+        })
+        .await
+        .unwrap();
+    let withheld = receipt(&mut log, &release_id, S::Withheld).await;
+    assert_eq!(withheld.delivery_id, release_overdue.delivery_id);
+    assert!(withheld.withheld_at.is_some() && withheld.delivered_at.is_none());
+    let gone = acknowledge(&rig, "EMR-LEI", &withheld.delivery_id)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        gone.code(),
+        Code::NotFound,
+        "a withheld push is not the recipient's"
+    );
+}
