@@ -71,6 +71,24 @@ fn default_overdue_check_ms() -> u64 {
     60_000
 }
 
+impl DeliveriesConfig {
+    /// The longest a push may be due within: a year.
+    const MAX_DUE_WITHIN_SECS: u64 = 366 * 24 * 60 * 60;
+
+    /// How long a push's recipient has to read it, checked.
+    pub fn due_within(&self) -> Result<chrono::Duration, StartError> {
+        let secs = self.due_within_secs;
+        if !(1..=Self::MAX_DUE_WITHIN_SECS).contains(&secs) {
+            return Err(StartError::Config(format!(
+                "deliveries.due_within_secs (THROUGHCARE_DELIVERIES__DUE_WITHIN_SECS) must be \
+                 from 1 to {} seconds, not {secs}",
+                Self::MAX_DUE_WITHIN_SECS
+            )));
+        }
+        Ok(chrono::Duration::seconds(secs as i64))
+    }
+}
+
 impl Default for DeliveriesConfig {
     fn default() -> Self {
         Self {
@@ -150,6 +168,7 @@ pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Res
             "audit.signing_key (THROUGHCARE_AUDIT__SIGNING_KEY) {e}"
         ))
     })?;
+    let delivery_due = config.deliveries.due_within()?;
     let platform = Platform::start(&config.platform, MIGRATIONS, TOPICS, &runtime).await?;
     let app = Arc::new(App {
         transactions: platform.transactions.clone(),
@@ -162,9 +181,7 @@ pub async fn run(config: Config, listener: TcpListener, runtime: Runtime) -> Res
         observations_topic: platform.bus.topic(topics::OBSERVATIONS),
         audit_key,
         checkpoint: Default::default(),
-        delivery_due: chrono::Duration::seconds(
-            i64::try_from(config.deliveries.due_within_secs).unwrap_or(i64::MAX / 1_000),
-        ),
+        delivery_due,
     });
 
     let server = grpc::server(

@@ -69,10 +69,14 @@ impl App {
                 )
                 .permits()
             });
-            if !covered {
-                let withheld =
-                    people::set_delivery_state(work.tx(), &owed.delivery_id, "withdrawn", now)
-                        .await?;
+            if covered {
+                continue;
+            }
+            // Made meanwhile (read under the consent before this withdrawal
+            // committed): it stays made.
+            let withheld =
+                people::set_delivery_state(work.tx(), &owed.delivery_id, "withdrawn", now).await?;
+            if let Some(withheld) = withheld {
                 self.receipts_changed(work, &[withheld]);
                 withdrawn += 1;
             }
@@ -200,7 +204,7 @@ impl App {
         if !outcome.permits() {
             let withheld =
                 people::set_delivery_state(work.tx(), delivery_id, "refused", now).await?;
-            self.receipts_changed(&mut work, &[withheld]);
+            self.receipts_changed(&mut work, withheld.as_slice());
             work.publish(self.denied(&delivery.person_key, &request, Vec::new()));
             commit_audited(work, entry).await?;
             return Ok(None);
@@ -257,7 +261,7 @@ impl App {
         entry.disclosure_id = made.disclosure_id.clone();
         let made_now =
             people::set_delivery_state(work.tx(), &delivery.delivery_id, "made", now).await?;
-        self.receipts_changed(work, &[made_now]);
+        self.receipts_changed(work, made_now.as_slice());
         let sent = pb::Delivery {
             trigger: trigger(&delivery.trigger_kind) as i32,
             delivery_id: delivery.delivery_id,

@@ -82,7 +82,12 @@ impl App {
             .filter(|row| row.recipient == caller.code())
             .filter(|row| status(row) != DeliveryStatus::Withheld)
             .ok_or(Error::NotFound("delivery"))?;
-        if row.made_at.is_none() {
+        if row.state == "retracted" {
+            // Its release was reversed or its referral ended after it was
+            // read: it is served to no one again, nor acknowledged.
+            return Err(Error::NotFound("delivery"));
+        }
+        if row.state != "made" {
             return Err(Error::precondition(
                 "delivery_id",
                 "the delivery has not been read from the feed yet; read it before acknowledging it",

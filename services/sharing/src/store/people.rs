@@ -387,21 +387,22 @@ pub async fn lock_delivery(tx: &mut Tx, delivery_id: &str) -> sqlx::Result<Optio
     .await
 }
 
-/// Moves a push to `state` at `at` (made: read by its recipient; refused or
-/// withdrawn: withheld); returns it as it now stands.
+/// Moves a push still owed to `state` at `at` (made: read by its recipient;
+/// refused or withdrawn: withheld); returns it as it now stands, or `None`
+/// if it was no longer owed (made or withheld meanwhile).
 pub async fn set_delivery_state(
     tx: &mut Tx,
     delivery_id: &str,
     state: &str,
     at: DateTime<Utc>,
-) -> sqlx::Result<DeliveryRow> {
+) -> sqlx::Result<Option<DeliveryRow>> {
     let sql = sqlx::AssertSqlSafe(format!(
         "UPDATE deliveries SET state = $2,
              made_at = CASE WHEN $2 = 'made' THEN COALESCE(made_at, $3) ELSE made_at END,
              withdrawn_at = CASE WHEN $2 IN ('withdrawn', 'refused') THEN $3 ELSE withdrawn_at END
-         WHERE delivery_id = $1 RETURNING {DELIVERY_COLUMNS}"
+         WHERE delivery_id = $1 AND state = 'pending' RETURNING {DELIVERY_COLUMNS}"
     ));
-    on_tx!(tx, c => sqlx::query_as(sql).bind(delivery_id).bind(state).bind(at).fetch_one(&mut **c).await)
+    on_tx!(tx, c => sqlx::query_as(sql).bind(delivery_id).bind(state).bind(at).fetch_optional(&mut **c).await)
 }
 
 /// Records that a push's recipient processed it (the first time only);
