@@ -65,7 +65,9 @@ where
 }
 
 #[derive(Debug, Clone)]
-pub struct Transitions(pub SharedApp);
+/// The transitions service: the app, and the shutdown that ends its release
+/// watches.
+pub struct Transitions(pub SharedApp, pub CancellationToken);
 
 impl Transitions {
     /// Records a transition other than release for an authorised caller.
@@ -114,6 +116,35 @@ impl transitions_service_server::TransitionsService for Transitions {
         let caller = Caller::authorised(&request, "read releases", &RELEASE_READERS)?;
         let release_id = &request.get_ref().release_id;
         respond(self.0.get_release(caller, release_id).await)
+    }
+
+    async fn list_releases(
+        &self,
+        request: Request<ListReleasesRequest>,
+    ) -> Result<Response<ListReleasesResponse>, Status> {
+        let caller = Caller::authorised(&request, "list releases", &RELEASE_READERS)?;
+        respond(self.0.list_releases(caller, request.get_ref()).await)
+    }
+
+    type WatchReleasesStream = Watch<WatchReleasesResponse>;
+
+    async fn watch_releases(
+        &self,
+        request: Request<WatchReleasesRequest>,
+    ) -> Result<Response<Self::WatchReleasesStream>, Status> {
+        let caller = Caller::authorised(&request, "watch releases", &RELEASE_READERS)?;
+        let cursor = &request.get_ref().cursor;
+        watch(
+            &self.0,
+            caller,
+            Feed::Releases,
+            cursor,
+            &self.1,
+            |cursor, release| WatchReleasesResponse {
+                cursor,
+                release: Some(release),
+            },
+        )
     }
 
     async fn notify_reception(

@@ -141,7 +141,7 @@ fn grpc_server(
     let mut server = GrpcServer::new(authenticator);
     server
         .add_authenticated(
-            TransitionsServiceServer::new(grpc::Transitions(app.clone()))
+            TransitionsServiceServer::new(grpc::Transitions(app.clone(), shutdown.clone()))
                 .max_decoding_message_size(limit),
         )
         .add_authenticated(

@@ -71,6 +71,8 @@ const VERBS: &[Verb] = &[
     ("release", "notify", Referrals, TRANSITIONS, "NotifyRelease"),
     ("release", "reverse", Referrals, TRANSITIONS, "ReverseRelease"),
     ("release", "get", Referrals, TRANSITIONS, "GetRelease"),
+    ("release", "list", Referrals, TRANSITIONS, "ListReleases"),
+    ("release", "watch", Referrals, TRANSITIONS, "WatchReleases"),
     ("transition", "reception", Referrals, TRANSITIONS, "NotifyReception"),
     ("transition", "transfer", Referrals, TRANSITIONS, "NotifyTransfer"),
     ("transition", "community-sentence", Referrals, TRANSITIONS, "NotifyCommunitySentence"),

@@ -1,4 +1,4 @@
-//! The watch streams: an organisation's referral or task feed (kept by the
+//! The watch streams: an organisation's referral, task or release feed (kept by the
 //! platform's [`feed`](throughcare_platform::feed) module), streamed live until
 //! the client hangs up or the service shuts down.
 
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub enum Feed {
     Referrals,
     Tasks,
+    Releases,
 }
 
 impl Feed {
@@ -22,6 +23,7 @@ impl Feed {
         match self {
             Feed::Referrals => "referrals",
             Feed::Tasks => "tasks",
+            Feed::Releases => "releases",
         }
     }
 

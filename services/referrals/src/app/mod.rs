@@ -7,6 +7,7 @@ mod consume;
 mod feeds;
 mod receipts;
 mod referrals;
+mod release_views;
 mod releases;
 mod reversals;
 mod self_reports;

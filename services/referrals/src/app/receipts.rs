@@ -1,6 +1,7 @@
 //! What became of the health information a release or referral caused to be
 //! pushed, as the sharing service reports it (`DeliveryReceiptChanged`):
-//! kept per push, shown on the release and the referral, and — when a push
+//! kept per push, shown on the release and the referral (and announced on
+//! their parties' feeds), and — when a push
 //! to probation at release is not read in time — raised as a continuity
 //! alert to the prison that sent it and the unit that should have read it.
 
@@ -75,13 +76,17 @@ impl App {
         trigger: Trigger<'_>,
         incoming: DeliveryReceipt,
     ) -> Result<()> {
-        let held = receipts::lock(work.tx(), &incoming.delivery_id).await?;
+        let held = receipts::lock(work.tx(), trigger, &incoming.delivery_id).await?;
         let was_overdue = held.as_ref().is_some_and(|h| h.overdue_at.is_some());
         let merged = merge(held, incoming);
         receipts::put(work.tx(), trigger, &merged).await?;
         match trigger {
-            ("release", release_id) if merged.overdue_at.is_some() && !was_overdue => {
-                self.alert_overdue(work, release_id, &merged).await
+            ("release", release_id) => {
+                // Not once it is read or withheld (receipts may come late).
+                if status(&merged) == DeliveryStatus::Overdue && !was_overdue {
+                    self.alert_overdue(work, release_id, &merged).await?;
+                }
+                self.release_receipt_changed(work, release_id).await
             }
             ("referral", referral_id) => self.referral_receipt_changed(work, referral_id).await,
             _ => Ok(()),

@@ -279,8 +279,11 @@ impl App {
         let (mut tasks, opened) = self.open_tasks(work, &release, command, &ids);
         self.announce_release(work, &release, &person, command, &ids)?;
         writes.tasks.append(&mut tasks);
+        // New: no push has been owed for it yet.
+        let proto = release.to_proto(ids);
+        self.release_changed(work, &release, &proto);
         let response = pb::NotifyReleaseResponse {
-            release: Some(release.to_proto(ids)),
+            release: Some(proto),
             tasks_opened: opened,
         };
         writes.releases.push(release);

@@ -75,8 +75,10 @@ impl App {
             episode_key: self.episode_key("release", release_id),
             retracted_at: Some(to_timestamp(now)),
         }));
+        let proto = self.release_proto(&mut work, &release, ids).await?;
+        self.release_changed(&mut work, &release, &proto);
         let response = pb::ReverseReleaseResponse {
-            release: Some(release.to_proto(ids)),
+            release: Some(proto),
             tasks_revoked,
             referrals_cancelled,
         };
@@ -123,8 +125,10 @@ impl App {
             .filter(|r| r.visible_to(caller.code()))
             .ok_or(Error::NotFound("release"))?;
         let ids = self.person_ids(&release.person_key, "release").await?;
-        let tasks = self.store.tasks_of_release(release_id).await?;
+        // Receipts before tasks: an overdue receipt commits with the alerts
+        // it opens, so whoever sees the one sees the other.
         let deliveries = self.store.receipts("release", release_id).await?;
+        let tasks = self.store.tasks_of_release(release_id).await?;
         Ok(pb::GetReleaseResponse {
             tasks: tasks.iter().map(|t| self.task_to_proto(t, &ids)).collect(),
             release: Some(pb::Release {

@@ -77,12 +77,42 @@ pub struct Listed {
 }
 
 #[derive(Debug, sqlx::FromRow)]
+struct ListedReleaseRow {
+    #[sqlx(flatten)]
+    release: rows::ReleaseRow,
+    nhs_number: Option<String>,
+    prison_number: Option<String>,
+    crn: Option<String>,
+}
+
+/// A page of releases an organisation may see.
+#[derive(Debug, Clone)]
+pub struct ReleaseFilter {
+    pub organisation: String,
+    pub states: Vec<crate::domain::release::ReleaseState>,
+    /// After this (notified_at, release_id).
+    pub after: Option<(DateTime<Utc>, String)>,
+    pub limit: i64,
+}
+
+#[derive(Debug, sqlx::FromRow)]
 struct ListedRow {
     #[sqlx(flatten)]
     referral: ReferralRow,
     nhs_number: Option<String>,
     prison_number: Option<String>,
     crn: Option<String>,
+}
+
+/// The columns of `select` (a `SELECT … FROM table`), each under `alias`.
+fn prefixed(select: &str, table: &str, alias: &str) -> String {
+    select
+        .trim_start_matches("SELECT ")
+        .trim_end_matches(&format!(" FROM {table}"))
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn quoted(names: impl Iterator<Item = &'static str>) -> String {
@@ -214,13 +244,7 @@ impl Store {
         if !f.services.is_empty() {
             filters += &format!(" AND r.service IN ({})", quoted(f.services.iter().copied()));
         }
-        let columns = write::REFERRAL_SELECT
-            .trim_start_matches("SELECT ")
-            .trim_end_matches(" FROM referrals")
-            .split(',')
-            .map(|c| format!("r.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = prefixed(write::REFERRAL_SELECT, "referrals", "r");
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {columns}, p.nhs_number, p.prison_number, p.crn
              FROM referrals r JOIN persons p ON p.person_key = r.person_key
@@ -246,6 +270,41 @@ impl Store {
                     referral: StoredReferral::parse(row.referral)?,
                     person,
                 })
+            })
+            .collect()
+    }
+
+    /// A page of the releases an organisation notified, released from its
+    /// prison or supervises, oldest notification first, with their people.
+    pub async fn list_releases(&self, f: &ReleaseFilter) -> StoreResult<Vec<(Release, PersonIds)>> {
+        let mut filters = String::new();
+        if !f.states.is_empty() {
+            filters += &format!(
+                " AND r.state IN ({})",
+                quoted(f.states.iter().map(|s| s.as_str()))
+            );
+        }
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {}, p.nhs_number, p.prison_number, p.crn
+             FROM releases r JOIN persons p ON p.person_key = r.person_key
+             WHERE (r.notified_by = $1 OR r.releasing_prison = $1 OR r.probation_delivery_unit = $1){filters}
+               AND ($2 IS NULL OR (r.notified_at, r.release_id) > ($2, $3))
+             ORDER BY r.notified_at, r.release_id LIMIT $4",
+            prefixed(write::RELEASE_SELECT, "releases", "r")
+        ));
+        let (after_at, after_id) = f.after.clone().unzip();
+        let rows: Vec<ListedReleaseRow> = on_db!(&self.db, p => sqlx::query_as(sql)
+            .bind(&f.organisation).bind(after_at).bind(after_id).bind(f.limit)
+            .fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|row| {
+                let person = rows::person_ids(
+                    &row.release.person_key,
+                    &row.nhs_number,
+                    &row.prison_number,
+                    &row.crn,
+                )?;
+                Ok((Release::parse(row.release)?, person))
             })
             .collect()
     }

@@ -18,15 +18,27 @@ fn decode(bytes: &[u8]) -> StoreResult<DeliveryReceipt> {
     })
 }
 
-/// The receipt held for a push, locked for the change.
-pub async fn lock(tx: &mut Tx, delivery_id: &str) -> StoreResult<Option<DeliveryReceipt>> {
+/// The receipt held for a push, locked for the change. A push not seen
+/// before gets an empty row first, so two first receipts handled at once
+/// wait for each other rather than both starting from nothing.
+pub async fn lock(
+    tx: &mut Tx,
+    trigger: Trigger<'_>,
+    delivery_id: &str,
+) -> StoreResult<Option<DeliveryReceipt>> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO delivery_receipts (delivery_id, trigger_kind, trigger_id, receipt)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (delivery_id) DO NOTHING")
+        .bind(delivery_id).bind(trigger.0).bind(trigger.1).bind(Vec::<u8>::new())
+        .execute(&mut **c).await.map(|r| r.rows_affected()))?;
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT receipt FROM delivery_receipts WHERE delivery_id = $1{}",
         tx.for_update()
     ));
-    let row: Option<Vec<u8>> = on_tx!(tx, c => sqlx::query_scalar(sql)
-        .bind(delivery_id).fetch_optional(&mut **c).await)?;
-    row.as_deref().map(decode).transpose()
+    let row: Vec<u8> = on_tx!(tx, c => sqlx::query_scalar(sql)
+        .bind(delivery_id).fetch_one(&mut **c).await)?;
+    // Empty: the placeholder (no receipt has an empty delivery id).
+    (!row.is_empty()).then(|| decode(&row)).transpose()
 }
 
 /// Keeps `receipt` as the push's latest.
@@ -41,12 +53,12 @@ pub async fn put(tx: &mut Tx, trigger: Trigger<'_>, receipt: &DeliveryReceipt) -
     Ok(())
 }
 
-/// The receipts of the pushes one release or referral caused, oldest first.
+/// The receipts of the pushes one release or referral caused, by delivery id.
 pub async fn of_trigger(tx: &mut Tx, trigger: Trigger<'_>) -> StoreResult<Vec<DeliveryReceipt>> {
     let rows: Vec<Vec<u8>> = on_tx!(tx, c => sqlx::query_scalar(
         "SELECT receipt FROM delivery_receipts WHERE trigger_kind = $1 AND trigger_id = $2
-         ORDER BY delivery_id")
-        .bind(trigger.0).bind(trigger.1).fetch_all(&mut **c).await)?;
+         AND receipt <> $3 ORDER BY delivery_id")
+        .bind(trigger.0).bind(trigger.1).bind(Vec::<u8>::new()).fetch_all(&mut **c).await)?;
     rows.iter().map(|r| decode(r)).collect()
 }
 
@@ -72,7 +84,7 @@ pub async fn of_triggers(
         query.push(") ORDER BY trigger_id, delivery_id");
         query.build_query_as().fetch_all(p).await
     })?;
-    for (trigger_id, bytes) in rows {
+    for (trigger_id, bytes) in rows.into_iter().filter(|(_, b)| !b.is_empty()) {
         by_trigger
             .entry(trigger_id)
             .or_default()

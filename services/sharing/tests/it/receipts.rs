@@ -136,12 +136,80 @@ pub async fn a_push_is_owed_delivered_and_processed_and_its_sender_sees_each(rig
         seen.release.unwrap().deliveries,
         std::slice::from_ref(&processed)
     );
+    // Listed for the prison, and followed live by the unit it went to.
+    let listed = rig
+        .transitions("LEI")
+        .list_releases(referrals::ListReleasesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let [mine] = listed.releases.as_slice() else {
+        panic!("one release, got {}", listed.releases.len());
+    };
+    assert_eq!(
+        (mine.release_id.as_str(), mine.deliveries.as_slice()),
+        (release_id.as_str(), std::slice::from_ref(&processed))
+    );
+    let mut releases = rig
+        .transitions("EMR-LEI")
+        .watch_releases(referrals::WatchReleasesRequest {
+            cursor: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let change = releases.next().await.unwrap().unwrap().release.unwrap();
+            if change.deliveries == std::slice::from_ref(&processed) {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the unit's release feed to show the push processed");
+    let bad = rig
+        .transitions("LEI")
+        .list_releases(referrals::ListReleasesRequest {
+            states: vec![99],
+            page_size: 501,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(
+        bad.message().contains("states[0]") && bad.message().contains("page_size"),
+        "{bad:?}"
+    );
     // Again: the first receipt, unchanged.
     rig.clock.advance(chrono::Duration::minutes(5));
     let again = acknowledge(&rig, "EMR-LEI", &owed.delivery_id)
         .await
         .unwrap();
     assert_eq!(again, processed);
+    // Once its release is reversed, it is served to no one again, nor
+    // acknowledged.
+    rig.transitions("LEI")
+        .reverse_release(referrals::ReverseReleaseRequest {
+            idempotency_key: "reverse-60".into(),
+            release_id: release_id.clone(),
+            reason: referrals::ReversalReason::NotifiedInError as i32,
+        })
+        .await
+        .unwrap();
+    eventually(
+        WAIT,
+        "the reversed release's push to be retracted",
+        || async {
+            let answer = acknowledge(&rig, "EMR-LEI", &owed.delivery_id).await;
+            answer
+                .err()
+                .filter(|e| e.code() == Code::NotFound)
+                .map(drop)
+        },
+    )
+    .await;
     let keys: std::collections::BTreeSet<_> = changes(&log.events)
         .into_iter()
         .map(|c| c.person_key)
