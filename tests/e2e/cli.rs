@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 use throughcare_e2e::{binary, wait_serving};
+use throughcare_platform::testing::eventually;
 
 /// Runs `throughcare` with the development data directory and endpoints.
 fn throughcare(data_dir: &Path, endpoints: &[String], args: &[&str]) -> Output {
@@ -99,6 +100,36 @@ async fn role_commands_take_json_print_json_and_exit_with_codes_scripts_rely_on(
     let tasks = run(&["task", "list", "--as", "EMR-LEI:practitioner"]);
     assert_eq!(code(&tasks), 0, "{}", stderr(&tasks));
     assert!(stdout(&tasks).contains(release_id));
+
+    // What became of the release's push to the probation delivery unit,
+    // for the prison that sent it: owed, not yet read, and so not yet
+    // acknowledgeable by the unit.
+    let delivery_id = eventually(
+        Duration::from_secs(60),
+        "the release's push to be owed",
+        || async {
+            let listed = run(&["release", "list", "--as", "LEI:system"]);
+            assert_eq!(code(&listed), 0, "{}", stderr(&listed));
+            let listed: serde_json::Value = serde_json::from_str(stdout(&listed).trim()).unwrap();
+            let delivery = &listed["releases"][0]["deliveries"][0];
+            (delivery["status"] == "DELIVERY_STATUS_PENDING" && delivery["recipient"] == "EMR-LEI")
+                .then(|| delivery["delivery_id"].as_str().unwrap().to_owned())
+        },
+    )
+    .await;
+    let early = run(&[
+        "disclosure",
+        "acknowledge",
+        &format!(r#"{{"delivery_id": "{delivery_id}"}}"#),
+        "--as",
+        "EMR-LEI:practitioner",
+    ]);
+    assert_eq!(code(&early), 3, "{}", stderr(&early));
+    assert!(
+        stderr(&early).contains("delivery_id: "),
+        "{}",
+        stderr(&early)
+    );
 
     // 2: a malformed request or command line; nothing is sent.
     let malformed = run(&["release", "notify", "{\"nhs\": 1}", "--as", "LEI:system"]);

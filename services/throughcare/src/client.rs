@@ -316,6 +316,11 @@ pub(crate) fn report(error: &anyhow::Error) -> u8 {
             eprintln!("  {}: {}", violation.field, violation.description);
         }
     }
+    if let Some(failed) = status.get_details_precondition_failure() {
+        for violation in failed.violations {
+            eprintln!("  {}: {}", violation.subject, violation.description);
+        }
+    }
     match status.code() {
         Code::InvalidArgument
         | Code::FailedPrecondition
