@@ -53,9 +53,11 @@ pub struct Config {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeliveriesConfig {
-    /// How long a push's recipient has to read it from its feed before it is
-    /// overdue and a continuity alert is raised (24 hours: the toolkit's
-    /// "health information reaching probation by the day after release").
+    /// The least time a push's recipient has to read it from its feed before
+    /// it is overdue and a continuity alert is raised (24 hours). A push at
+    /// release is due no sooner than the end of the day after the release:
+    /// the toolkit's "health information reaching probation by the day after
+    /// release".
     #[serde(default = "default_due_within_secs")]
     pub due_within_secs: u64,
     /// How often overdue pushes are looked for.

@@ -218,7 +218,8 @@ impl App {
         };
         let stands = people::insert_release(work.tx(), release).await?;
         if let Some(pdu) = pdu.filter(|_| stands) {
-            self.owe(work, pdu, person_key, ("release", release_id))
+            let due_by = self.due_at_release(released_at);
+            self.owe(work, pdu, person_key, ("release", release_id), due_by)
                 .await?;
         }
         Ok(())
@@ -247,7 +248,8 @@ impl App {
     ) -> sqlx::Result<()> {
         let trigger = ("referral", requested.referral_id.as_str());
         let person_key = self.held_as(work, &requested.person_key).await?;
-        self.owe(work, &requested.provider, &person_key, trigger)
+        let due_by = self.now() + self.delivery_due;
+        self.owe(work, &requested.provider, &person_key, trigger, due_by)
             .await
     }
 
@@ -278,14 +280,26 @@ impl App {
         Ok(())
     }
 
-    /// A push owed to `recipient`, announced on its feed now if the person's
-    /// record is here, else when it arrives.
+    /// When a push at a release falls due: by the end of the day after the
+    /// release (the toolkit's "health information reaching probation by the
+    /// day after release"), and never sooner than the configured time after
+    /// it is owed (a release notified late, or on the day).
+    fn due_at_release(&self, released_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        let soonest = self.now() + self.delivery_due;
+        released_at
+            .map(|day_start| day_start + chrono::Duration::days(2))
+            .map_or(soonest, |day_after| day_after.max(soonest))
+    }
+
+    /// A push owed to `recipient`, due by `due_by`, announced on its feed
+    /// now if the person's record is here, else when it arrives.
     async fn owe(
         &self,
         work: &mut Work,
         recipient: &str,
         person_key: &str,
         trigger: (&str, &str),
+        due_by: DateTime<Utc>,
     ) -> sqlx::Result<()> {
         let (id, now) = (new_id(), self.now());
         let created = people::insert_delivery(
@@ -295,7 +309,7 @@ impl App {
             person_key,
             trigger,
             now,
-            now + self.delivery_due,
+            due_by,
             people::Owed::Pending,
         )
         .await?;

@@ -87,11 +87,17 @@ pub async fn a_push_is_owed_delivered_and_processed_and_its_sender_sees_each(rig
 
     let owed = receipt(&mut log, &release_id, S::Pending).await;
     assert_eq!(owed.recipient, "EMR-LEI");
-    let (owed_at, due_by) = (owed.owed_at.unwrap(), owed.due_by.unwrap());
+    // Due by the end of the day after the release (the day after tomorrow).
+    let release_day = (crate::harness::start() + chrono::Duration::days(1)).date_naive();
+    let day_after = release_day + chrono::Duration::days(2);
+    let due_by = owed.due_by.unwrap().seconds;
     assert_eq!(
-        due_by.seconds - owed_at.seconds,
-        24 * 60 * 60,
-        "due a day after"
+        due_by,
+        day_after
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp()
     );
     assert!(owed.delivered_at.is_none() && owed.processed_at.is_none());
 
@@ -249,30 +255,22 @@ pub async fn an_unread_push_is_found_overdue_and_a_withheld_one_says_so(rig: Rig
         .referral_id;
     let owed = receipt(&mut log, &referral_id, S::Pending).await;
     assert_eq!(owed.recipient, "TP-LEI");
-    receipt(&mut log, &release_id, S::Pending).await;
+    let release_owed = receipt(&mut log, &release_id, S::Pending).await;
 
-    // Nobody reads either for a day and a minute.
+    // Nobody reads the referral's push for a day and a minute: overdue. The
+    // release's is due later, by the end of the day after the release.
     rig.clock
         .advance(chrono::Duration::hours(24) + chrono::Duration::minutes(1));
     let overdue = receipt(&mut log, &referral_id, S::Overdue).await;
     assert_eq!(overdue.delivery_id, owed.delivery_id);
     assert!(overdue.overdue_at.unwrap().seconds >= owed.due_by.unwrap().seconds);
-    let release_overdue = receipt(&mut log, &release_id, S::Overdue).await;
-    // A continuity alert to the prison that sent it and the unit that did not
-    // read it; the referral's parties see the referral late on their lists.
-    let seen = release_showing(&rig, &release_id, S::Overdue).await;
-    let mut alerted: Vec<_> = seen
-        .tasks
-        .iter()
-        .filter(|t| t.rule_id == "health-information-overdue")
-        .map(|t| (t.responsible_organisation.as_str(), t.kind(), t.state()))
-        .collect();
-    alerted.sort();
-    let (alert, open) = (
-        referrals::ContinuityTaskKind::Alert,
-        referrals::ContinuityTaskState::Open,
+    let marked = "SELECT count(*) FROM deliveries WHERE overdue_at IS NOT NULL";
+    assert_eq!(
+        rig.count(marked).await,
+        1,
+        "the release's push is not due yet"
     );
-    assert_eq!(alerted, [("EMR-LEI", alert, open), ("LEI", alert, open)]);
+    // The referral's parties see it late on their lists.
     let mut worklist = rig
         .referrals("TP-LEI")
         .watch_referrals(referrals::WatchReferralsRequest {
@@ -320,6 +318,26 @@ pub async fn an_unread_push_is_found_overdue_and_a_withheld_one_says_so(rig: Rig
         (referral.deliveries == [late.clone()]).then_some(())
     })
     .await;
+
+    // Past the release's due time, its push is overdue too: a continuity
+    // alert to the prison that sent it and the unit that did not read it.
+    let release_due = release_owed.due_by.unwrap();
+    let release_due = chrono::DateTime::from_timestamp(release_due.seconds, 0).unwrap();
+    rig.clock.set(release_due + chrono::Duration::minutes(1));
+    let release_overdue = receipt(&mut log, &release_id, S::Overdue).await;
+    let seen = release_showing(&rig, &release_id, S::Overdue).await;
+    let mut alerted: Vec<_> = seen
+        .tasks
+        .iter()
+        .filter(|t| t.rule_id == "health-information-overdue")
+        .map(|t| (t.responsible_organisation.as_str(), t.kind(), t.state()))
+        .collect();
+    alerted.sort();
+    let (alert, open) = (
+        referrals::ContinuityTaskKind::Alert,
+        referrals::ContinuityTaskState::Open,
+    );
+    assert_eq!(alerted, [("EMR-LEI", alert, open), ("LEI", alert, open)]);
 
     // The release is reversed before its push is read: withheld.
     rig.transitions("LEI")
