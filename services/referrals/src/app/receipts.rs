@@ -6,7 +6,7 @@
 //! alert to the prison that sent it and the unit that should have read it.
 
 use super::App;
-use crate::domain::release::ReleaseState;
+use crate::domain::release::{Release, ReleaseState};
 use crate::domain::task::{Task, TaskKind, TaskState};
 use crate::error::Result;
 use crate::events;
@@ -88,7 +88,11 @@ impl App {
                 }
                 self.release_receipt_changed(work, release_id).await
             }
-            ("referral", referral_id) => self.referral_receipt_changed(work, referral_id).await,
+            ("referral", referral_id) => {
+                let first_overdue = status(&merged) == DeliveryStatus::Overdue && !was_overdue;
+                self.referral_receipt_changed(work, referral_id, first_overdue)
+                    .await
+            }
             _ => Ok(()),
         }
     }
@@ -107,15 +111,28 @@ impl App {
         if release.state == ReleaseState::Reversed {
             return Ok(());
         }
-        let now = self.now();
         let mut responsible = vec![release.notified_by.clone()];
         if receipt.recipient != release.notified_by {
             responsible.push(receipt.recipient.clone());
         }
+        self.open_alerts(work, &release, responsible, None).await
+    }
+
+    /// Overdue alerts on `release` for each of `responsible`, naming the
+    /// referral whose push is late, if it was a referral's.
+    async fn open_alerts(
+        &self,
+        work: &mut Work,
+        release: &Release,
+        responsible: Vec<String>,
+        referral_id: Option<&str>,
+    ) -> Result<()> {
+        let now = self.now();
         let alerts: Vec<Task> = responsible
             .into_iter()
-            .map(|responsible| {
-                overdue_alert(&release.release_id, &release.person_key, responsible, now)
+            .map(|responsible| Task {
+                referral_id: referral_id.map(str::to_owned),
+                ..overdue_alert(&release.release_id, &release.person_key, responsible, now)
             })
             .collect();
         write::insert_tasks(work.tx(), &alerts).await?;
@@ -132,11 +149,28 @@ impl App {
         Ok(())
     }
 
-    /// The referral, with its receipts now, on both parties' worklists.
-    async fn referral_receipt_changed(&self, work: &mut Work, referral_id: &str) -> Result<()> {
+    /// The referral, with its receipts now, on both parties' worklists; and,
+    /// when its push is first found overdue and it serves a release that
+    /// stands, an alert on that release to the referrer (continuity tasks are
+    /// the referrers'; the provider sees it late on its worklist, as does a
+    /// referral outside any release).
+    async fn referral_receipt_changed(
+        &self,
+        work: &mut Work,
+        referral_id: &str,
+        first_overdue: bool,
+    ) -> Result<()> {
         let Some(referral) = write::lock_referral(work.tx(), referral_id).await? else {
             return Ok(()); // its referral is not here
         };
+        if let Some(release_id) = referral.release_id.as_deref().filter(|_| first_overdue) {
+            let release = write::lock_release(work.tx(), release_id).await?;
+            if let Some(release) = release.filter(|r| r.state != ReleaseState::Reversed) {
+                let responsible = vec![referral.referrer.clone()];
+                self.open_alerts(work, &release, responsible, Some(referral_id))
+                    .await?;
+            }
+        }
         let ids = self
             .store_person(work, &referral.person_key)
             .await?

@@ -68,13 +68,14 @@ pub async fn insert_tasks(tx: &mut Tx, tasks: &[Task]) -> StoreResult<()> {
     on_tx!(tx, c => {
         let mut insert = sqlx::QueryBuilder::new(
             "INSERT INTO continuity_tasks (task_id, release_id, person_key, rule_id, kind, service, closes_on,
-                responsible, state, opened_at, due_at) ",
+                responsible, state, opened_at, due_at, referral_id) ",
         );
         insert.push_values(tasks, |mut row, t| {
             row.push_bind(&t.task_id).push_bind(&t.release_id).push_bind(&t.person_key).push_bind(&t.rule_id)
                 .push_bind(t.kind.as_str()).push_bind(t.service.map(enum_name))
                 .push_bind(t.closes_on.map(|c| c.state().as_str())).push_bind(&t.responsible)
-                .push_bind(t.state.as_str()).push_bind(t.opened_at).push_bind(t.due_at);
+                .push_bind(t.state.as_str()).push_bind(t.opened_at).push_bind(t.due_at)
+                .push_bind(&t.referral_id);
         });
         insert.build().execute(&mut **c).await.map(|r| r.rows_affected())
     })?;

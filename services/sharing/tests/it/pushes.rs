@@ -11,6 +11,18 @@ use tokio_stream::StreamExt;
 
 pub(crate) type Deliveries = tonic::Streaming<pb::WatchDeliveriesResponse>;
 
+/// Notifies the release of person `n` from LEI; returns its id.
+pub(crate) async fn notified(rig: &Rig, n: u32) -> String {
+    rig.transitions("LEI")
+        .notify_release(release(n))
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap()
+        .release_id
+}
+
 pub(crate) async fn watch(rig: &Rig, org: &str) -> Deliveries {
     rig.disclosures(org)
         .watch_deliveries(pb::WatchDeliveriesRequest {
@@ -67,15 +79,7 @@ pub async fn the_permitted_part_is_pushed_at_release_and_at_referral(rig: Rig) {
     consent_to_both(&rig, 10).await;
     let mut probation = watch(&rig, "EMR-LEI").await;
     let mut provider = watch(&rig, "TP-LEI").await;
-    let release_id = rig
-        .transitions("LEI")
-        .notify_release(release(10))
-        .await
-        .unwrap()
-        .into_inner()
-        .release
-        .unwrap()
-        .release_id;
+    let release_id = notified(&rig, 10).await;
 
     let at_release = next(&mut probation).await;
     assert_eq!(
@@ -154,15 +158,7 @@ pub async fn the_permitted_part_is_pushed_at_release_and_at_referral(rig: Rig) {
 
 /// Releases person `n` and waits until sharing owes the probation unit a push.
 async fn owed(rig: &Rig, n: u32, deliveries: i64) -> String {
-    let release_id = rig
-        .transitions("LEI")
-        .notify_release(release(n))
-        .await
-        .unwrap()
-        .into_inner()
-        .release
-        .unwrap()
-        .release_id;
+    let release_id = notified(rig, n).await;
     rig.wait_count(
         "the push to be owed",
         "SELECT count(*) FROM deliveries",

@@ -2,7 +2,7 @@
 //! sharing events topic — owed, delivered, processed, overdue, withheld.
 
 use crate::harness::{Rig, WAIT, nhs};
-use crate::pushes::{consent_to_both, next, watch};
+use crate::pushes::{consent_to_both, next, notified, watch};
 use throughcare_platform::bus::Event;
 use throughcare_proto::events::v1::DeliveryReceiptChanged;
 use throughcare_proto::referrals::v1 as referrals;
@@ -75,15 +75,7 @@ async fn acknowledge(
 pub async fn a_push_is_owed_delivered_and_processed_and_its_sender_sees_each(rig: Rig) {
     consent_to_both(&rig, 60).await;
     let mut log = EventLog::subscribe(&rig.bus, &[topics::SHARING_EVENTS]).await;
-    let release_id = rig
-        .transitions("LEI")
-        .notify_release(crate::fixtures::release(60))
-        .await
-        .unwrap()
-        .into_inner()
-        .release
-        .unwrap()
-        .release_id;
+    let release_id = notified(&rig, 60).await;
 
     let owed = receipt(&mut log, &release_id, S::Pending).await;
     assert_eq!(owed.recipient, "EMR-LEI");
@@ -228,15 +220,7 @@ pub async fn an_unread_push_is_found_overdue_and_a_withheld_one_says_so(rig: Rig
     let mut log = EventLog::subscribe(&rig.bus, &[topics::SHARING_EVENTS]).await;
     // The release brings the person's record; its push to probation and the
     // referral's to the provider are owed.
-    let release_id = rig
-        .transitions("LEI")
-        .notify_release(crate::fixtures::release(61))
-        .await
-        .unwrap()
-        .into_inner()
-        .release
-        .unwrap()
-        .release_id;
+    let release_id = notified(&rig, 61).await;
     let referral_id = rig
         .referrals("EMR-LEI")
         .request_referral(referrals::RequestReferralRequest {
@@ -270,6 +254,35 @@ pub async fn an_unread_push_is_found_overdue_and_a_withheld_one_says_so(rig: Rig
         1,
         "the release's push is not due yet"
     );
+    // The referral serves the person's release (it was linked to it): an
+    // alert on that release to the referrer, naming it.
+    let alerts = |got: &referrals::GetReleaseResponse, referral: &str| {
+        let mut alerted: Vec<_> = got
+            .tasks
+            .iter()
+            .filter(|t| t.rule_id == "health-information-overdue" && t.referral_id == referral)
+            .map(|t| (t.responsible_organisation.clone(), t.kind(), t.state()))
+            .collect();
+        alerted.sort();
+        alerted
+    };
+    let (alert, open) = (
+        referrals::ContinuityTaskKind::Alert,
+        referrals::ContinuityTaskState::Open,
+    );
+    let referral_alerts = eventually(WAIT, "alerts for the referral's late push", || async {
+        let got = rig
+            .transitions("LEI")
+            .get_release(referrals::GetReleaseRequest {
+                release_id: release_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        Some(alerts(&got, &referral_id)).filter(|a| !a.is_empty())
+    })
+    .await;
+    assert_eq!(referral_alerts, [("EMR-LEI".to_owned(), alert, open)]);
     // The referral's parties see it late on their lists.
     let mut worklist = rig
         .referrals("TP-LEI")
@@ -326,18 +339,10 @@ pub async fn an_unread_push_is_found_overdue_and_a_withheld_one_says_so(rig: Rig
     rig.clock.set(release_due + chrono::Duration::minutes(1));
     let release_overdue = receipt(&mut log, &release_id, S::Overdue).await;
     let seen = release_showing(&rig, &release_id, S::Overdue).await;
-    let mut alerted: Vec<_> = seen
-        .tasks
-        .iter()
-        .filter(|t| t.rule_id == "health-information-overdue")
-        .map(|t| (t.responsible_organisation.as_str(), t.kind(), t.state()))
-        .collect();
-    alerted.sort();
-    let (alert, open) = (
-        referrals::ContinuityTaskKind::Alert,
-        referrals::ContinuityTaskState::Open,
+    assert_eq!(
+        alerts(&seen, ""),
+        [("EMR-LEI".into(), alert, open), ("LEI".into(), alert, open)]
     );
-    assert_eq!(alerted, [("EMR-LEI", alert, open), ("LEI", alert, open)]);
 
     // The release is reversed before its push is read: withheld.
     rig.transitions("LEI")
