@@ -1,9 +1,10 @@
 //! What became of the health information a release or referral caused to be
 //! pushed, as the sharing service reports it (`DeliveryReceiptChanged`):
 //! kept per push, shown on the release and the referral (and announced on
-//! their parties' feeds), and — when a push
-//! to probation at release is not read in time — raised as a continuity
-//! alert to the prison that sent it and the unit that should have read it.
+//! their parties' feeds), and — when a push is not read in time — raised as
+//! a continuity alert: a push at release to the prison that sent it and the
+//! unit that should have read it; a referral's to its referrer, on the
+//! release it serves.
 
 use super::App;
 use crate::domain::release::{Release, ReleaseState};
@@ -150,26 +151,32 @@ impl App {
     }
 
     /// The referral, with its receipts now, on both parties' worklists; and,
-    /// when its push is first found overdue and it serves a release that
-    /// stands, an alert on that release to the referrer (continuity tasks are
-    /// the referrers'; the provider sees it late on its worklist, as does a
-    /// referral outside any release).
+    /// when its push is first found overdue while it is active and serves a
+    /// release that stands, an alert on that release to the referrer
+    /// (continuity tasks are the referrers'; the provider sees it late on its
+    /// worklist, as does a referral outside any release).
     async fn referral_receipt_changed(
         &self,
         work: &mut Work,
         referral_id: &str,
         first_overdue: bool,
     ) -> Result<()> {
+        // The release first, then the referral: the order a reversal locks them.
+        let release = match first_overdue {
+            true => match write::release_of_referral(work.tx(), referral_id).await? {
+                Some(release_id) => write::lock_release(work.tx(), &release_id).await?,
+                None => None,
+            },
+            false => None,
+        };
         let Some(referral) = write::lock_referral(work.tx(), referral_id).await? else {
             return Ok(()); // its referral is not here
         };
-        if let Some(release_id) = referral.release_id.as_deref().filter(|_| first_overdue) {
-            let release = write::lock_release(work.tx(), release_id).await?;
-            if let Some(release) = release.filter(|r| r.state != ReleaseState::Reversed) {
-                let responsible = vec![referral.referrer.clone()];
-                self.open_alerts(work, &release, responsible, Some(referral_id))
-                    .await?;
-            }
+        let standing = release.filter(|r| r.state != ReleaseState::Reversed);
+        if let Some(release) = standing.filter(|_| referral.state.is_active()) {
+            let responsible = vec![referral.referrer.clone()];
+            self.open_alerts(work, &release, responsible, Some(referral_id))
+                .await?;
         }
         let ids = self
             .store_person(work, &referral.person_key)

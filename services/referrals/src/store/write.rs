@@ -181,6 +181,16 @@ pub(super) const REFERRAL_SELECT: &str = "SELECT referral_id, person_key, servic
         release_id, appointment_at, rejection_reason, rejection_text, cancellation_reason, requested_at, updated_at,
         version FROM referrals";
 
+/// The release a referral serves, read without locking the referral (it
+/// never changes), so its release can be locked first, in the order a
+/// reversal takes them.
+pub async fn release_of_referral(tx: &mut Tx, referral_id: &str) -> StoreResult<Option<String>> {
+    let release: Option<Option<String>> = on_tx!(tx, c => sqlx::query_scalar(
+        "SELECT release_id FROM referrals WHERE referral_id = $1")
+        .bind(referral_id).fetch_optional(&mut **c).await)?;
+    Ok(release.flatten())
+}
+
 pub async fn lock_referral(tx: &mut Tx, referral_id: &str) -> StoreResult<Option<StoredReferral>> {
     let sql = format!(
         "{REFERRAL_SELECT} WHERE referral_id = $1{}",

@@ -248,7 +248,12 @@ impl App {
     ) -> sqlx::Result<()> {
         let trigger = ("referral", requested.referral_id.as_str());
         let person_key = self.held_as(work, &requested.person_key).await?;
-        let due_by = self.now() + self.delivery_due;
+        // One that serves a release is due no sooner than that release's push.
+        let released_at = match requested.release_id.as_str() {
+            "" => None,
+            release_id => people::released_at(work.tx(), release_id).await?,
+        };
+        let due_by = self.due_at_release(released_at);
         self.owe(work, &requested.provider, &person_key, trigger, due_by)
             .await
     }
@@ -280,10 +285,10 @@ impl App {
         Ok(())
     }
 
-    /// When a push at a release falls due: by the end of the day after the
-    /// release (the toolkit's "health information reaching probation by the
-    /// day after release"), and never sooner than the configured time after
-    /// it is owed (a release notified late, or on the day).
+    /// When a push falls due: the configured time after it is owed, and for
+    /// one at (or for a referral serving) a release, no sooner than the end
+    /// of the day after the release, in UTC (the toolkit's "health information
+    /// reaching probation by the day after release").
     fn due_at_release(&self, released_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
         let soonest = self.now() + self.delivery_due;
         released_at

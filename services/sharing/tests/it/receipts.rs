@@ -241,21 +241,27 @@ pub async fn an_unread_push_is_found_overdue_and_a_withheld_one_says_so(rig: Rig
     assert_eq!(owed.recipient, "TP-LEI");
     let release_owed = receipt(&mut log, &release_id, S::Pending).await;
 
-    // Nobody reads the referral's push for a day and a minute: overdue. The
-    // release's is due later, by the end of the day after the release.
+    // The referral serves the person's release (it was linked to it), so
+    // its push is due when the release's is, by the end of the day after the
+    // release: a day and a minute on, neither is late.
+    assert_eq!(owed.due_by, release_owed.due_by);
     rig.clock
         .advance(chrono::Duration::hours(24) + chrono::Duration::minutes(1));
+    let marked = "SELECT count(*) FROM deliveries WHERE overdue_at IS NOT NULL";
+    rig.clock
+        .wait_for_periodic_runs(2, "two sweeps for overdue pushes")
+        .await;
+    assert_eq!(rig.count(marked).await, 0, "nothing is due yet");
+    // Past the due time, both are overdue.
+    let release_due = release_owed.due_by.unwrap();
+    let release_due = chrono::DateTime::from_timestamp(release_due.seconds, 0).unwrap();
+    rig.clock.set(release_due + chrono::Duration::minutes(1));
     let overdue = receipt(&mut log, &referral_id, S::Overdue).await;
     assert_eq!(overdue.delivery_id, owed.delivery_id);
     assert!(overdue.overdue_at.unwrap().seconds >= owed.due_by.unwrap().seconds);
-    let marked = "SELECT count(*) FROM deliveries WHERE overdue_at IS NOT NULL";
-    assert_eq!(
-        rig.count(marked).await,
-        1,
-        "the release's push is not due yet"
-    );
-    // The referral serves the person's release (it was linked to it): an
-    // alert on that release to the referrer, naming it.
+    let release_overdue = receipt(&mut log, &release_id, S::Overdue).await;
+    // The referral's late push: an alert on its release to the referrer,
+    // naming it.
     let alerts = |got: &referrals::GetReleaseResponse, referral: &str| {
         let mut alerted: Vec<_> = got
             .tasks
@@ -332,12 +338,8 @@ pub async fn an_unread_push_is_found_overdue_and_a_withheld_one_says_so(rig: Rig
     })
     .await;
 
-    // Past the release's due time, its push is overdue too: a continuity
-    // alert to the prison that sent it and the unit that did not read it.
-    let release_due = release_owed.due_by.unwrap();
-    let release_due = chrono::DateTime::from_timestamp(release_due.seconds, 0).unwrap();
-    rig.clock.set(release_due + chrono::Duration::minutes(1));
-    let release_overdue = receipt(&mut log, &release_id, S::Overdue).await;
+    // The release's late push: a continuity alert to the prison that sent it
+    // and the unit that did not read it.
     let seen = release_showing(&rig, &release_id, S::Overdue).await;
     assert_eq!(
         alerts(&seen, ""),
