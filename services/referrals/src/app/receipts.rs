@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 use throughcare_platform::identifiers::new_id;
 use throughcare_platform::work::Work;
-use throughcare_proto::types::v1::{DeliveryReceipt, DeliveryStatus};
+use throughcare_proto::types::v1::{DeliveryReceipt, DeliveryStatus, PersonIdentifiers};
 
 /// The rule id of the alert raised when a push at release is overdue.
 pub const OVERDUE_RULE: &str = "health-information-overdue";
@@ -68,9 +68,9 @@ pub(crate) fn merge(held: Option<DeliveryReceipt>, incoming: DeliveryReceipt) ->
 }
 
 impl App {
-    /// Keeps a push's new receipt; raises the continuity alerts when a push
-    /// at release is first found overdue; shows a referral's change on both
-    /// parties' worklists.
+    /// Keeps a push's new receipt, shows its release or referral again to
+    /// their parties, and raises the continuity alerts when the push is first
+    /// found overdue (not once it is read or withheld: receipts may come late).
     pub(crate) async fn receipt_changed(
         &self,
         work: &mut Work,
@@ -81,16 +81,13 @@ impl App {
         let was_overdue = held.as_ref().is_some_and(|h| h.overdue_at.is_some());
         let merged = merge(held, incoming);
         receipts::put(work.tx(), trigger, &merged).await?;
+        let first_overdue = status(&merged) == DeliveryStatus::Overdue && !was_overdue;
         match trigger {
             ("release", release_id) => {
-                // Not once it is read or withheld (receipts may come late).
-                if status(&merged) == DeliveryStatus::Overdue && !was_overdue {
-                    self.alert_overdue(work, release_id, &merged).await?;
-                }
-                self.release_receipt_changed(work, release_id).await
+                let late = first_overdue.then_some(merged.recipient.as_str());
+                self.release_receipt_changed(work, release_id, late).await
             }
             ("referral", referral_id) => {
-                let first_overdue = status(&merged) == DeliveryStatus::Overdue && !was_overdue;
                 self.referral_receipt_changed(work, referral_id, first_overdue)
                     .await
             }
@@ -98,58 +95,35 @@ impl App {
         }
     }
 
-    /// An alert to the prison that notified the release and to the unit the
-    /// push was for, unless the release was reversed since.
-    async fn alert_overdue(
+    /// The release, with its receipts now, on its parties' feeds; and, when
+    /// its push to `late` is first found overdue and the release stands, an
+    /// alert to the prison that notified it and to that unit.
+    async fn release_receipt_changed(
         &self,
         work: &mut Work,
         release_id: &str,
-        receipt: &DeliveryReceipt,
+        late: Option<&str>,
     ) -> Result<()> {
         let Some(release) = write::lock_release(work.tx(), release_id).await? else {
-            return Ok(()); // its release is not here: nothing to alert on
+            return Ok(()); // its release is not here
         };
-        if release.state == ReleaseState::Reversed {
-            return Ok(());
-        }
-        let mut responsible = vec![release.notified_by.clone()];
-        if receipt.recipient != release.notified_by {
-            responsible.push(receipt.recipient.clone());
-        }
-        self.open_alerts(work, &release, responsible, None).await
-    }
-
-    /// Overdue alerts on `release` for each of `responsible`, naming the
-    /// referral whose push is late, if it was a referral's.
-    async fn open_alerts(
-        &self,
-        work: &mut Work,
-        release: &Release,
-        responsible: Vec<String>,
-        referral_id: Option<&str>,
-    ) -> Result<()> {
-        let now = self.now();
-        let alerts: Vec<Task> = responsible
-            .into_iter()
-            .map(|responsible| Task {
-                referral_id: referral_id.map(str::to_owned),
-                ..overdue_alert(&release.release_id, &release.person_key, responsible, now)
-            })
-            .collect();
-        write::insert_tasks(work.tx(), &alerts).await?;
         let ids = self
             .store_person(work, &release.person_key)
             .await?
             .ids()?
             .to_proto();
-        for alert in &alerts {
-            self.task_changed(work, alert, &ids);
-            let opened = events::task_opened(alert);
-            work.publish(self.topics.lifecycle(&alert.person_key, &opened));
+        if let Some(recipient) = late.filter(|_| release.state != ReleaseState::Reversed) {
+            let mut responsible = vec![release.notified_by.clone()];
+            if recipient != release.notified_by {
+                responsible.push(recipient.to_owned());
+            }
+            self.open_alerts(work, &release, responsible, None, &ids)
+                .await?;
         }
+        let proto = self.release_proto(work, &release, ids).await?;
+        self.release_changed(work, &release, &proto);
         Ok(())
     }
-
     /// The referral, with its receipts now, on both parties' worklists; and,
     /// when its push is first found overdue while it is active and serves a
     /// release that stands, an alert on that release to the referrer
@@ -162,28 +136,56 @@ impl App {
         first_overdue: bool,
     ) -> Result<()> {
         // The release first, then the referral: the order a reversal locks them.
-        let release = match first_overdue {
-            true => match write::release_of_referral(work.tx(), referral_id).await? {
-                Some(release_id) => write::lock_release(work.tx(), &release_id).await?,
-                None => None,
-            },
+        let release_id = match first_overdue {
+            true => write::release_of_referral(work.tx(), referral_id).await?,
             false => None,
+        };
+        let release = match release_id {
+            Some(release_id) => write::lock_release(work.tx(), &release_id).await?,
+            None => None,
         };
         let Some(referral) = write::lock_referral(work.tx(), referral_id).await? else {
             return Ok(()); // its referral is not here
         };
-        let standing = release.filter(|r| r.state != ReleaseState::Reversed);
-        if let Some(release) = standing.filter(|_| referral.state.is_active()) {
-            let responsible = vec![referral.referrer.clone()];
-            self.open_alerts(work, &release, responsible, Some(referral_id))
-                .await?;
-        }
         let ids = self
             .store_person(work, &referral.person_key)
             .await?
             .ids()?
             .to_proto();
+        let standing = release.filter(|r| r.state != ReleaseState::Reversed);
+        if let Some(release) = standing.filter(|_| referral.state.is_active()) {
+            let responsible = vec![referral.referrer.clone()];
+            self.open_alerts(work, &release, responsible, Some(referral_id), &ids)
+                .await?;
+        }
         self.referral_changed(work, &referral, &ids).await?;
+        Ok(())
+    }
+
+    /// Overdue alerts on `release` for each of `responsible`, naming the
+    /// referral whose push is late, if it was a referral's.
+    async fn open_alerts(
+        &self,
+        work: &mut Work,
+        release: &Release,
+        responsible: Vec<String>,
+        referral_id: Option<&str>,
+        ids: &PersonIdentifiers,
+    ) -> Result<()> {
+        let now = self.now();
+        let alerts: Vec<Task> = responsible
+            .into_iter()
+            .map(|responsible| Task {
+                referral_id: referral_id.map(str::to_owned),
+                ..overdue_alert(&release.release_id, &release.person_key, responsible, now)
+            })
+            .collect();
+        write::insert_tasks(work.tx(), &alerts).await?;
+        for alert in &alerts {
+            self.task_changed(work, alert, ids);
+            let opened = events::task_opened(alert);
+            work.publish(self.topics.lifecycle(&alert.person_key, &opened));
+        }
         Ok(())
     }
 }

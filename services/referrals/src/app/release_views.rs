@@ -7,8 +7,8 @@ use super::{App, Feed, encode_token, page};
 use crate::domain::fields;
 use crate::domain::release::{Release, ReleaseState};
 use crate::error::{Error, Result};
+use crate::store::ReleaseFilter;
 use crate::store::receipts;
-use crate::store::{ReleaseFilter, write};
 use throughcare_platform::identity::Caller;
 use throughcare_platform::validation::Violations;
 use throughcare_platform::work::Work;
@@ -52,21 +52,6 @@ impl App {
             deliveries: receipts::of_trigger(work.tx(), trigger).await?,
             ..release.to_proto(ids)
         })
-    }
-
-    /// A release whose push changed, announced again with its receipts.
-    pub(crate) async fn release_receipt_changed(
-        &self,
-        work: &mut Work,
-        release_id: &str,
-    ) -> Result<()> {
-        let Some(release) = write::lock_release(work.tx(), release_id).await? else {
-            return Ok(()); // its release is not here
-        };
-        let ids = self.store_person(work, &release.person_key).await?.ids()?;
-        let proto = self.release_proto(work, &release, ids.to_proto()).await?;
-        self.release_changed(work, &release, &proto);
-        Ok(())
     }
 
     pub async fn list_releases(

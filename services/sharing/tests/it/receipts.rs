@@ -59,6 +59,21 @@ async fn release_showing(rig: &Rig, release_id: &str, status: S) -> referrals::G
     .await
 }
 
+/// Reads a watch stream until `found` holds for a change, failing after
+/// [`WAIT`].
+async fn until<T>(stream: &mut tonic::Streaming<T>, what: &str, found: impl Fn(&T) -> bool) {
+    let reading = async {
+        loop {
+            if found(&stream.next().await.unwrap().unwrap()) {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, reading)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
 async fn acknowledge(
     rig: &Rig,
     org: &str,
@@ -156,16 +171,12 @@ pub async fn a_push_is_owed_delivered_and_processed_and_its_sender_sees_each(rig
         .await
         .unwrap()
         .into_inner();
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let change = releases.next().await.unwrap().unwrap().release.unwrap();
-            if change.deliveries == std::slice::from_ref(&processed) {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("the unit's release feed to show the push processed");
+    until(
+        &mut releases,
+        "the unit's release feed to show the push processed",
+        |w| w.release.as_ref().unwrap().deliveries == std::slice::from_ref(&processed),
+    )
+    .await;
     let bad = rig
         .transitions("LEI")
         .list_releases(referrals::ListReleasesRequest {
@@ -298,16 +309,15 @@ pub async fn an_unread_push_is_found_overdue_and_a_withheld_one_says_so(rig: Rig
         .await
         .unwrap()
         .into_inner();
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let change = worklist.next().await.unwrap().unwrap().referral.unwrap();
-            if change.deliveries.iter().any(|d| d.status() == S::Overdue) {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("the provider's worklist to show the push late");
+    until(
+        &mut worklist,
+        "the provider's worklist to show the push late",
+        |w| {
+            let deliveries = &w.referral.as_ref().unwrap().deliveries;
+            deliveries.iter().any(|d| d.status() == S::Overdue)
+        },
+    )
+    .await;
     let listed = rig
         .referrals("EMR-LEI")
         .list_referrals(referrals::ListReferralsRequest::default())
