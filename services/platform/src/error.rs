@@ -83,8 +83,32 @@ impl From<FieldViolation> for Error {
 }
 
 impl From<sqlx::Error> for Error {
+    /// The database going away (a restart, a cut connection, an exhausted
+    /// pool) is UNAVAILABLE, which callers retry; anything else is a fault.
     fn from(error: sqlx::Error) -> Self {
-        Error::internal("database", error)
+        if database_unreachable(&error) {
+            tracing::warn!(%error, "the database is unreachable");
+            Error::Unavailable("the database is unreachable; retry".into())
+        } else {
+            Error::internal("database", error)
+        }
+    }
+}
+
+/// Whether `error` says the database could not be reached or dropped the
+/// connection, rather than that a statement failed.
+pub fn database_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08 (connection exception); 57P01-03: the server shutting
+        // down, crashed, or not yet accepting connections.
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
     }
 }
 

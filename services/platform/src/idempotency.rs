@@ -95,6 +95,7 @@ impl From<IdempotencyError> for Error {
             IdempotencyError::Reused => {
                 Error::Conflict("idempotency_key was already used for a different request".into())
             }
+            IdempotencyError::Database(error) => error.into(),
             other => Error::internal("idempotency", other),
         }
     }

@@ -23,6 +23,7 @@ impl From<StoreError> for Error {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict(message) => Error::Conflict(message),
+            StoreError::Database(error) => error.into(),
             other => Error::internal("referrals store", other),
         }
     }

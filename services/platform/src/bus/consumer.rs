@@ -43,15 +43,34 @@ pub enum HandleError {
     /// Will never succeed (undecodable, violates an invariant): dead-letter at once.
     #[error("{0}")]
     Permanent(String),
-    /// May succeed later (database unavailable, lock timeout): retry, then dead-letter.
+    /// May succeed later (a lock timeout, a conflict): retry, then dead-letter.
     #[error("{0}")]
     Transient(String),
+    /// What the handler needs is down (the database unreachable): retry until
+    /// it is back, holding the partition. The record is not at fault, and
+    /// dead-lettering it would put the person's later events ahead of it.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<sqlx::Error> for HandleError {
-    /// A database failure may pass (a restart, a lock timeout): retry.
     fn from(error: sqlx::Error) -> Self {
-        HandleError::Transient(error.to_string())
+        if crate::error::database_unreachable(&error) {
+            HandleError::Unavailable(error.to_string())
+        } else {
+            HandleError::Transient(error.to_string())
+        }
+    }
+}
+
+impl From<crate::error::Error> for HandleError {
+    /// A use case's failure, as the consume loop treats it: unavailable
+    /// waits, anything else is retried and then dead-lettered.
+    fn from(error: crate::error::Error) -> Self {
+        match error {
+            crate::error::Error::Unavailable(reason) => HandleError::Unavailable(reason),
+            other => HandleError::Transient(other.chain()),
+        }
     }
 }
 
@@ -144,26 +163,33 @@ async fn process<H: Handler>(
     span.record("event.type", event.event_type.as_str());
     async {
         let mut backoff = options.initial_backoff;
-        for attempt in 1..=options.max_attempts {
+        let mut attempt = 0;
+        while attempt < options.max_attempts {
             match handler.handle(&event).await {
                 Ok(()) => return Some(Ok(())),
                 Err(HandleError::Permanent(reason)) => {
                     tracing::warn!(%reason, "event cannot be processed");
                     return Some(Err(reason));
                 }
-                Err(HandleError::Transient(reason)) if attempt == options.max_attempts => {
+                Err(HandleError::Unavailable(reason)) => {
+                    // Not an attempt: the record has not had its chance.
+                    tracing::warn!(%reason, "a dependency is unavailable; waiting");
+                }
+                Err(HandleError::Transient(reason)) if attempt + 1 == options.max_attempts => {
+                    attempt += 1;
                     tracing::warn!(%reason, attempt, "event still failing after retries");
                     return Some(Err(format!("after {attempt} attempts: {reason}")));
                 }
                 Err(HandleError::Transient(reason)) => {
+                    attempt += 1;
                     tracing::info!(%reason, attempt, "event failed; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return None,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(options.max_backoff);
                 }
             }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(options.max_backoff);
         }
         Some(Err("no attempts configured".to_owned()))
     }

@@ -158,12 +158,21 @@ struct Recorder {
     attempts: Arc<Mutex<HashMap<usize, u32>>>,
     /// Shared, so a test can fix what failed and replay it.
     poison: Arc<Mutex<BTreeSet<usize>>>,
+    /// Calls still to answer "unavailable" (a database down), whatever the event.
+    outage: Arc<Mutex<u32>>,
 }
 
 impl Handler for Recorder {
     async fn handle(&self, event: &Event) -> Result<(), HandleError> {
         let seq = seq_of(event);
         *self.attempts.lock().unwrap().entry(seq).or_default() += 1;
+        {
+            let mut outage = self.outage.lock().unwrap();
+            if *outage > 0 {
+                *outage -= 1;
+                return Err(HandleError::Unavailable("database unreachable".into()));
+            }
+        }
         if self.poison.lock().unwrap().contains(&seq) {
             return Err(HandleError::Transient("downstream unavailable".into()));
         }
@@ -250,6 +259,36 @@ pub async fn failing_records_are_dead_lettered_and_the_partition_moves_on(bus: T
             .starts_with("undecodable")
     );
 
+    shutdown.cancel();
+    consumer.await.unwrap().unwrap();
+}
+
+/// A dependency down for longer than the retries last (a database restart)
+/// holds the partition until it is back: the record is not the one at fault,
+/// so it is neither dead-lettered nor overtaken by the key's later records.
+pub async fn an_unavailable_dependency_holds_the_partition_until_it_returns(bus: TestBus) {
+    let bus = Arc::new(bus);
+    let topic = topic(&bus.bus).await;
+    let recorder = Recorder {
+        outage: Arc::new(Mutex::new(10)),
+        ..Default::default()
+    };
+    let events: Vec<_> = (0..3).map(|i| event(&topic, "same-key", i)).collect();
+    publish_events(&bus.bus, &events).await;
+    let options = fast_options(&topic);
+    let shutdown = CancellationToken::new();
+    let consumer = spawn_consumer(&bus, &options, &recorder, &shutdown);
+    throughcare_platform::testing::eventually(WAIT, "every record, in order", || async {
+        (recorder.handled().len() == 3).then_some(())
+    })
+    .await;
+    assert_eq!(recorder.handled(), vec![0, 1, 2], "nothing skipped ahead");
+    assert_eq!(
+        recorder.attempts.lock().unwrap()[&0],
+        11,
+        "waited out the outage beyond the {} attempts a failing record gets",
+        options.max_attempts
+    );
     shutdown.cancel();
     consumer.await.unwrap().unwrap();
 }
@@ -478,6 +517,7 @@ contract!(
     every_group_sees_every_record,
     topics_are_never_created_implicitly,
     failing_records_are_dead_lettered_and_the_partition_moves_on,
+    an_unavailable_dependency_holds_the_partition_until_it_returns,
     a_dead_letter_is_listed_and_once_fixed_replayed_to_its_group_alone,
     a_restarted_consumer_continues_where_it_stopped,
     a_replay_reads_the_log_from_offset_zero_to_its_end,

@@ -51,7 +51,7 @@ impl Handler for Consumer {
         self.0
             .receipt_changed(&mut work, trigger, receipt)
             .await
-            .map_err(|e| HandleError::Transient(e.chain()))?;
+            .map_err(HandleError::from)?;
         work.commit().await?;
         Ok(())
     }
