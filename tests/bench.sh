@@ -7,16 +7,19 @@
 #   tests/bench.sh ingest       # release notifications over gRPC vs durable PostgreSQL commits
 #   tests/bench.sh disclosure   # disclosure decisions with the audit append; verifying 1M audit entries
 #   tests/bench.sh aggregation  # the indicators core: live rate, national rebuild, rebuild from the broker
+#   tests/bench.sh chaos        # the split deployment under a long fault schedule: 100,000 operations,
+#                               # three of each fault; prints what was lost, doubled or out of order
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-bench=${1:?usage: tests/bench.sh <relay|consume|ingest|disclosure|aggregation>}
+bench=${1:?usage: tests/bench.sh <relay|consume|ingest|disclosure|aggregation|chaos>}
 shift
 case "$bench" in
     relay|consume) package=throughcare-platform ;;
     ingest) package=throughcare-referrals ;;
     disclosure) package=throughcare-sharing ;;
     aggregation) package=throughcare-indicators ;;
+    chaos) package=throughcare-e2e ;;
     *) log "unknown benchmark $bench"; exit 2 ;;
 esac
 
@@ -27,4 +30,12 @@ drop_test_databases
 start_broker
 
 cd "$here"
+if [ "$bench" = chaos ]; then
+    # The chaos suite's own test, with a long schedule (CI runs a short one).
+    cargo build --workspace --bins
+    THROUGHCARE_CHAOS_EVENTS=${THROUGHCARE_CHAOS_EVENTS:-100000} \
+        THROUGHCARE_CHAOS_ROUNDS=${THROUGHCARE_CHAOS_ROUNDS:-3} \
+        cargo test -p throughcare-e2e --test e2e chaos:: -- --nocapture "$@"
+    exit
+fi
 cargo bench -p "$package" --bench "$bench" -- "$@"

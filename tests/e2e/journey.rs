@@ -73,20 +73,23 @@ fn date(d: chrono::NaiveDate) -> types::Date {
 /// The NHS number 943 476 59n9 style: nine digits and a valid modulus-11 check digit.
 fn nhs_number(seed: u32) -> String {
     (seed..)
-        .map(|n| format!("{:09}", 400_000_000 + n % 500_000_000))
-        .find_map(|body| {
-            let sum: u32 = body
-                .bytes()
-                .zip((2..=10).rev())
-                .map(|(b, w)| u32::from(b - b'0') * w)
-                .sum();
-            match 11 - sum % 11 {
-                11 => Some(format!("{body}0")),
-                10 => None,
-                check => Some(format!("{body}{check}")),
-            }
-        })
+        .find_map(|n| valid_nhs_number(400_000_000 + n % 500_000_000))
         .unwrap()
+}
+
+/// The nine digits `body` with their modulus-11 check digit, when they have one.
+pub(crate) fn valid_nhs_number(body: u32) -> Option<String> {
+    let body = format!("{body:09}");
+    let sum: u32 = body
+        .bytes()
+        .zip((2..=10).rev())
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    match 11 - sum % 11 {
+        11 => Some(format!("{body}0")),
+        10 => None,
+        check => Some(format!("{body}{check}")),
+    }
 }
 
 /// Drives one release through the running system and checks every service's part.
@@ -157,23 +160,13 @@ fn released_on() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive() - chrono::Duration::days(60)
 }
 
-/// A consent on sharing, then a release on referrals: exactly the consented
-/// categories of the health summary reach the probation unit `within`.
-pub(crate) async fn release_reaches_probation(
-    system: &System<'_>,
+/// The person `seed`'s consent to probation seeing their mental health and
+/// substance misuse information for direct care — nothing else.
+pub(crate) fn consent_request(
     seed: u32,
-    within: Duration,
-) -> referrals::Release {
-    let person = person(seed);
-
-    // The person consents to probation seeing their mental health and
-    // substance misuse information for direct care — nothing else.
-    ConsentServiceClient::new(
-        system
-            .authed(system.sharing, "EMR-LEI", "practitioner")
-            .await,
-    )
-    .record_consent(sharing::RecordConsentRequest {
+    person: &types::PersonIdentifiers,
+) -> sharing::RecordConsentRequest {
+    sharing::RecordConsentRequest {
         idempotency_key: format!("journey-consent-{seed}"),
         person: Some(person.clone()),
         provision: Some(sharing::Provision {
@@ -193,7 +186,26 @@ pub(crate) async fn release_reaches_probation(
         }),
         period: None,
         method: sharing::ConsentMethod::Written as i32,
-    })
+    }
+}
+
+/// A consent on sharing, then a release on referrals: exactly the consented
+/// categories of the health summary reach the probation unit `within`.
+pub(crate) async fn release_reaches_probation(
+    system: &System<'_>,
+    seed: u32,
+    within: Duration,
+) -> referrals::Release {
+    let person = person(seed);
+
+    // The person consents to probation seeing their mental health and
+    // substance misuse information for direct care — nothing else.
+    ConsentServiceClient::new(
+        system
+            .authed(system.sharing, "EMR-LEI", "practitioner")
+            .await,
+    )
+    .record_consent(consent_request(seed, &person))
     .await
     .expect("consent recorded");
     let mut deliveries = DisclosureServiceClient::new(

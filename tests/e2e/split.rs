@@ -14,9 +14,9 @@ use throughcare_platform::telemetry::Metrics;
 use throughcare_platform::testing::{self, KAFKA_ENV, fresh_postgres, unique};
 use throughcare_proto::topics;
 
-const TOKEN: &str = "an-operator-token-for-e2e";
+pub(crate) const TOKEN: &str = "an-operator-token-for-e2e";
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -32,6 +32,8 @@ pub(crate) struct Split {
     brokers: String,
     prefix: String,
     key: Secret,
+    /// Settings every service of this deployment is started with.
+    env: Vec<(String, String)>,
 }
 
 /// One service process of a split deployment.
@@ -40,6 +42,7 @@ pub(crate) struct Running {
     pub(crate) endpoint: String,
     service: &'static str,
     pub(crate) database: String,
+    port: u16,
 }
 
 impl Running {
@@ -67,6 +70,11 @@ impl Split {
 
     pub(crate) async fn new() -> Self {
         let brokers = std::env::var(KAFKA_ENV).expect("the broker address from tests/run.sh");
+        Self::with_brokers(brokers)
+    }
+
+    /// A deployment on the broker at `brokers` rather than the suite's own.
+    pub(crate) fn with_brokers(brokers: String) -> Self {
         let dir = TempDir::new().unwrap();
         let config = dir.path().join("throughcare.toml");
         std::fs::write(&config, config_file()).unwrap();
@@ -76,7 +84,14 @@ impl Split {
             brokers,
             prefix: format!("{}.", unique("split")),
             key: Secret::generate(32),
+            env: Vec::new(),
         }
+    }
+
+    /// Starts every service with `name` set to `value` as well.
+    pub(crate) fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     /// Starts `service` on a fresh database and waits until it serves.
@@ -84,21 +99,32 @@ impl Split {
         self.spawn(service, fresh_postgres().await).await
     }
 
-    /// Starts a stopped service again on its own database.
+    /// Starts a stopped service again on its own database and address, as
+    /// its callers know it.
     pub(crate) async fn restart(&self, stopped: Running) -> Running {
         let Running {
             process,
             service,
             database,
+            port,
             ..
         } = stopped;
         drop(process);
-        self.spawn(service, database).await
+        self.spawn_at(service, database, port).await
     }
 
     /// Starts `service` again on `database` (after it was stopped).
     pub(crate) async fn spawn(&self, service: &'static str, database: String) -> Running {
-        let port = free_port();
+        self.spawn_at(service, database, free_port()).await
+    }
+
+    /// Starts `service` on `database`, serving on `port`.
+    pub(crate) async fn spawn_at(
+        &self,
+        service: &'static str,
+        database: String,
+        port: u16,
+    ) -> Running {
         let mut command = Command::new(binary(&format!("throughcare-{service}")));
         if service == "indicators" {
             // Publish the journey's month soon after it settles.
@@ -123,6 +149,7 @@ impl Split {
                 .env("THROUGHCARE_BUS__TOPIC_PREFIX", &self.prefix)
                 // One replica of each: it rejoins its groups as itself.
                 .env("THROUGHCARE_BUS__INSTANCE_ID", "1")
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).unwrap()),
         );
@@ -139,6 +166,7 @@ impl Split {
             endpoint,
             service,
             database,
+            port,
         }
     }
 }
