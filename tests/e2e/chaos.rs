@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use throughcare_platform::bus::{Bus, Event};
+use throughcare_platform::grpc::Bearer;
 use throughcare_platform::testing::{POSTGRES_ENV, fresh_postgres};
 use throughcare_proto::events::v1::{
     ConsentRecorded, DisclosureMade, ReleaseNotified, ReleaseReversed,
@@ -461,22 +462,6 @@ fn token(organisation: &str, role: &str) -> String {
 
 type Authed = InterceptedService<Channel, Bearer>;
 
-/// Puts the caller's bearer token on every call.
-#[derive(Clone)]
-struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
 /// A client channel that connects when first used and reconnects after the
 /// service comes back, as a long-running caller's would.
 fn authed(endpoint: &str, token: &str) -> Authed {
@@ -484,7 +469,7 @@ fn authed(endpoint: &str, token: &str) -> Authed {
         .unwrap()
         .connect_timeout(Duration::from_secs(2))
         .connect_lazy();
-    InterceptedService::new(channel, Bearer(format!("Bearer {token}").parse().unwrap()))
+    InterceptedService::new(channel, Bearer::new(token).unwrap())
 }
 
 /// Codes a caller retries: the service or what it depends on is away, or the

@@ -7,6 +7,7 @@
 
 use chrono::Datelike;
 use std::time::Duration;
+use throughcare_platform::identifiers::NhsNumber;
 use throughcare_platform::testing::eventually;
 use throughcare_proto::indicators::v1 as indicators;
 use throughcare_proto::indicators::v1::indicators_service_client::IndicatorsServiceClient;
@@ -80,16 +81,8 @@ fn nhs_number(seed: u32) -> String {
 /// The nine digits `body` with their modulus-11 check digit, when they have one.
 pub(crate) fn valid_nhs_number(body: u32) -> Option<String> {
     let body = format!("{body:09}");
-    let sum: u32 = body
-        .bytes()
-        .zip((2..=10).rev())
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    match 11 - sum % 11 {
-        11 => Some(format!("{body}0")),
-        10 => None,
-        check => Some(format!("{body}{check}")),
-    }
+    let check = NhsNumber::check_digit(body.as_bytes().try_into().ok()?)?;
+    Some(format!("{body}{check}"))
 }
 
 /// Drives one release through the running system and checks every service's part.

@@ -2,6 +2,7 @@
 //! release, drawn from each person's seeded generator.
 
 use chrono::{Datelike, NaiveDate};
+use throughcare_platform::identifiers::NhsNumber;
 use throughcare_proto::types::v1 as types;
 
 /// SplitMix64: small, fast and reproducible.
@@ -35,16 +36,8 @@ pub(super) fn nhs_number(n: u64) -> String {
     (n * 11..)
         .find_map(|candidate| {
             let body = format!("{:09}", 100_000_000 + candidate % 800_000_000);
-            let sum: u32 = body
-                .bytes()
-                .zip((2..=10).rev())
-                .map(|(b, w)| u32::from(b - b'0') * w)
-                .sum();
-            match 11 - sum % 11 {
-                10 => None,
-                11 => Some(format!("{body}0")),
-                check => Some(format!("{body}{check}")),
-            }
+            let first_nine = body.as_bytes().try_into().expect("nine digits");
+            NhsNumber::check_digit(first_nine).map(|check| format!("{body}{check}"))
         })
         .expect("a valid number within eleven tries")
 }
