@@ -115,19 +115,21 @@ impl Chaos {
     /// Drives the load while the schedule runs `rounds` times, then waits for
     /// the deployment to settle and counts.
     async fn run(mut self, events: u32, rounds: u32, rate: u32) -> Report {
-        let load = Load::start(&self.endpoint(0), &self.endpoint(1), events, rate);
+        let feed = Feed::watch(&self.endpoint(1));
+        let mut load = Load::start(&self.endpoint(0), &self.endpoint(1), events, rate);
         // The rounds spread over the run: round n starts once (n-1)/rounds
         // of the operations were sent.
         for round in 1..=rounds {
             let due = u64::from(events) * u64::from(round - 1) / u64::from(rounds);
             while u64::from(load.sent.load(Ordering::SeqCst)) < due {
+                load.check();
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             self.round(round).await;
         }
         load.faults_over.store(true, Ordering::SeqCst);
         let ledger = load.finish().await;
-        self.count(ledger).await
+        self.count(ledger, feed).await
     }
 
     /// One of each fault, a few seconds apart, with the load running.
@@ -187,17 +189,15 @@ impl Chaos {
     }
 
     /// Waits until every acknowledged effect can have happened, then counts.
-    async fn count(mut self, ledger: Ledger) -> Report {
+    async fn count(mut self, ledger: Ledger, feed: Feed) -> Report {
         let national = crate::split::TOKEN.to_owned();
-
         let prison = token("LEI", "system");
-        let probation = token("EMR-LEI", "practitioner");
         let mut report = Report::new(&ledger);
-
         let phase = |what: &str| eprintln!("chaos: counting {what}");
+
         phase("releases as referrals holds them");
-        // Releases as referrals holds them.
         let transitions = TransitionsServiceClient::new(authed(&self.endpoint(0), &prison));
+        let mut stored = BTreeMap::new();
         for person in ledger.people.values() {
             let Some(release_id) = person.release_ids.first() else {
                 continue;
@@ -210,24 +210,14 @@ impl Chaos {
                 async move { client.get_release(request).await }
             })
             .await;
-            let release = match found {
-                Ok(found) => found.release.expect("a release"),
-                Err(status) if status.code() == Code::NotFound => {
-                    report.row("release").lost += 1;
-                    continue;
-                }
+            let state = match found {
+                Ok(found) => Some(found.release.expect("a release").state),
+                Err(status) if status.code() == Code::NotFound => None,
                 Err(status) => panic!("reading a release: {status:?}"),
             };
-            let reversed = release.state == referrals::ReleaseState::Reversed as i32;
-            report.row("release").stored += 1;
-            if person.reversed != reversed {
-                report.row("reversal").lost += 1;
-            } else if person.reversed {
-                report.row("reversal").stored += 1;
-            }
+            stored.insert(release_id.clone(), state);
         }
 
-        // What the services published, per release and consent.
         if let Some(why) = self.broker.exited() {
             panic!("the broker itself failed under the faults: {why}");
         }
@@ -237,24 +227,30 @@ impl Chaos {
             panic!("{e}\nthe broker's output:\n{}", self.broker.logs())
         };
         // The relays publish what was committed, at least once: wait until
-        // every acknowledged release is on the bus, then count.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let (referral_events, notified) = loop {
-            let events = published(&bus, topics::REFERRALS_EVENTS)
+        // every acknowledged release and consent is on the bus, then count.
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let (referral_events, sharing_events) = loop {
+            let referral_events = published(&bus, topics::REFERRALS_EVENTS)
                 .await
                 .unwrap_or_else(broker_failed);
-            let notified = subjects::<ReleaseNotified>(&events, |e| e.release_id);
-            let all = ledger
-                .people
-                .values()
-                .filter_map(|p| p.release_ids.first())
-                .all(|id| notified.contains_key(id));
+            let sharing_events = published(&bus, topics::SHARING_EVENTS)
+                .await
+                .unwrap_or_else(broker_failed);
+            let notified = subjects::<ReleaseNotified>(&referral_events, |e| e.release_id);
+            let consents = subjects::<ConsentRecorded>(&sharing_events, |e| e.consent_id);
+            let all = ledger.people.values().all(|p| {
+                p.release_ids.iter().all(|id| notified.contains_key(id))
+                    && p.consent_ids.iter().all(|id| consents.contains_key(id))
+            });
             if all || Instant::now() > deadline {
-                break (events, notified);
+                break (referral_events, sharing_events);
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         };
+        let notified = subjects::<ReleaseNotified>(&referral_events, |e| e.release_id);
         let reversed = subjects::<ReleaseReversed>(&referral_events, |e| e.release_id);
+        let consents = subjects::<ConsentRecorded>(&sharing_events, |e| e.consent_id);
+        let disclosures = subjects::<DisclosureMade>(&sharing_events, |e| e.disclosure_id);
         let mut out_of_order = 0;
         let mut seen_notified = std::collections::BTreeSet::new();
         for event in &referral_events {
@@ -265,11 +261,7 @@ impl Chaos {
                 out_of_order += u32::from(!seen_notified.contains(&id));
             }
         }
-        let sharing_events = published(&bus, topics::SHARING_EVENTS)
-            .await
-            .unwrap_or_else(broker_failed);
-        let consents = subjects::<ConsentRecorded>(&sharing_events, |e| e.consent_id);
-        let disclosures = subjects::<DisclosureMade>(&sharing_events, |e| e.disclosure_id);
+        report.row("reversal").out_of_order += out_of_order;
         report.redelivered = [&referral_events, &sharing_events]
             .into_iter()
             .map(|events| {
@@ -277,10 +269,31 @@ impl Chaos {
                 events.len() - ids.len()
             })
             .sum();
+
         for person in ledger.people.values() {
-            let _ = report.published("release", &notified, &person.release_ids);
-            if person.reversed {
-                let _ = report.published("reversal", &reversed, &person.release_ids[..1]);
+            // A release counts as kept when referrals holds it and published
+            // it; as lost when either is missing.
+            if let Some(id) = person.release_ids.first() {
+                let state = stored.get(id).copied().flatten();
+                let on_bus = report.published("release", &notified, &person.release_ids);
+                let row = report.row("release");
+                match (state, on_bus) {
+                    (Some(_), true) => row.stored += 1,
+                    _ => row.lost += 1,
+                }
+                let is_reversed = state == Some(referrals::ReleaseState::Reversed as i32);
+                if person.reversed {
+                    let on_bus = report.published("reversal", &reversed, &person.release_ids);
+                    let row = report.row("reversal");
+                    if is_reversed && on_bus {
+                        row.stored += 1;
+                    } else {
+                        row.lost += 1;
+                    }
+                } else if is_reversed || reversed.contains_key(id) {
+                    // Reversed, though no one asked: an effect never acknowledged.
+                    report.row("reversal").duplicated += 1;
+                }
             }
             // Published in the unit of work that stored it: on the bus is stored.
             let published = report.published("consent", &consents, &person.consent_ids);
@@ -291,32 +304,54 @@ impl Chaos {
                 report.row(name).stored += u32::from(published);
             }
         }
-        report.row("reversal").out_of_order += out_of_order;
+        // A retry whose first attempt committed unseen would have made a
+        // second release or consent under another id: anything on the bus
+        // that no acknowledgement named.
+        let named = |ids: fn(&Person) -> &Vec<String>| -> std::collections::BTreeSet<String> {
+            ledger
+                .people
+                .values()
+                .flat_map(|p| ids(p).iter().cloned())
+                .collect()
+        };
+        let release_ids = named(|p| &p.release_ids);
+        let consent_ids = named(|p| &p.consent_ids);
+        report.row("release").duplicated += notified
+            .keys()
+            .filter(|id| !release_ids.contains(*id))
+            .count() as u32;
+        report.row("consent").duplicated += consents
+            .keys()
+            .filter(|id| !consent_ids.contains(*id))
+            .count() as u32;
 
-        // The health information on the probation unit's feed: one push per
-        // release that stands (a reversed one may have been pushed before it
-        // was reversed, never twice).
         phase("the probation unit's feed");
-        let pushes = self.deliveries(&probation, &ledger).await;
+        let pushes = feed.settle(&ledger).await;
         for person in ledger.people.values() {
             let Some(release_id) = person.release_ids.first() else {
                 continue;
             };
-            let row = report.row("push to probation");
             let seen = pushes.get(release_id).copied().unwrap_or(0);
+            let row = report.row("push to probation");
             if !person.reversed {
+                // Every standing release owes one push.
                 row.sent += 1;
                 row.acknowledged += 1;
                 if seen == 0 {
                     row.lost += 1;
+                } else {
+                    row.stored += 1;
                 }
             }
-            row.stored += seen.min(1);
+            // A reversed release may have been pushed before it was reversed,
+            // never twice.
             row.duplicated += seen.saturating_sub(1);
         }
+        let triggers: std::collections::BTreeSet<&String> = release_ids.iter().collect();
+        report.row("push to probation").duplicated +=
+            pushes.keys().filter(|id| !triggers.contains(id)).count() as u32;
 
         phase("the audit chain");
-        // The audit chain, and how many decisions it holds.
         let verified = answered(|| {
             let mut client = AuditServiceClient::new(authed(&self.endpoint(1), &national));
             async move {
@@ -337,47 +372,81 @@ impl Chaos {
         report
     }
 
-    /// The probation unit's delivery feed from its start, read until a push
-    /// for every standing release has arrived (or the wait runs out).
-    async fn deliveries(&self, probation: &str, ledger: &Ledger) -> BTreeMap<String, u32> {
+    async fn bus(&self) -> Bus {
+        self.split.bus().await
+    }
+}
+
+/// The probation unit's delivery feed, watched from its start for the whole
+/// run as the unit's own system would (reading it is what makes each push),
+/// reconnecting from its cursor whenever the stream breaks.
+struct Feed {
+    seen: Arc<Mutex<BTreeMap<String, u32>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Feed {
+    fn watch(sharing: &str) -> Self {
+        let seen = Arc::new(Mutex::new(BTreeMap::new()));
+        let client =
+            DisclosureServiceClient::new(authed(sharing, &token("EMR-LEI", "practitioner")));
+        let counts = seen.clone();
+        let task = tokio::spawn(async move {
+            let mut cursor = String::new();
+            loop {
+                let mut client = client.clone();
+                let request = sharing::WatchDeliveriesRequest {
+                    cursor: cursor.clone(),
+                };
+                if let Ok(stream) = client.watch_deliveries(request).await {
+                    let mut stream = stream.into_inner();
+                    while let Ok(Some(message)) = stream.message().await {
+                        cursor = message.cursor;
+                        if let Some(delivery) = message.delivery {
+                            *counts
+                                .lock()
+                                .unwrap()
+                                .entry(delivery.trigger_id)
+                                .or_default() += 1;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+        Self { seen, task }
+    }
+
+    /// Waits until a push for every standing release has been read (or the
+    /// wait runs out), reads on until the feed has been quiet for a few
+    /// seconds, then stops: how many times each trigger was pushed.
+    async fn settle(self, ledger: &Ledger) -> BTreeMap<String, u32> {
         let expected: Vec<&String> = ledger
             .people
             .values()
             .filter(|p| !p.reversed)
             .filter_map(|p| p.release_ids.first())
             .collect();
-        let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut cursor = String::new();
-        while Instant::now() < deadline && !expected.iter().all(|id| seen.contains_key(*id)) {
-            let mut client = DisclosureServiceClient::new(authed(&self.endpoint(1), probation));
-            let Ok(stream) = client
-                .watch_deliveries(sharing::WatchDeliveriesRequest {
-                    cursor: cursor.clone(),
-                })
-                .await
-            else {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            };
-            let mut stream = stream.into_inner();
-            loop {
-                let next = tokio::time::timeout(Duration::from_secs(5), stream.message()).await;
-                let Ok(Ok(Some(message))) = next else { break };
-                cursor = message.cursor;
-                if let Some(delivery) = message.delivery {
-                    *seen.entry(delivery.trigger_id).or_default() += 1;
-                }
-                if expected.iter().all(|id| seen.contains_key(*id)) {
-                    break;
-                }
-            }
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let total = || self.seen.lock().unwrap().values().sum::<u32>();
+        while Instant::now() < deadline
+            && !expected
+                .iter()
+                .all(|id| self.seen.lock().unwrap().contains_key(*id))
+        {
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        seen
-    }
-
-    async fn bus(&self) -> Bus {
-        self.split.bus().await
+        let mut last = total();
+        loop {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let now = total();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        self.task.abort();
+        std::mem::take(&mut *self.seen.lock().unwrap())
     }
 }
 
@@ -584,6 +653,17 @@ impl Load {
             sent,
             callers,
             ledger,
+        }
+    }
+
+    /// Fails the run at once if a caller has failed (rather than waiting
+    /// for operations that will never be sent).
+    fn check(&mut self) {
+        if let Some(done) = self.callers.try_join_next() {
+            if let Err(failed) = done {
+                std::panic::resume_unwind(failed.into_panic());
+            }
+            panic!("a caller stopped before the faults were over");
         }
     }
 

@@ -9,8 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use throughcare_e2e::Process;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -116,7 +115,11 @@ async fn accept(
             accepted = listener.accept() => accepted,
             _ = closed.wait_for(|s| s.closed) => return,
         };
-        let Ok((client, _)) = accepted else { continue };
+        let Ok((client, _)) = accepted else {
+            // Out of descriptors, say: do not spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
         let now = *states.borrow();
         if now.mode == Mode::Refuse {
             reset(client);
@@ -140,12 +143,12 @@ fn reset_on_close(stream: &TcpStream) {
 }
 
 async fn forward(
-    client: TcpStream,
+    mut client: TcpStream,
     upstream: SocketAddr,
     state: watch::Receiver<State>,
     born: u64,
 ) {
-    let Ok(server) = TcpStream::connect(upstream).await else {
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
         reset(client);
         return;
     };
@@ -154,18 +157,20 @@ async fn forward(
         // Whatever ends this connection early ends it with a reset.
         reset_on_close(stream);
     }
-    let (client_read, client_write) = client.into_split();
-    let (server_read, server_write) = server.into_split();
+    // Borrowed halves: a pump that leaves on a cut sends nothing; only the
+    // streams' drop below ends the connection, with a reset.
+    let (mut client_read, mut client_write) = client.split();
+    let (mut server_read, mut server_write) = server.split();
     tokio::join!(
-        pump(client_read, server_write, state.clone(), born),
-        pump(server_read, client_write, state, born),
+        pump(&mut client_read, &mut server_write, state.clone(), born),
+        pump(&mut server_read, &mut client_write, state, born),
     );
 }
 
 /// Copies one direction until end of stream, an error or a cut.
 async fn pump(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+    from: &mut (impl AsyncRead + Unpin),
+    to: &mut (impl AsyncWrite + Unpin),
     mut state: watch::Receiver<State>,
     born: u64,
 ) {

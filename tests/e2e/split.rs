@@ -151,7 +151,14 @@ impl Split {
                 .env("THROUGHCARE_BUS__INSTANCE_ID", "1")
                 .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap()),
+                // Appended: a restart on the same port keeps what came before.
+                .stderr(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&log)
+                        .unwrap(),
+                ),
         );
         let endpoint = format!("http://127.0.0.1:{port}");
         wait_for(

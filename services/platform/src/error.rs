@@ -103,11 +103,23 @@ pub fn database_unreachable(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        // Class 08 (connection exception); 57P01-03: the server shutting
-        // down, crashed, or not yet accepting connections.
-        sqlx::Error::Database(e) => e
-            .code()
-            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        // The connection exceptions of class 08 (not 08P01, a protocol
+        // violation, which a retry repeats); 53300, no connection slot free;
+        // 57P01-03, the server shutting down, crashed or still starting.
+        sqlx::Error::Database(e) => e.code().is_some_and(|c| {
+            matches!(
+                &*c,
+                "08000"
+                    | "08001"
+                    | "08003"
+                    | "08004"
+                    | "08006"
+                    | "53300"
+                    | "57P01"
+                    | "57P02"
+                    | "57P03"
+            )
+        }),
         _ => false,
     }
 }

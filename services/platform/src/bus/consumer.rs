@@ -162,7 +162,8 @@ async fn process<H: Handler>(
     span.record("messaging.message.id", event.id.to_string());
     span.record("event.type", event.event_type.as_str());
     async {
-        let mut backoff = options.initial_backoff;
+        // One backoff for a failing record, another for waiting out a dependency.
+        let (mut backoff, mut waiting) = (options.initial_backoff, options.initial_backoff);
         let mut attempt = 0;
         while attempt < options.max_attempts {
             match handler.handle(&event).await {
@@ -174,6 +175,12 @@ async fn process<H: Handler>(
                 Err(HandleError::Unavailable(reason)) => {
                     // Not an attempt: the record has not had its chance.
                     tracing::warn!(%reason, "a dependency is unavailable; waiting");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return None,
+                        _ = tokio::time::sleep(waiting) => {}
+                    }
+                    waiting = (waiting * 2).min(options.max_backoff);
+                    continue;
                 }
                 Err(HandleError::Transient(reason)) if attempt + 1 == options.max_attempts => {
                     attempt += 1;
