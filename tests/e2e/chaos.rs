@@ -275,21 +275,10 @@ impl Chaos {
             // it; as lost when either is missing.
             if let Some(id) = person.release_ids.first() {
                 let state = stored.get(id).copied().flatten();
-                let on_bus = report.published("release", &notified, &person.release_ids);
-                let row = report.row("release");
-                match (state, on_bus) {
-                    (Some(_), true) => row.stored += 1,
-                    _ => row.lost += 1,
-                }
                 let is_reversed = state == Some(referrals::ReleaseState::Reversed as i32);
+                report.kept("release", state.is_some(), notified.get(id).copied());
                 if person.reversed {
-                    let on_bus = report.published("reversal", &reversed, &person.release_ids);
-                    let row = report.row("reversal");
-                    if is_reversed && on_bus {
-                        row.stored += 1;
-                    } else {
-                        row.lost += 1;
-                    }
+                    report.kept("reversal", is_reversed, reversed.get(id).copied());
                 } else if is_reversed || reversed.contains_key(id) {
                     // Reversed, though no one asked: an effect never acknowledged.
                     report.row("reversal").duplicated += 1;
@@ -841,6 +830,20 @@ impl Report {
         }
         self.rows.push((name, Row::default()));
         &mut self.rows.last_mut().unwrap().1
+    }
+
+    /// Counts one acknowledged change: kept when it is stored and was
+    /// published (`published` times), lost otherwise; duplicated for every
+    /// publication beyond one.
+    fn kept(&mut self, name: &'static str, stored: bool, published: Option<u32>) {
+        let times = published.unwrap_or(0);
+        let row = self.row(name);
+        if stored && times > 0 {
+            row.stored += 1;
+        } else {
+            row.lost += 1;
+        }
+        row.duplicated += times.saturating_sub(1);
     }
 
     /// Counts `ids` on the bus: lost if none was published, duplicated for
