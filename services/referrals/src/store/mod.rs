@@ -76,13 +76,20 @@ pub struct Listed {
     pub person: PersonIds,
 }
 
+/// A row joined with its person's identifiers (the `p.` columns).
 #[derive(Debug, sqlx::FromRow)]
-struct ListedReleaseRow {
+struct WithPerson<Row> {
     #[sqlx(flatten)]
-    release: rows::ReleaseRow,
+    row: Row,
     nhs_number: Option<String>,
     prison_number: Option<String>,
     crn: Option<String>,
+}
+
+impl<Row> WithPerson<Row> {
+    fn ids(&self, person_key: &str) -> Result<PersonIds, CorruptRow> {
+        rows::person_ids(person_key, &self.nhs_number, &self.prison_number, &self.crn)
+    }
 }
 
 /// A page of releases an organisation may see.
@@ -93,15 +100,6 @@ pub struct ReleaseFilter {
     /// After this (notified_at, release_id).
     pub after: Option<(DateTime<Utc>, String)>,
     pub limit: i64,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct ListedRow {
-    #[sqlx(flatten)]
-    referral: ReferralRow,
-    nhs_number: Option<String>,
-    prison_number: Option<String>,
-    crn: Option<String>,
 }
 
 /// The columns of `select` (a `SELECT … FROM table`), each under `alias`.
@@ -254,20 +252,15 @@ impl Store {
              ORDER BY r.requested_at, r.referral_id LIMIT $6"
         ));
         let (after_at, after_id) = f.after.clone().unzip();
-        let rows: Vec<ListedRow> = on_db!(&self.db, p => sqlx::query_as(sql)
+        let rows: Vec<WithPerson<ReferralRow>> = on_db!(&self.db, p => sqlx::query_as(sql)
             .bind(&f.organisation).bind(f.requested_after).bind(f.requested_before)
             .bind(after_at).bind(after_id).bind(f.limit)
             .fetch_all(p).await)?;
         rows.into_iter()
-            .map(|row| {
-                let person = rows::person_ids(
-                    &row.referral.person_key,
-                    &row.nhs_number,
-                    &row.prison_number,
-                    &row.crn,
-                )?;
+            .map(|listed| {
+                let person = listed.ids(&listed.row.person_key)?;
                 Ok(Listed {
-                    referral: StoredReferral::parse(row.referral)?,
+                    referral: StoredReferral::parse(listed.row)?,
                     person,
                 })
             })
@@ -293,18 +286,13 @@ impl Store {
             prefixed(write::RELEASE_SELECT, "releases", "r")
         ));
         let (after_at, after_id) = f.after.clone().unzip();
-        let rows: Vec<ListedReleaseRow> = on_db!(&self.db, p => sqlx::query_as(sql)
+        let rows: Vec<WithPerson<rows::ReleaseRow>> = on_db!(&self.db, p => sqlx::query_as(sql)
             .bind(&f.organisation).bind(after_at).bind(after_id).bind(f.limit)
             .fetch_all(p).await)?;
         rows.into_iter()
-            .map(|row| {
-                let person = rows::person_ids(
-                    &row.release.person_key,
-                    &row.nhs_number,
-                    &row.prison_number,
-                    &row.crn,
-                )?;
-                Ok((Release::parse(row.release)?, person))
+            .map(|listed| {
+                let person = listed.ids(&listed.row.person_key)?;
+                Ok((Release::parse(listed.row)?, person))
             })
             .collect()
     }
